@@ -1,0 +1,36 @@
+"""Settings of the command service and of the outbox relay."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared_kernel.settings import CommonSettings
+
+
+class CommandServiceSettings(CommonSettings):
+    command_service_port: int = Field(default=8001, ge=1, le=65535)
+    snapshot_interval: int = Field(
+        default=100, ge=2, description="Take a snapshot of an account every N events."
+    )
+    append_retries: int = Field(
+        default=5, ge=0, le=100, description="Retries of a conflicting append without If-Match."
+    )
+    batch_max_commands: int = Field(
+        default=500, ge=1, description="Most commands saved together in one transaction."
+    )
+    max_body_bytes: int = Field(default=16_384, ge=256, description="Larger request bodies get 413.")
+    postgres_pool_size: int = Field(default=5, ge=1)
+    aggregate_cache_size: int = Field(
+        default=10_000, ge=0, description="Accounts kept in memory between commands (0: none)."
+    )
+
+
+class RelaySettings(CommonSettings):
+    relay_port: int = Field(default=8004, ge=1, le=65535)
+    relay_batch_size: int = Field(default=1_000, ge=1, le=100_000)
+    relay_poll_seconds: float = Field(
+        default=1.0, gt=0, description="Fallback poll when no NOTIFY arrives."
+    )
+    stream_max_length: int = Field(
+        default=1_000_000, ge=1_000, description="Approximate MAXLEN the stream is trimmed to."
+    )

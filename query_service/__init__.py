@@ -1,0 +1,1 @@
+"""The read side: HTTP queries over the read models, with read-your-writes waiting."""

@@ -1,0 +1,16 @@
+"""Settings of the query service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared_kernel.settings import CommonSettings
+
+
+class QueryServiceSettings(CommonSettings):
+    query_service_port: int = Field(default=8002, ge=1, le=65535)
+    max_wait_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest a read waits for ?min_position."
+    )
+    postgres_pool_size: int = Field(default=10, ge=1)
+    page_size_max: int = Field(default=500, ge=1)

@@ -1,0 +1,100 @@
+"""Apply ``schema/sql/*.sql`` to the database, idempotently.
+
+Creates the database when it does not exist, then applies each file in name
+order inside one transaction under an advisory lock, so two processes
+migrating at once cannot interleave. Every file is written to be re-runnable
+(``IF NOT EXISTS``), and ``schema_migrations`` records what was applied and
+its checksum so an operator can see which schema a database carries.
+
+Run as ``python -m schema.migrate`` (``make migrate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from shared_kernel.settings import CommonSettings, load_settings
+
+log = logging.getLogger("schema.migrate")
+
+#: Any constant works; it only has to be the same for every migrating process.
+MIGRATION_LOCK_KEY = 0x1ED6E5
+
+
+def sql_files() -> list[tuple[str, str]]:
+    """The (name, text) of every DDL file, in the order they apply."""
+    folder = resources.files("schema") / "sql"
+    files = sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return files
+
+
+def ensure_database(database_url: str) -> bool:
+    """Create the database named in ``database_url`` if missing; True if created."""
+    parts = urlsplit(database_url)
+    dbname = parts.path.lstrip("/")
+    maintenance_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if exists:
+            return False
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # another process won the race
+        return True
+
+
+def migrate(database_url: str) -> list[str]:
+    """Bring the schema up to date; returns the names of files newly applied."""
+    ensure_database(database_url)
+    applied: list[str] = []
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        known = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+        for name, text in sql_files():
+            checksum = hashlib.sha256(text.encode()).hexdigest()
+            if known.get(name) == checksum:
+                continue
+            conn.execute(text.encode())
+            conn.execute(
+                "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum,"
+                " applied_at = now()",
+                (name, checksum),
+            )
+            applied.append(name)
+    return applied
+
+
+def main() -> None:
+    settings = load_settings(CommonSettings)
+    try:
+        applied = migrate(settings.database_url)
+    except psycopg.OperationalError as error:
+        print(f"migrate: cannot reach PostgreSQL at {settings.database_url}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    where = urlsplit(settings.database_url).path.lstrip("/")
+    if applied:
+        print(f"migrate: applied {', '.join(applied)} to database {where}")
+    else:
+        print(f"migrate: database {where} is up to date")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Reading the event store's log in global order, and its wire format on Redis.
+
+The log is the ``ledger_events`` table ordered by ``notification_id`` (the
+*position*). Positions are in commit order but have holes (a rejected append
+consumes a sequence value), so nobody may wait for a missing position.
+
+Each event travels on the Redis Stream as one entry whose id is
+``<position>-0``: re-publishing the same event is rejected by Redis rather
+than duplicated. Every entry also names ``previous``, the position of the
+event before it in the log, so a consumer whose checkpoint is below
+``previous`` knows Redis lost something and catches up from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, Connection
+
+from shared_kernel.settings import EVENTS_TABLE
+
+_SELECT_AFTER = (
+    "SELECT notification_id, originator_id, originator_version, topic, state"
+    f" FROM {EVENTS_TABLE} WHERE notification_id > %s"
+    " ORDER BY notification_id LIMIT %s"
+)
+_SELECT_RANGE = (
+    "SELECT notification_id, originator_id, originator_version, topic, state"
+    f" FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s"
+    " ORDER BY notification_id LIMIT %s"
+)
+_SELECT_HEAD = f"SELECT COALESCE(MAX(notification_id), 0) FROM {EVENTS_TABLE}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One recorded event at its global position, with its bytes as stored."""
+
+    position: int
+    previous: int
+    stream_id: UUID
+    version: int
+    topic: str
+    data: bytes
+
+    @property
+    def entry_id(self) -> str:
+        return stream_entry_id(self.position)
+
+    def to_fields(self) -> dict[str, str | bytes]:
+        """The field map XADD sends."""
+        return {
+            "position": str(self.position),
+            "previous": str(self.previous),
+            "stream": str(self.stream_id),
+            "version": str(self.version),
+            "type": self.topic,
+            "data": self.data,
+        }
+
+
+class MalformedEntry(ValueError):
+    """A stream entry lacks a field or carries one that does not parse."""
+
+
+def stream_entry_id(position: int) -> str:
+    return f"{position}-0"
+
+
+def from_fields(fields: Mapping[Any, Any]) -> LogEntry:
+    """Parse the fields of a stream entry read with ``decode_responses=False``."""
+
+    def text(name: str) -> str:
+        value = fields.get(name.encode(), fields.get(name))
+        if value is None:
+            raise MalformedEntry(f"missing field {name!r}")
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    data = fields.get(b"data", fields.get("data"))
+    if data is None:
+        raise MalformedEntry("missing field 'data'")
+    try:
+        return LogEntry(
+            position=int(text("position")),
+            previous=int(text("previous")),
+            stream_id=UUID(text("stream")),
+            version=int(text("version")),
+            topic=text("type"),
+            data=data if isinstance(data, bytes) else str(data).encode(),
+        )
+    except ValueError as error:
+        raise MalformedEntry(str(error)) from error
+
+
+def _entries(rows: list[tuple[Any, ...]], previous: int) -> list[LogEntry]:
+    entries = []
+    for position, stream_id, version, topic, state in rows:
+        entries.append(LogEntry(position, previous, stream_id, version, topic, bytes(state)))
+        previous = position
+    return entries
+
+
+async def read_log(
+    conn: AsyncConnection[Any], after: int, limit: int, *, up_to: int | None = None
+) -> list[LogEntry]:
+    """Up to ``limit`` events after position ``after`` (and at most ``up_to``)."""
+    if up_to is None:
+        cursor = await conn.execute(_SELECT_AFTER, (after, limit))
+    else:
+        cursor = await conn.execute(_SELECT_RANGE, (after, up_to, limit))
+    return _entries(await cursor.fetchall(), after)
+
+
+def read_log_sync(conn: Connection[Any], after: int, limit: int) -> list[LogEntry]:
+    """Blocking twin of :func:`read_log`, for tools and tests."""
+    return _entries(conn.execute(_SELECT_AFTER, (after, limit)).fetchall(), after)
+
+
+async def head_position(conn: AsyncConnection[Any]) -> int:
+    """The position of the newest event in the store (0 when empty)."""
+    cursor = await conn.execute(_SELECT_HEAD)
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,115 @@
+"""Every event of the ledger, defined once.
+
+The command service records these, the relay forwards their bytes unchanged,
+and the projector decodes them. Each class carries a stable, versioned wire
+name in ``TOPIC`` (for example ``ledger.MoneyDeposited.v1``): the event store
+stores that name instead of a Python class path, so renaming or moving a class
+can never orphan history. A changed shape gets a new ``.vN`` name and an
+upcaster, never an edit in place.
+
+The structs follow the shape the eventsourcing library expects of a domain
+event (``originator_id``, ``originator_version``, ``timestamp``), so the same
+object is what the aggregate emits, what the store records and what the
+projector reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+from uuid import UUID
+
+import msgspec
+from eventsourcing.utils import register_topic
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class EventMetadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Why an event happened and what it belongs to.
+
+    ``correlation_id`` ties together everything one request caused;
+    ``causation_id`` names the message that caused this event directly;
+    ``traceparent`` is the W3C trace context of the request that recorded it.
+    """
+
+    correlation_id: str
+    causation_id: str
+    traceparent: str | None = None
+
+
+class LedgerEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of all ledger events: which stream, which version, when, why."""
+
+    TOPIC: ClassVar[str] = ""
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime = msgspec.field(default_factory=utc_now)
+    metadata: EventMetadata
+
+
+class AccountOpened(LedgerEvent, frozen=True, kw_only=True):
+    TOPIC: ClassVar[str] = "ledger.AccountOpened.v1"
+
+    owner: str
+    currency: str
+
+
+class MoneyDeposited(LedgerEvent, frozen=True, kw_only=True):
+    TOPIC: ClassVar[str] = "ledger.MoneyDeposited.v1"
+
+    amount: int
+    currency: str
+    reference: str | None = None
+
+
+class MoneyWithdrawn(LedgerEvent, frozen=True, kw_only=True):
+    TOPIC: ClassVar[str] = "ledger.MoneyWithdrawn.v1"
+
+    amount: int
+    currency: str
+    reference: str | None = None
+
+
+class AccountClosed(LedgerEvent, frozen=True, kw_only=True):
+    TOPIC: ClassVar[str] = "ledger.AccountClosed.v1"
+
+
+#: Every published event type by its wire name.
+EVENT_TYPES: dict[str, type[LedgerEvent]] = {
+    cls.TOPIC: cls for cls in (AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed)
+}
+
+for _topic, _cls in EVENT_TYPES.items():
+    # Lets the event store resolve the wire name back to the class.
+    register_topic(_topic, _cls)
+
+_decoders: dict[str, msgspec.json.Decoder[LedgerEvent]] = {
+    topic: msgspec.json.Decoder(cls) for topic, cls in EVENT_TYPES.items()
+}
+_encoder = msgspec.json.Encoder()
+
+
+class UnknownEventType(ValueError):
+    """A stored or streamed event names a type this code does not know."""
+
+
+def encode_event(event: LedgerEvent) -> bytes:
+    """The bytes stored in the event store and published on the stream."""
+    return _encoder.encode(event)
+
+
+def decode_event(topic: str, data: bytes) -> LedgerEvent:
+    """Decode ``data`` as the event type named ``topic``.
+
+    Raises :class:`UnknownEventType` for a name this code does not know and
+    ``msgspec.ValidationError`` / ``msgspec.DecodeError`` for bad bytes.
+    """
+    try:
+        decoder = _decoders[topic]
+    except KeyError:
+        raise UnknownEventType(topic) from None
+    return decoder.decode(data)

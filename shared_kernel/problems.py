@@ -1,0 +1,101 @@
+"""RFC 9457 problem documents with stable, machine-readable codes.
+
+Every error a client can cause leaves a service as ``application/problem+json``
+whose ``type`` is ``urn:ledger:problem:<code>`` and which repeats the ``code``
+as a member, so clients branch on a stable string rather than on prose.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_405_METHOD_NOT_ALLOWED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+log = logging.getLogger(__name__)
+
+_CODES_BY_STATUS = {
+    HTTP_400_BAD_REQUEST: "bad-request",
+    HTTP_404_NOT_FOUND: "not-found",
+    HTTP_405_METHOD_NOT_ALLOWED: "method-not-allowed",
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: "body-too-large",
+    HTTP_422_UNPROCESSABLE_ENTITY: "validation-failed",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str = "",
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemDetailsException:
+    """A problem document with a stable ``code``; ``extra`` adds members."""
+    return ProblemDetailsException(
+        status_code=status,
+        type_=f"urn:ledger:problem:{code}",
+        title=title,
+        detail=detail or title,
+        headers=headers,
+        extra={"code": code, **extra},
+    )
+
+
+def _validation_to_problem(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    # Litestar answers 400 for a body or parameter that does not validate; the
+    # contract says 422, with each failing field listed.
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "validation-failed",
+        "The request is not valid",
+        str(exc.detail),
+        errors=errors,
+    ).to_response(request)
+
+
+def _http_to_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = _CODES_BY_STATUS.get(exc.status_code, "http-error")
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers).to_response(request)
+
+
+def _unexpected_to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "The server failed to handle the request",
+        "The error is logged; retrying later may succeed.",
+    ).to_response(request)
+
+
+def problem_details_config() -> ProblemDetailsConfig:
+    """Configuration for litestar's ProblemDetailsPlugin."""
+    return ProblemDetailsConfig(enable_for_all_http_exceptions=False)
+
+
+#: Exception handlers for ``Litestar(exception_handlers=...)``.
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    ValidationException: _validation_to_problem,
+    NotFoundException: _http_to_problem,
+    MethodNotAllowedException: _http_to_problem,
+    HTTPException: _http_to_problem,
+    HTTP_500_INTERNAL_SERVER_ERROR: _unexpected_to_problem,
+}

@@ -1,0 +1,1 @@
+"""Helpers the tests share: scratch databases, Redis names, real processes."""

@@ -1,0 +1,146 @@
+"""Start the real service processes for a test, and kill them like an operator would.
+
+Each process runs ``python -m <module>`` with the test's own database, stream
+and ports in its environment; its output goes to a log file that the test
+prints when something fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.infra import REDIS_URL, free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: module to run, and the environment variable that sets its HTTP port.
+SERVICES: dict[str, tuple[str, str]] = {
+    "command": ("command_service", "COMMAND_SERVICE_PORT"),
+    "relay": ("command_service.relay", "RELAY_PORT"),
+    "projector": ("projector", "PROJECTOR_PORT"),
+    "query": ("query_service", "QUERY_SERVICE_PORT"),
+}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> ServiceProcess:
+        module, _ = SERVICES[self.name]
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = "never answered"
+        while time.monotonic() < deadline:
+            if self.popen is not None and self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.logs()}")
+            try:
+                response = httpx.get(f"{self.url}/health/ready", timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last_error = response.text
+            except httpx.HTTPError as error:
+                last_error = repr(error)
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s ({last_error}):\n{self.logs()}")
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no flush, like a crash."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-20_000:] if self.log_path.exists() else ""
+
+
+@dataclass
+class Stack:
+    """The ledger's processes sharing one database and one stream."""
+
+    database_url: str
+    stream_name: str
+    log_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.endswith("_PORT") and key not in ("DATABASE_URL", "REDIS_URL", "STREAM_NAME")
+        }
+        env.update(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=REDIS_URL,
+            STREAM_NAME=self.stream_name,
+            LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def process(self, name: str) -> ServiceProcess:
+        if name not in self.processes:
+            port = free_port()
+            env = self.env()
+            for other, (_, port_variable) in SERVICES.items():
+                if other == name:
+                    env[port_variable] = str(port)
+            self.processes[name] = ServiceProcess(
+                name=name, env=env, log_path=self.log_dir / f"{name}.log", port=port
+            )
+        return self.processes[name]
+
+    def start(self, *names: str) -> Stack:
+        for name in names or tuple(SERVICES):
+            self.process(name).start()
+        return self
+
+    def restart(self, name: str) -> ServiceProcess:
+        process = self.process(name)
+        process.stop()
+        return process.start()
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"==== {p.name}\n{p.logs()}" for p in self.processes.values())
