@@ -1,0 +1,223 @@
+"""The Account aggregate as a functional core.
+
+An account's state is an immutable value folded from its events. Each command
+is a function that checks the rules against the current state and returns
+the event that records the decision; it never mutates anything and never
+touches a database, so every rule can be tested with plain values.
+
+The eventsourcing library stores the events and rebuilds the state with
+:func:`fold` (see ``command_service.event_store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+from shared_kernel.events import (
+    AccountClosed,
+    AccountOpened,
+    EventMetadata,
+    LedgerEvent,
+    MoneyDeposited,
+    MoneyWithdrawn,
+)
+from shared_kernel.money import MAX_AMOUNT, MAX_BALANCE, is_currency
+
+AccountStatus = Literal["open", "closed"]
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ledger knows of one account after its events so far."""
+
+    id: UUID
+    version: int
+    owner: str
+    currency: str
+    balance: int
+    status: AccountStatus
+    opened_at: datetime
+    modified_at: datetime
+
+
+class DomainError(Exception):
+    """A command the rules refuse. ``code`` is stable for clients; ``status`` for HTTP."""
+
+    code = "domain-rule"
+    status = 422
+
+    def __init__(self, detail: str, **context: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context = context
+
+
+class InvalidAmount(DomainError):
+    code = "invalid-amount"
+
+
+class InvalidCurrency(DomainError):
+    code = "invalid-currency"
+
+
+class InvalidOwner(DomainError):
+    code = "invalid-owner"
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency-mismatch"
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient-funds"
+
+
+class BalanceLimitExceeded(DomainError):
+    code = "balance-limit-exceeded"
+
+
+class AccountIsClosed(DomainError):
+    code = "account-closed"
+    status = 409
+
+
+class AccountNotEmpty(DomainError):
+    code = "account-not-empty"
+    status = 409
+
+
+OWNER_MAX_LENGTH = 200
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount("amount must be an integer count of minor units")
+    if not 0 < amount <= MAX_AMOUNT:
+        raise InvalidAmount(f"amount must be between 1 and {MAX_AMOUNT} minor units", amount=amount)
+
+
+def _check_open(account: Account) -> None:
+    if account.status == "closed":
+        raise AccountIsClosed(f"account {account.id} is closed", account_id=str(account.id))
+
+
+def _check_currency(account: Account, currency: str | None) -> str:
+    if currency is not None and currency != account.currency:
+        raise CurrencyMismatch(
+            f"account {account.id} holds {account.currency}, not {currency}",
+            account_currency=account.currency,
+        )
+    return account.currency
+
+
+def open_account(
+    account_id: UUID, owner: str, currency: str, metadata: EventMetadata
+) -> AccountOpened:
+    owner = owner.strip()
+    if not owner or len(owner) > OWNER_MAX_LENGTH:
+        raise InvalidOwner(f"owner must be 1 to {OWNER_MAX_LENGTH} characters")
+    if not is_currency(currency):
+        raise InvalidCurrency(f"{currency!r} is not an ISO 4217 currency code")
+    return AccountOpened(
+        originator_id=account_id,
+        originator_version=1,
+        metadata=metadata,
+        owner=owner,
+        currency=currency,
+    )
+
+
+def deposit(
+    account: Account,
+    amount: int,
+    currency: str | None,
+    reference: str | None,
+    metadata: EventMetadata,
+) -> MoneyDeposited:
+    _check_amount(amount)
+    _check_open(account)
+    currency = _check_currency(account, currency)
+    if account.balance + amount > MAX_BALANCE:
+        raise BalanceLimitExceeded(f"a balance may not exceed {MAX_BALANCE} minor units")
+    return MoneyDeposited(
+        originator_id=account.id,
+        originator_version=account.version + 1,
+        metadata=metadata,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+    )
+
+
+def withdraw(
+    account: Account,
+    amount: int,
+    currency: str | None,
+    reference: str | None,
+    metadata: EventMetadata,
+) -> MoneyWithdrawn:
+    _check_amount(amount)
+    _check_open(account)
+    currency = _check_currency(account, currency)
+    if amount > account.balance:
+        raise InsufficientFunds(
+            f"account {account.id} holds {account.balance}, cannot withdraw {amount}",
+            balance=account.balance,
+        )
+    return MoneyWithdrawn(
+        originator_id=account.id,
+        originator_version=account.version + 1,
+        metadata=metadata,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+    )
+
+
+def close(account: Account, metadata: EventMetadata) -> AccountClosed:
+    _check_open(account)
+    if account.balance != 0:
+        raise AccountNotEmpty(
+            f"account {account.id} still holds {account.balance}; only an empty account closes",
+            balance=account.balance,
+        )
+    return AccountClosed(
+        originator_id=account.id, originator_version=account.version + 1, metadata=metadata
+    )
+
+
+def apply(account: Account | None, event: LedgerEvent) -> Account:
+    """The state after ``event``: the one place that knows how each event changes an account."""
+    if isinstance(event, AccountOpened):
+        return Account(
+            id=event.originator_id,
+            version=event.originator_version,
+            owner=event.owner,
+            currency=event.currency,
+            balance=0,
+            status="open",
+            opened_at=event.timestamp,
+            modified_at=event.timestamp,
+        )
+    if account is None:
+        msg = f"{type(event).__name__} before AccountOpened in stream {event.originator_id}"
+        raise ValueError(msg)
+    changes: dict[str, object] = {"version": event.originator_version, "modified_at": event.timestamp}
+    if isinstance(event, MoneyDeposited):
+        changes["balance"] = account.balance + event.amount
+    elif isinstance(event, MoneyWithdrawn):
+        changes["balance"] = account.balance - event.amount
+    elif isinstance(event, AccountClosed):
+        changes["status"] = "closed"
+    return msgspec.structs.replace(account, **changes)
+
+
+def fold(account: Account | None, events: Iterable[LedgerEvent]) -> Account | None:
+    """Fold ``events`` onto ``account`` (None before the first)."""
+    for event in events:
+        account = apply(account, event)
+    return account

@@ -1,0 +1,139 @@
+"""The event store: the eventsourcing library's PostgreSQL recorder with msgspec encoding.
+
+Events are stored under their published wire name (``TOPIC``) with their
+msgspec JSON bytes as the state, so the relay can forward stored bytes to
+Redis unchanged and the projector decodes exactly what was written.
+Snapshots are private to the command side: they hold an encoded
+:class:`~command_service.domain.account.Account` and never leave this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar, cast
+from urllib.parse import unquote, urlsplit
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, register_topic
+
+from command_service.domain.account import Account, fold
+from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
+from shared_kernel.settings import EVENT_STORE_NAME
+
+
+class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The encoded state of an account at one version."""
+
+    TOPIC: ClassVar[str] = "ledger.AccountSnapshot.v1"
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime = msgspec.field(default_factory=utc_now)
+    state: Account
+
+    @classmethod
+    def take(cls, account: Account) -> AccountSnapshot:
+        return cls(originator_id=account.id, originator_version=account.version, state=account)
+
+
+register_topic(AccountSnapshot.TOPIC, AccountSnapshot)
+_snapshot_decoder = msgspec.json.Decoder(AccountSnapshot)
+_snapshot_encoder = msgspec.json.Encoder()
+
+
+def project_account(
+    account: Account | None, events: Iterable[LedgerEvent | AccountSnapshot]
+) -> Account | None:
+    """Repository projector: start from a snapshot when one comes first, then fold."""
+    for event in events:
+        if isinstance(event, AccountSnapshot):
+            account = event.state
+        else:
+            account = fold(account, (event,))
+    return account
+
+
+class MsgspecMapper(Mapper[UUID]):
+    """Maps events to stored rows by wire name and msgspec JSON, not class path and pickle-ish dicts."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if isinstance(domain_event, AccountSnapshot):
+            topic, state = AccountSnapshot.TOPIC, _snapshot_encoder.encode(domain_event)
+        else:
+            event = cast(LedgerEvent, domain_event)
+            topic, state = event.TOPIC, encode_event(event)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=topic,
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        state = bytes(stored_event.state)
+        if stored_event.topic == AccountSnapshot.TOPIC:
+            return cast(DomainEventProtocol[UUID], _snapshot_decoder.decode(state))
+        return cast(DomainEventProtocol[UUID], decode_event(stored_event.topic, state))
+
+
+class UnusedTranscoder(Transcoder):
+    """The mapper encodes with msgspec itself; the library still asks for a transcoder."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+
+class LedgerEventStore(Application[UUID]):
+    """The ledger's event store: ``ledger_events`` and ``ledger_snapshots`` in PostgreSQL.
+
+    Tables come from ``schema/sql`` (``make migrate``); the library is told not
+    to create them.
+    """
+
+    name = EVENT_STORE_NAME
+    snapshot_class = AccountSnapshot  # type: ignore[assignment]
+    env: ClassVar[dict[str, str]] = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "MAPPER_TOPIC": get_topic(MsgspecMapper),
+        "TRANSCODER_TOPIC": get_topic(UnusedTranscoder),
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "CREATE_TABLE": "no",
+    }
+
+    def get_account(self, account_id: UUID, version: int | None = None) -> Account:
+        """The account from its latest snapshot (at or below ``version``) plus the tail."""
+        return cast(
+            Account,
+            self.repository.get(account_id, version=version, projector_func=project_account),
+        )
+
+    def put_snapshot(self, account: Account) -> None:
+        """Record ``account`` as a snapshot (a separate write, after its events)."""
+        assert self.snapshots is not None
+        self.snapshots.put([AccountSnapshot.take(account)])
+
+
+def event_store_env(database_url: str, pool_size: int = 5, cache_size: int = 0) -> dict[str, str]:
+    """The library's POSTGRES_* settings, derived from one ``DATABASE_URL``."""
+    parts = urlsplit(database_url)
+    env = {
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        # The library insists on a password even under trust authentication.
+        "POSTGRES_PASSWORD": unquote(parts.password or "unused"),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+    }
+    if cache_size > 0:
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)
+    return env
