@@ -21,7 +21,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, register_topic
 
-from command_service.domain.account import Account, fold
+from command_service.domain.account import Account, apply
 from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
 from shared_kernel.settings import EVENT_STORE_NAME
 
@@ -53,13 +53,13 @@ def project_account(
     for event in events:
         if isinstance(event, AccountSnapshot):
             account = event.state
-        else:
-            account = fold(account, (event,))
+            continue
+        account = apply(account, event)
     return account
 
 
 class MsgspecMapper(Mapper[UUID]):
-    """Maps events to stored rows by wire name and msgspec JSON, not class path and pickle-ish dicts."""
+    """Maps events to rows by wire name and msgspec JSON, never by Python class path."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if isinstance(domain_event, AccountSnapshot):
@@ -110,10 +110,10 @@ class LedgerEventStore(Application[UUID]):
 
     def get_account(self, account_id: UUID, version: int | None = None) -> Account:
         """The account from its latest snapshot (at or below ``version``) plus the tail."""
-        return cast(
-            Account,
-            self.repository.get(account_id, version=version, projector_func=project_account),
+        account: Account = self.repository.get(
+            account_id, version=version, projector_func=project_account
         )
+        return account
 
     def put_snapshot(self, account: Account) -> None:
         """Record ``account`` as a snapshot (a separate write, after its events)."""

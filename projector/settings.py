@@ -22,3 +22,9 @@ class ProjectorSettings(CommonSettings):
         default=30_000, ge=100, description="Claim pending entries idle this long (dead consumer)."
     )
     catch_up_batch_size: int = Field(default=5_000, ge=1)
+    idle_catch_up_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="With nothing arriving on the stream this long, catch up from the store"
+        " if it is ahead (covers a flushed stream with no later traffic).",
+    )

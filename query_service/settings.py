@@ -14,3 +14,9 @@ class QueryServiceSettings(CommonSettings):
     )
     postgres_pool_size: int = Field(default=10, ge=1)
     page_size_max: int = Field(default=500, ge=1)
+    projection_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Re-read the checkpoints this often even without a notification.",
+    )

@@ -66,7 +66,8 @@ def migrate(database_url: str) -> list[str]:
             " name text PRIMARY KEY, checksum text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        known = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+        rows = conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
+        known: dict[str, str] = dict(rows)
         for name, text in sql_files():
             checksum = hashlib.sha256(text.encode()).hexdigest()
             if known.get(name) == checksum:
@@ -87,7 +88,8 @@ def main() -> None:
     try:
         applied = migrate(settings.database_url)
     except psycopg.OperationalError as error:
-        print(f"migrate: cannot reach PostgreSQL at {settings.database_url}: {error}", file=sys.stderr)
+        where = settings.database_url
+        print(f"migrate: cannot reach PostgreSQL at {where}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     where = urlsplit(settings.database_url).path.lstrip("/")
     if applied:

@@ -60,7 +60,9 @@ def configure_logging(process_name: str, level: str) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 
-HealthCheck = Callable[[], Awaitable[None]]
+#: A check raises when its dependency is unusable. It may return a value to show
+#: in place of "ok" (a relay's "standby", a projector's dead-letter count).
+HealthCheck = Callable[[], Awaitable[object]]
 
 
 def health_routes(checks: Mapping[str, HealthCheck]) -> list[HTTPRouteHandler]:
@@ -76,16 +78,16 @@ def health_routes(checks: Mapping[str, HealthCheck]) -> list[HTTPRouteHandler]:
 
     @get("/health/ready", tags=["operations"])
     async def ready() -> Response[dict[str, Any]]:
-        results: dict[str, str] = {}
+        results: dict[str, object] = {}
         healthy = True
         for name, check in checks.items():
             try:
-                await check()
+                outcome = await check()
             except Exception as error:  # a failing dependency is the answer, not a crash
                 healthy = False
                 results[name] = f"failing: {type(error).__name__}: {error}"
             else:
-                results[name] = "ok"
+                results[name] = "ok" if outcome is None else outcome
         return Response(
             {"status": "ready" if healthy else "not ready", "checks": results},
             status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,

@@ -58,7 +58,9 @@ def problem(
     )
 
 
-def _validation_to_problem(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def _validation_to_problem(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
     # Litestar answers 400 for a body or parameter that does not validate; the
     # contract says 422, with each failing field listed.
     errors = exc.extra if isinstance(exc.extra, list) else []

@@ -206,7 +206,10 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
     if account is None:
         msg = f"{type(event).__name__} before AccountOpened in stream {event.originator_id}"
         raise ValueError(msg)
-    changes: dict[str, object] = {"version": event.originator_version, "modified_at": event.timestamp}
+    changes: dict[str, object] = {
+        "version": event.originator_version,
+        "modified_at": event.timestamp,
+    }
     if isinstance(event, MoneyDeposited):
         changes["balance"] = account.balance + event.amount
     elif isinstance(event, MoneyWithdrawn):

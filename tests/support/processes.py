@@ -61,7 +61,8 @@ class ServiceProcess:
         last_error = "never answered"
         while time.monotonic() < deadline:
             if self.popen is not None and self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.logs()}")
+                code = self.popen.returncode
+                raise RuntimeError(f"{self.name} exited with {code}:\n{self.logs()}")
             try:
                 response = httpx.get(f"{self.url}/health/ready", timeout=2.0)
                 if response.status_code == 200:

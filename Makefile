@@ -1,0 +1,77 @@
+# The ledger's everyday commands. `make run` and `make test` are all a new user needs.
+#
+# The virtual environment is created on first use and re-installed only when
+# pyproject.toml changes (a stamp file remembers the last install), so every
+# target is cheap to repeat.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := shared_kernel command_service query_service projector schema bench ops tests
+
+export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/ledger
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export PYTHONUNBUFFERED := 1
+# Procfile lines say `python -m ...`: that must be the project's interpreter.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+PYTEST_TIMEOUT ?= 300
+PYTEST_PATHS ?= tests
+PYTEST_ARGS ?=
+
+.PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## create .venv and install the project with its dev tools
+
+services: ## check PostgreSQL and Redis answer (start local ones when they do not)
+	@ops/services.sh ensure
+
+migrate: install services ## apply schema/sql to DATABASE_URL (idempotent)
+	$(PYTHON) -m schema.migrate
+
+run: migrate ## start command service, relay, projector and query service (Ctrl-C stops all)
+	honcho start -f Procfile
+
+test: lint typecheck pytest ## lint, typecheck, then the whole test suite on real PostgreSQL and Redis
+
+pytest: install services ## only the test suite (PYTEST_PATHS=tests/schema PYTEST_ARGS='-k name')
+	@status=0; $(PYTHON) -m pytest $(PYTEST_PATHS) -q --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make: pytest collected no tests (exit 5), which counts as a failure" >&2; fi; \
+	exit $$status
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+typecheck: install ## mypy (strict)
+	$(VENV)/bin/mypy $(PACKAGES)
+
+bench: install ## benchmark the running stack (start it with `make run` first)
+	$(PYTHON) -m bench
+
+schemas: install ## regenerate schema/events/*.json from shared_kernel.events
+	$(PYTHON) -m schema.generate_event_schemas
+
+status: install ## PostgreSQL, Redis and each process's /health/ready
+	@ops/services.sh check && echo "PostgreSQL and Redis answer"
+	@$(PYTHON) -m ops.health
+
+clean: ## remove caches and build output (keeps .venv and bench-reports)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean ## also remove .venv
+	rm -rf $(VENV)

@@ -1,0 +1,108 @@
+"""``python -m bench`` (``make bench``): run the benchmark against the running stack.
+
+Checks first that the command and query services answer (else one line on how
+to start them, exit 2), then measures the ceiling with pgbench, then loads the
+stack over HTTP, prints the table and writes ``bench-reports/<time>.{json,md}``.
+Exits 1 when the read side disagrees with the accepted commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
+from bench.load import BenchAborted, StackNotRunning, preflight, run_load
+from bench.report import build_report, print_table, write_report
+from bench.settings import BenchSettings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the running ledger (start it with `make run`) against pgbench.",
+        epilog="Every option also reads BENCH_<NAME> from the environment, e.g. BENCH_SECONDS=20;"
+        " COMMAND_SERVICE_URL, QUERY_SERVICE_URL and DATABASE_URL say where the stack is.",
+    )
+    parser.add_argument("--seconds", type=float, help="length of the load phase")
+    parser.add_argument("--clients", type=int, help="concurrent clients (pgbench and HTTP)")
+    parser.add_argument("--accounts", type=int, help="accounts the deposits spread over")
+    parser.add_argument("--ceiling-seconds", type=float, help="length of the pgbench run")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip pgbench")
+    return parser.parse_args(argv)
+
+
+def load_settings(args: argparse.Namespace) -> BenchSettings:
+    overrides = {
+        "bench_seconds": args.seconds,
+        "bench_clients": args.clients,
+        "bench_accounts": args.accounts,
+        "bench_ceiling_seconds": args.ceiling_seconds,
+    }
+    try:
+        return BenchSettings(
+            **{key: value for key, value in overrides.items() if value is not None}
+        )
+    except ValidationError as error:
+        for problem in error.errors():
+            variable = "_".join(str(part) for part in problem["loc"]).upper()
+            print(
+                f"bench: {variable}: {problem['msg']} (got {problem.get('input')!r})",
+                file=sys.stderr,
+            )
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = load_settings(args)
+    console = Console(stderr=False)
+    started_at = datetime.now(tz=UTC)
+    try:
+        asyncio.run(preflight(settings))
+    except StackNotRunning as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+
+    ceiling: Ceiling | None = None
+    ceiling_error: str | None = "skipped (--no-ceiling)" if args.no_ceiling else None
+    if not args.no_ceiling:
+        console.print(
+            f"ceiling: pgbench, {settings.bench_clients} clients,"
+            f" {settings.bench_ceiling_seconds:g} s ..."
+        )
+        try:
+            ceiling = measure_ceiling(
+                settings.database_url, settings.bench_clients, settings.bench_ceiling_seconds
+            )
+        except CeilingUnavailable as error:
+            ceiling_error = str(error)
+            console.print(f"ceiling not measured: {error}")
+
+    console.print(
+        f"stack: {settings.bench_accounts} accounts, then {settings.bench_clients} clients"
+        f" depositing for {settings.bench_seconds:g} s ..."
+    )
+    try:
+        load = asyncio.run(run_load(settings, checked=True))
+    except (StackNotRunning, BenchAborted) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+
+    report = build_report(settings, started_at, ceiling, ceiling_error, load)
+    print_table(report, console)
+    json_path, md_path = write_report(report, settings.bench_report_dir)
+    console.print(f"report: {json_path} and {md_path}")
+    if report["balances"]["mismatch_count"] or not report["commands"]["accepted"]:
+        print("bench: the read side disagrees with the accepted commands", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""The benchmark's report: a table on the terminal, JSON and Markdown on disk.
+
+Every throughput sits beside its ratio to the ceiling measured in the same
+run, because the absolute numbers move with whatever else the machine does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.ceiling import Ceiling
+from bench.load import LoadResult
+from bench.settings import BenchSettings
+from bench.stats import Summary, summarize
+
+
+def build_report(
+    settings: BenchSettings,
+    started_at: datetime,
+    ceiling: Ceiling | None,
+    ceiling_error: str | None,
+    load: LoadResult,
+) -> dict[str, Any]:
+    """Everything measured, as plain JSON-able data."""
+    commands = len(load.command_latencies)
+    per_second = commands / load.load_seconds if load.load_seconds else 0.0
+    cpu_percent = 100.0 * load.client_cpu_seconds / load.load_seconds if load.load_seconds else None
+    notes = []
+    if cpu_percent is not None and cpu_percent > 80:
+        notes.append(
+            f"the benchmark client itself used {cpu_percent:.0f}% of a core: on this machine"
+            " the load generator may be what limits commands/s"
+        )
+    if ceiling is None:
+        notes.append(f"no ceiling: {ceiling_error}")
+    return {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "settings": {
+            "seconds": settings.bench_seconds,
+            "clients": settings.bench_clients,
+            "accounts": settings.bench_accounts,
+            "ceiling_seconds": settings.bench_ceiling_seconds,
+            "query_seconds": settings.bench_query_seconds,
+            "lag_samples_per_second": settings.bench_lag_samples_per_second,
+            "lag_poll_ms": settings.bench_lag_poll_ms,
+            "command_service_url": settings.command_service_url,
+            "query_service_url": settings.query_service_url,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "postgres": ceiling.server_version if ceiling else None,
+        },
+        "ceiling": asdict(ceiling) if ceiling else {"error": ceiling_error},
+        "commands": {
+            "accepted": commands,
+            "per_second": per_second,
+            "ratio_to_ceiling": per_second / ceiling.tps if ceiling and ceiling.tps else None,
+            "latency": asdict(summarize(load.command_latencies)),
+            "errors": dict(load.command_errors),
+            "setup_seconds": load.setup_seconds,
+            "load_seconds": load.load_seconds,
+        },
+        "visibility_lag": {
+            "latency": asdict(summarize(load.lag_samples)),
+            "not_visible_within_timeout": load.lag_timeouts,
+            "polls": load.lag_polls,
+        },
+        "queries": {
+            "min_position": load.final_position,
+            "latency": asdict(summarize(load.query_latencies)),
+            "errors": dict(load.query_errors),
+        },
+        "balances": {
+            "checked": load.balances_checked,
+            "mismatches": load.balance_mismatches[:20],
+            "mismatch_count": len(load.balance_mismatches),
+        },
+        "client_cpu_percent": cpu_percent,
+        "notes": notes,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _latency(summary: dict[str, Any]) -> str:
+    s = Summary(**summary)
+    return f"p50 {_ms(s.p50_ms)} · p99 {_ms(s.p99_ms)} · n={s.count}"
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(measure, value, beside it) rows shared by the terminal and Markdown tables."""
+    ceiling = report["ceiling"]
+    commands = report["commands"]
+    clients = report["settings"]["clients"]
+    ratio = commands["ratio_to_ceiling"]
+    lag = report["visibility_lag"]
+    queries = report["queries"]
+    balances = report["balances"]
+    errors = sum(commands["errors"].values())
+    return [
+        (
+            "ceiling: pgbench 1-row INSERT",
+            f"{ceiling['tps']:,.0f} tx/s" if "tps" in ceiling else "not measured",
+            f"{clients} clients, avg {_ms(ceiling.get('latency_avg_ms'))}"
+            if "tps" in ceiling
+            else str(ceiling.get("error")),
+        ),
+        (
+            "commands (HTTP deposits)",
+            f"{commands['per_second']:,.0f} /s",
+            f"{ratio:.1%} of the ceiling" if ratio is not None else "no ceiling to compare",
+        ),
+        ("command latency", _latency(commands["latency"]), f"{errors} refused or failed"),
+        (
+            "visibility lag (answered -> query shows it)",
+            _latency(lag["latency"]),
+            f"{lag['not_visible_within_timeout']} not visible in time",
+        ),
+        (
+            "query latency (?min_position)",
+            _latency(queries["latency"]),
+            f"{sum(queries['errors'].values())} errors",
+        ),
+        (
+            "balances equal accepted deposits",
+            f"{balances['checked'] - balances['mismatch_count']}/{balances['checked']}",
+            "ok" if balances["mismatch_count"] == 0 else "MISMATCH",
+        ),
+    ]
+
+
+def print_table(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"ledger bench {report['started_at']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("beside it")
+    for row in rows(report):
+        table.add_row(*row)
+    console.print(table)
+    for note in report["notes"]:
+        console.print(f"note: {note}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    settings = report["settings"]
+    machine = report["machine"]
+    lines = [
+        f"# ledger bench {report['started_at']}",
+        "",
+        f"{settings['clients']} clients, {settings['accounts']} accounts,"
+        f" {settings['seconds']:g} s of deposits; {machine['cpus']} CPUs, {machine['platform']},"
+        f" PostgreSQL {machine['postgres'] or '?'}.",
+        "",
+        "| measure | value | beside it |",
+        "|---|---:|---|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows(report)),
+        "",
+    ]
+    if report["commands"]["errors"]:
+        lines += ["Command errors: " + json.dumps(report["commands"]["errors"]), ""]
+    lines += [f"Note: {note}" for note in report["notes"]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = report["started_at"].replace(":", "").replace("-", "")
+    json_path = folder / f"{stem}.json"
+    md_path = folder / f"{stem}.md"
+    json_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(report), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,56 @@
+"""What a benchmark run does, from the environment (``BENCH_*``) or the command line.
+
+Bounded by construction: a run lasts about BENCH_CEILING_SECONDS + BENCH_SECONDS
++ BENCH_QUERY_SECONDS plus the set-up of BENCH_ACCOUNTS accounts, with at most
+BENCH_CLIENTS requests in flight (plus a few lag probes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from command_service.settings import CommandServiceSettings
+from query_service.settings import QueryServiceSettings
+from shared_kernel.settings import CommonSettings
+
+
+def _command_url() -> str:
+    return f"http://127.0.0.1:{CommandServiceSettings().command_service_port}"
+
+
+def _query_url() -> str:
+    return f"http://127.0.0.1:{QueryServiceSettings().query_service_port}"
+
+
+class BenchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    bench_seconds: float = Field(default=20.0, gt=0, description="Length of the load phase.")
+    bench_clients: int = Field(default=32, ge=1, le=512, description="Concurrent HTTP workers.")
+    bench_accounts: int = Field(
+        default=1_000, ge=1, description="Accounts the deposits spread over."
+    )
+    bench_initial_deposit: int = Field(default=1_000_000, ge=1)
+    bench_ceiling_seconds: float = Field(
+        default=5.0, gt=0, description="Length of the pgbench run."
+    )
+    bench_query_seconds: float = Field(
+        default=5.0, ge=0, description="Length of the read phase (queries with min_position)."
+    )
+    bench_lag_samples_per_second: float = Field(
+        default=20.0, gt=0, description="How often a command is followed until the query shows it."
+    )
+    bench_lag_poll_ms: float = Field(default=2.0, gt=0, description="Poll interval of a lag probe.")
+    bench_lag_timeout_seconds: float = Field(default=10.0, gt=0)
+    bench_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    bench_currency: str = Field(default="EUR", min_length=3, max_length=3)
+    bench_report_dir: Path = Path("bench-reports")
+    command_service_url: str = Field(default_factory=_command_url)
+    query_service_url: str = Field(default_factory=_query_url)
+    database_url: str = Field(
+        default_factory=lambda: CommonSettings().database_url,
+        description="The PostgreSQL server pgbench measures (a scratch database is used).",
+    )

@@ -1,0 +1,52 @@
+"""The query service's Prometheus metrics, and the middleware that times each query.
+
+Metric objects live in the process-wide registry that ``/metrics`` exposes
+(``shared_kernel.observability.metrics``); creating them touches no network.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import Gauge, Histogram
+
+#: Reads from an indexed table answer in milliseconds; the upper buckets catch
+#: pool starvation and slow plans.
+_MILLISECOND_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+#: Read-your-writes waits span "already there" to the longest allowed wait.
+_WAIT_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+QUERY_DURATION = Histogram(
+    "query_duration_seconds",
+    "Time to answer a query, read-your-writes wait included, by route template.",
+    ["route"],
+    buckets=_MILLISECOND_BUCKETS,
+)
+READ_YOUR_WRITES_WAIT = Histogram(
+    "read_your_writes_wait_seconds",
+    "Time a query with min_position waited for the projection to reach it.",
+    buckets=_WAIT_BUCKETS,
+)
+PROJECTION_POSITION = Gauge(
+    "projection_position",
+    "Event log position the read models served here are known to have reached.",
+)
+
+
+class QueryTimer(ASGIMiddleware):
+    """Observes :data:`QUERY_DURATION` for every request of the routes it wraps."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        started = time.perf_counter()
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            route = str(scope.get("path_template") or "unmatched")
+            QUERY_DURATION.labels(route=route).observe(time.perf_counter() - started)

@@ -1,0 +1,108 @@
+"""Read-your-writes: hold a query until the read models reach the client's position.
+
+A command answers with the global position of its event; a client that passes
+it back (``?min_position=`` or ``X-Min-Position``) is served only from read
+models at or past it. The wait is bounded; past it the answer is 412
+``projection-behind`` with a Retry-After, so clients never hang on a stalled
+projector.
+
+Every response carries ``X-Projection-Position``. For a query it is the
+position observed *before* the rows were read, so it is a lower bound of what
+the data reflects; for anything else it is the position when the response
+started. Both only grow, so a client never sees it go backwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_412_PRECONDITION_FAILED
+from litestar.types import BeforeMessageSendHookHandler, Message, Scope
+
+from query_service.cursors import MAX_BIGINT
+from query_service.metrics import READ_YOUR_WRITES_WAIT
+from query_service.projection_position import ProjectionPosition
+from query_service.read_models import ReadModels
+from shared_kernel.problems import problem
+
+PROJECTION_POSITION_HEADER = "X-Projection-Position"
+MIN_POSITION_HEADER = "X-Min-Position"
+#: Where a query records the position its rows are at least as fresh as.
+_READ_POSITION_KEY = "ledger.read_position"
+
+MinPositionQuery = Annotated[
+    int | None,
+    Parameter(
+        query="min_position",
+        ge=0,
+        le=MAX_BIGINT,
+        description="Serve only read models that have applied this event log position.",
+    ),
+]
+MinPositionHeader = Annotated[
+    int | None,
+    Parameter(
+        header=MIN_POSITION_HEADER,
+        ge=0,
+        le=MAX_BIGINT,
+        description="Same as ?min_position; the larger of the two wins.",
+    ),
+]
+
+
+class ReadYourWrites:
+    """Hands out the read models once they are fresh enough for the request."""
+
+    def __init__(
+        self, read_models: ReadModels, position: ProjectionPosition, *, max_wait_seconds: float
+    ) -> None:
+        self._read_models = read_models
+        self._position = position
+        self._max_wait = max_wait_seconds
+
+    async def read_models(
+        self,
+        request: Request[Any, Any, Any],
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> ReadModels:
+        """Litestar dependency: the read models, at or past the requested position."""
+        wanted = max(min_position or 0, x_min_position or 0)
+        if min_position is not None or x_min_position is not None:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(self._max_wait):
+                    await self._position.wait_for(wanted)
+            except TimeoutError:
+                raise problem(
+                    HTTP_412_PRECONDITION_FAILED,
+                    "projection-behind",
+                    "The read models have not reached the requested position yet",
+                    f"waited {self._max_wait:g} s for position {wanted}",
+                    headers={"Retry-After": "1"},
+                    min_position=wanted,
+                    projection_position=self._position.current,
+                ) from None
+            finally:
+                READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
+        request.scope["state"][_READ_POSITION_KEY] = self._position.current
+        return self._read_models
+
+    def header_hook(self) -> BeforeMessageSendHookHandler:
+        """A ``before_send`` hook adding ``X-Projection-Position`` to every response."""
+        position = self._position
+
+        async def add_projection_position(message: Message, scope: Scope) -> None:
+            if message["type"] != "http.response.start":
+                return
+            state = scope.get("state") or {}
+            value = state.get(_READ_POSITION_KEY, position.current)
+            headers = list(message.get("headers") or [])
+            headers.append((PROJECTION_POSITION_HEADER.lower().encode(), str(value).encode()))
+            message["headers"] = headers
+
+        return add_projection_position

@@ -1,0 +1,213 @@
+"""The query routes: thin handlers from HTTP parameters to read-model queries.
+
+Validation the type system cannot express here (the configured page size
+limit, cursors) ends in a 422 problem document; unknown accounts in a 404.
+Freshness is the ``read_models`` dependency's job (see ``read_your_writes``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+import psycopg
+from litestar import Controller, Request, Response, get
+from litestar.openapi import ResponseSpec
+from litestar.params import Parameter
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_412_PRECONDITION_FAILED,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from query_service.cursors import (
+    MAX_BIGINT,
+    MAX_CURSOR_LENGTH,
+    AccountsCursor,
+    InvalidCursor,
+    StatementCursor,
+    decode_cursor,
+)
+from query_service.metrics import QueryTimer
+from query_service.read_models import AccountFilter, AccountNotFound, ReadModels
+from query_service.views import AccountPage, AccountStatus, AccountView, TransactionPage
+from shared_kernel.problems import problem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 50
+#: Owners are 1..200 characters when an account is opened (command side).
+OWNER_MAX_LENGTH = 200
+
+CursorParam = Annotated[
+    str | None,
+    Parameter(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description="next_cursor of the previous page; omit for the first page.",
+    ),
+]
+
+
+class PageSize:
+    """Litestar dependency ``page_size``: the ``limit`` asked for, within the configured maximum."""
+
+    def __init__(self, maximum: int) -> None:
+        self._maximum = maximum
+
+    def resolve(
+        self,
+        limit: Annotated[
+            int | None,
+            Parameter(ge=1, description="Items per page (default 50, at most page_size_max)."),
+        ] = None,
+    ) -> int:
+        if limit is None:
+            return min(DEFAULT_PAGE_SIZE, self._maximum)
+        if limit > self._maximum:
+            raise problem(
+                HTTP_422_UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "The request is not valid",
+                f"limit must be at most {self._maximum}",
+                errors=[{"key": "limit", "message": f"must be <= {self._maximum}"}],
+            )
+        return limit
+
+
+class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The shape of this service's RFC 9457 answers (for the OpenAPI document)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+    account_id: str | None = None
+    min_position: int | None = None
+    projection_position: int | None = None
+
+
+def _problem_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ProblemDocument,
+        description=description,
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
+
+
+_READ_RESPONSES = {
+    # Litestar documents a 400 for every handler with parameters; here it only
+    # happens for a request that cannot be parsed at all, as a problem document.
+    HTTP_400_BAD_REQUEST: _problem_spec("bad-request: the request could not be parsed"),
+    HTTP_412_PRECONDITION_FAILED: _problem_spec(
+        "projection-behind: min_position not reached within max_wait_seconds (see Retry-After)"
+    ),
+    HTTP_422_UNPROCESSABLE_ENTITY: _problem_spec(
+        "validation-failed or invalid-cursor: a parameter or header is not valid"
+    ),
+    HTTP_503_SERVICE_UNAVAILABLE: _problem_spec("read-models-unavailable: retry later"),
+}
+_ACCOUNT_RESPONSES = {
+    **_READ_RESPONSES,
+    HTTP_404_NOT_FOUND: _problem_spec("account-not-found, or an id that is not a UUID"),
+}
+
+
+class AccountQueries(Controller):
+    path = "/accounts"
+    tags = ["accounts"]
+    middleware = [QueryTimer()]
+
+    @get(
+        "/{account_id:uuid}",
+        summary="An account's balance and status",
+        responses=_ACCOUNT_RESPONSES,
+    )
+    async def account(self, account_id: UUID, read_models: ReadModels) -> AccountView:
+        return await read_models.account(account_id)
+
+    @get(
+        "/{account_id:uuid}/transactions",
+        summary="An account's statement, newest first",
+        responses=_ACCOUNT_RESPONSES,
+    )
+    async def statement(
+        self,
+        *,
+        account_id: UUID,
+        read_models: ReadModels,
+        page_size: int,
+        cursor: CursorParam = None,
+    ) -> TransactionPage:
+        after = decode_cursor(cursor, StatementCursor) if cursor is not None else None
+        return await read_models.statement(account_id, limit=page_size, after=after)
+
+    @get(
+        "/",
+        summary="Accounts by owner, status and balance, in account id order",
+        responses=_READ_RESPONSES,
+    )
+    async def accounts(
+        self,
+        *,
+        read_models: ReadModels,
+        page_size: int,
+        owner: Annotated[
+            str | None,
+            Parameter(min_length=1, max_length=OWNER_MAX_LENGTH, pattern=r"^[^\x00]*$"),
+        ] = None,
+        status: AccountStatus | None = None,
+        min_balance: Annotated[int | None, Parameter(ge=0, le=MAX_BIGINT)] = None,
+        cursor: CursorParam = None,
+    ) -> AccountPage:
+        where = AccountFilter(owner=owner, status=status, min_balance=min_balance)
+        after = decode_cursor(cursor, AccountsCursor) if cursor is not None else None
+        return await read_models.accounts(where, limit=page_size, after=after)
+
+
+def _account_not_found(request: Request[Any, Any, Any], exc: AccountNotFound) -> Response[Any]:
+    return problem(
+        HTTP_404_NOT_FOUND,
+        "account-not-found",
+        "No such account",
+        f"no account {exc.account_id} in the read models",
+        account_id=str(exc.account_id),
+    ).to_response(request)
+
+
+def _invalid_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+    return problem(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "invalid-cursor",
+        "The cursor is not valid for this query",
+        str(exc),
+    ).to_response(request)
+
+
+def _read_models_unavailable(
+    request: Request[Any, Any, Any], exc: psycopg.OperationalError
+) -> Response[Any]:
+    # PostgreSQL down or the pool exhausted: the client can retry, and the
+    # operator sees it in the log and in /health/ready.
+    log.warning("read models unavailable", extra={"error": repr(exc)})
+    return problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "read-models-unavailable",
+        "The read models cannot be reached right now",
+        headers={"Retry-After": "1"},
+    ).to_response(request)
+
+
+#: Exception handlers of the query routes, beside ``shared_kernel.problems``'s.
+QUERY_EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    AccountNotFound: _account_not_found,
+    InvalidCursor: _invalid_cursor,
+    psycopg.OperationalError: _read_models_unavailable,
+}

@@ -1,0 +1,112 @@
+"""Write one JSON Schema per published event type to ``schema/events/<TOPIC>.json``.
+
+The msgspec definitions in :mod:`shared_kernel.events` are the only source of
+truth; these files are generated from them so that consumers in other
+languages (and reviewers of a pull request) can see the wire format and its
+changes. The output is deterministic (sorted keys, two-space indent, trailing
+newline) so that a regenerated file differs only when a definition does, and
+``tests/schema`` fails when the committed files drift from the definitions.
+
+Run ``python -m schema.generate_event_schemas`` (``make schemas``) to rewrite
+the files, or with ``--check`` to list drifted files and exit 1 without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from shared_kernel.events import EVENT_TYPES, LedgerEvent
+
+#: Where the committed schemas live, beside the SQL DDL.
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def schema_for(topic: str, event_type: type[LedgerEvent]) -> dict[str, Any]:
+    """The JSON Schema of one event type, named by its wire name."""
+    schema = msgspec.json.schema(event_type)
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": f"urn:ledger:event:{topic}",
+        "title": topic,
+        **schema,
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[str, str]:
+    """File name -> text, for every event type in ``EVENT_TYPES``."""
+    return {
+        f"{topic}.json": render(schema_for(topic, event_type))
+        for topic, event_type in sorted(EVENT_TYPES.items())
+    }
+
+
+def drift(directory: Path = EVENTS_DIR) -> list[str]:
+    """Describe every file that differs from what the definitions generate."""
+    expected = expected_files()
+    present = {path.name for path in directory.glob("*.json")} if directory.is_dir() else set()
+    problems = []
+    for name, text in expected.items():
+        if name not in present:
+            problems.append(f"{name}: missing (an event type has no schema file)")
+        elif (directory / name).read_text(encoding="utf-8") != text:
+            problems.append(f"{name}: differs from its definition in shared_kernel.events")
+    problems.extend(
+        f"{name}: no event type of that name (stale file)"
+        for name in sorted(present - set(expected))
+    )
+    return problems
+
+
+def write(directory: Path = EVENTS_DIR) -> list[str]:
+    """Bring ``directory`` in line with the definitions; returns the names changed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    expected = expected_files()
+    changed = []
+    for name, text in expected.items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(name)
+    for path in sorted(directory.glob("*.json")):
+        if path.name not in expected:
+            path.unlink()
+            changed.append(path.name)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m schema.generate_event_schemas", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="list drifted files and exit 1 instead of writing"
+    )
+    parser.add_argument("--dir", type=Path, default=EVENTS_DIR, help="output folder")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = drift(args.dir)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("run `make schemas` to regenerate schema/events")
+            return 1
+        print(f"schema/events is up to date ({len(EVENT_TYPES)} event types)")
+        return 0
+    changed = write(args.dir)
+    print(f"wrote {', '.join(changed)}" if changed else "schema/events is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

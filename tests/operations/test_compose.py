@@ -1,0 +1,183 @@
+"""compose.yaml, the Dockerfile and the Procfile agree with each other and with the code.
+
+Docker is not run here (CI has no engine); instead the files are read and
+cross-checked, so a renamed module, a port that moved or a service that lost
+its dependency is caught by ``make test`` rather than by a user's
+``docker compose up``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from command_service.settings import CommandServiceSettings, RelaySettings
+from projector.settings import ProjectorSettings
+from query_service.settings import QueryServiceSettings
+from tests.support.processes import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = {"postgres", "redis"}
+APPS = {"command", "relay", "projector", "query"}
+
+#: Default port of each process, read from its settings class (env unset).
+DEFAULT_PORTS = {
+    "COMMAND_SERVICE_PORT": CommandServiceSettings.model_fields["command_service_port"].default,
+    "RELAY_PORT": RelaySettings.model_fields["relay_port"].default,
+    "PROJECTOR_PORT": ProjectorSettings.model_fields["projector_port"].default,
+    "QUERY_SERVICE_PORT": QueryServiceSettings.model_fields["query_service_port"].default,
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(compose["services"])
+
+
+def procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = shlex.split(command)
+    return entries
+
+
+def module_of(command: list[str]) -> str:
+    assert command[:2] in (["python", "-m"], [".venv/bin/python", "-m"]), command
+    return command[2]
+
+
+def published_ports(service: dict[str, Any]) -> dict[int, str]:
+    """Container port -> published host port (possibly an ${VAR:-default})."""
+    ports = {}
+    for entry in service.get("ports", []):
+        host, container = str(entry).rsplit(":", 1)
+        ports[int(container)] = host
+    return ports
+
+
+def test_services(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == INFRA | APPS | {"migrate"}
+
+
+def test_infrastructure_images_and_healthchecks(services: dict[str, dict[str, Any]]) -> None:
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["redis"]["image"] == "redis:7"
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+
+
+def test_app_urls_name_compose_services(services: dict[str, dict[str, Any]]) -> None:
+    for name in APPS | {"migrate"}:
+        environment = services[name]["environment"]
+        database, redis = urlsplit(environment["DATABASE_URL"]), urlsplit(environment["REDIS_URL"])
+        assert database.hostname in services and database.hostname == "postgres", name
+        assert redis.hostname in services and redis.hostname == "redis", name
+        assert database.port in published_ports(services["postgres"])
+        assert redis.port in published_ports(services["redis"])
+        postgres_env = services["postgres"]["environment"]
+        assert database.username == postgres_env["POSTGRES_USER"]
+        # The eventsourcing library insists on a password; the image needs one too.
+        assert database.password == postgres_env["POSTGRES_PASSWORD"]
+        assert database.path.lstrip("/") == postgres_env["POSTGRES_DB"]
+
+
+def test_each_app_listens_where_it_publishes_and_is_checked(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in APPS:
+        service = services[name]
+        _, port_variable = SERVICES[name]
+        port = int(service["environment"][port_variable])
+        assert port == DEFAULT_PORTS[port_variable], f"{name}: same port as `make run`"
+        assert published_ports(service) == {port: str(port)}, name
+        # Inside a container the service must listen on every interface.
+        assert service["environment"]["HOST"] == "0.0.0.0"
+        check = service["healthcheck"]["test"]
+        assert check[:3] == ["CMD", "python", "-c"], name
+        assert f"http://127.0.0.1:{port}/health/ready" in check[3], name
+        compile(check[3], f"{name} healthcheck", "exec")
+
+
+def test_ports_are_distinct(services: dict[str, dict[str, Any]]) -> None:
+    published = [
+        host for service in services.values() for host in published_ports(service).values()
+    ]
+    assert len(published) == len(set(published))
+
+
+def test_dependencies_wait_for_health_and_migration(services: dict[str, dict[str, Any]]) -> None:
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in APPS:
+        assert services[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }, name
+    for service in services.values():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services
+
+
+def test_apps_are_built_from_the_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+    for name in APPS | {"migrate"}:
+        build = services[name]["build"]
+        context = build if isinstance(build, str) else build["context"]
+        assert (ROOT / context / "Dockerfile").is_file(), name
+
+
+def test_every_procfile_process_has_a_compose_service_running_the_same_module(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    processes = procfile()
+    assert set(processes) == APPS
+    for name, command in processes.items():
+        assert module_of(services[name]["command"]) == module_of(command), name
+        assert SERVICES[name][0] == module_of(command), f"{name}: tests start the same module"
+
+
+def test_every_command_names_a_module_that_exists(services: dict[str, dict[str, Any]]) -> None:
+    commands = [service["command"] for service in services.values() if "build" in service]
+    commands += list(procfile().values())
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for match in re.finditer(r"^(?:CMD|ENTRYPOINT)\s+(\[.*\])\s*$", dockerfile, re.MULTILINE):
+        commands.append(json.loads(match.group(1)))
+    assert len(commands) >= 2 * len(APPS) + 2
+    for command in commands:
+        assert runnable(module_of(command)), f"`python -m {module_of(command)}` has nothing to run"
+
+
+def runnable(module: str) -> bool:
+    """True when ``python -m module`` would find code to run (a package needs __main__)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return False
+    if spec.submodule_search_locations is not None:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    return True
+
+
+def test_dockerfile_copies_every_package_it_installs() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.MULTILINE)
+    copied = set(re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE))
+    for package in ("shared_kernel", "command_service", "query_service", "projector", "schema"):
+        assert package in copied, package
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert ".venv" in ignored and ".git" in ignored

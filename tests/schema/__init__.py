@@ -1,0 +1,1 @@
+"""Tests of the schema folder: generated event schemas and the SQL DDL."""
