@@ -18,7 +18,9 @@ class CommandServiceSettings(CommonSettings):
     batch_max_commands: int = Field(
         default=500, ge=1, description="Most commands saved together in one transaction."
     )
-    max_body_bytes: int = Field(default=16_384, ge=256, description="Larger request bodies get 413.")
+    max_body_bytes: int = Field(
+        default=16_384, ge=256, description="Larger request bodies get 413."
+    )
     postgres_pool_size: int = Field(default=5, ge=1)
     aggregate_cache_size: int = Field(
         default=10_000, ge=0, description="Accounts kept in memory between commands (0: none)."

@@ -1,0 +1,82 @@
+"""The composition root of the command service: the one place that builds things.
+
+Nothing connects at import time. :func:`build_app` creates the event store
+(its pool opens lazily), the appender (its writer thread starts with the app
+and drains on shutdown), the Redis client used by the readiness check, and the
+litestar application around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import psycopg
+import redis.asyncio as redis
+from litestar import Litestar
+
+from command_service import metrics
+from command_service.appender import Appender
+from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.http.app import create_app
+from command_service.settings import CommandServiceSettings
+from shared_kernel.event_log import head_position
+
+log = logging.getLogger(__name__)
+
+#: Readiness must answer fast when a dependency hangs, not after a TCP timeout.
+READY_TIMEOUT_SECONDS = 2
+
+
+def build_app(settings: CommandServiceSettings) -> Litestar:
+    store = LedgerEventStore(
+        env=event_store_env(settings.database_url, pool_size=settings.postgres_pool_size)
+    )
+    appender = Appender(
+        store,
+        batch_max_commands=settings.batch_max_commands,
+        append_retries=settings.append_retries,
+        snapshot_interval=settings.snapshot_interval,
+        cache_size=settings.aggregate_cache_size,
+    )
+    metrics.APPEND_BACKLOG.set_function(lambda: appender.backlog)
+    redis_client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=READY_TIMEOUT_SECONDS,
+        socket_connect_timeout=READY_TIMEOUT_SECONDS,
+    )
+
+    async def postgres_ready() -> None:
+        # A real query on the events table: reachable, migrated, readable.
+        async with await psycopg.AsyncConnection.connect(
+            settings.database_url, connect_timeout=READY_TIMEOUT_SECONDS
+        ) as conn:
+            await head_position(conn)
+
+    async def redis_ready() -> None:
+        await redis_client.ping()
+
+    def start() -> None:
+        appender.start()
+        log.info(
+            "command service started",
+            extra={
+                "port": settings.command_service_port,
+                "batch_max_commands": settings.batch_max_commands,
+                "snapshot_interval": settings.snapshot_interval,
+            },
+        )
+
+    async def stop() -> None:
+        # Answer every command already queued before the store closes.
+        await asyncio.to_thread(appender.stop)
+        await asyncio.to_thread(store.close)
+        await redis_client.aclose()
+
+    return create_app(
+        appender,
+        health_checks={"postgres": postgres_ready, "redis": redis_ready},
+        max_body_bytes=settings.max_body_bytes,
+        on_startup=[start],
+        on_shutdown=[stop],
+    )

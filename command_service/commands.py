@@ -1,0 +1,69 @@
+"""The commands of the ledger's write side: what a client asks the ledger to do.
+
+A command is a request, not a fact: the handlers (``command_service.handlers``)
+decide whether it becomes an event. Each one names the account it targets, the
+version the client last saw (from ``If-Match``, when given) and the ids that
+tie the resulting event to the request that caused it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID, uuid4
+
+
+def new_command_id() -> UUID:
+    return uuid4()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """What every command carries besides its own arguments.
+
+    ``expected_version`` None means "whatever the current version is": the
+    appender may then retry a conflicting append. ``command_id`` becomes the
+    causation id of the event the command records.
+    """
+
+    account_id: UUID
+    correlation_id: str
+    expected_version: int | None = None
+    command_id: UUID = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenAccount(Command):
+    owner: str
+    currency: str
+    #: True when the client chose the id: an existing account is then a conflict,
+    #: not an impossibility, so the appender must look it up.
+    client_supplied_id: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositMoney(Command):
+    amount: int
+    currency: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawMoney(Command):
+    amount: int
+    currency: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseAccount(Command):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a client learns of its accepted command."""
+
+    account_id: UUID
+    version: int
+    position: int
+    balance: int

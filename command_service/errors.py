@@ -1,0 +1,74 @@
+"""Refusals that come from the state of the store rather than from the account's rules.
+
+They extend :class:`~command_service.domain.account.DomainError` so the HTTP
+layer turns every refusal into a problem document the same way: its ``code``,
+its ``status`` and its ``context`` as extra members.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from command_service.domain.account import DomainError
+
+
+class AccountNotFound(DomainError):
+    code = "account-not-found"
+    status = 404
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"there is no account {account_id}", account_id=str(account_id))
+
+
+class AccountAlreadyExists(DomainError):
+    code = "account-exists"
+    status = 409
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"account {account_id} already exists", account_id=str(account_id))
+
+
+class VersionConflict(DomainError):
+    """The account is not at the version the client expected (or kept moving under us)."""
+
+    code = "version-conflict"
+    status = 409
+
+    def __init__(
+        self, account_id: UUID, current_version: int, expected_version: int | None
+    ) -> None:
+        if expected_version is None:
+            detail = (
+                f"account {account_id} kept changing concurrently (now at version"
+                f" {current_version}); retry the command"
+            )
+        else:
+            detail = (
+                f"account {account_id} is at version {current_version},"
+                f" not the expected {expected_version}"
+            )
+        super().__init__(
+            detail,
+            account_id=str(account_id),
+            current_version=current_version,
+            expected_version=expected_version,
+        )
+        self.current_version = current_version
+
+
+class ServiceUnavailable(Exception):
+    """The command could not be decided for a reason of ours, not the client's (503)."""
+
+    code = "service-unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StoreUnavailable(ServiceUnavailable):
+    code = "store-unavailable"
+
+
+class AppenderStopped(ServiceUnavailable):
+    code = "shutting-down"

@@ -1,0 +1,176 @@
+"""``/accounts``: each handler builds one command and hands it to the appender.
+
+No rule lives here: the handlers only translate HTTP (path, body, If-Match,
+correlation id) into a command, and the result into a body with its version
+as the ETag. Refusals travel as exceptions to the problem handlers in
+:mod:`command_service.http.app`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar import Controller, Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from command_service.appender import Appender
+from command_service.commands import (
+    CloseAccount,
+    CommandResult,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
+)
+from command_service.http.bodies import (
+    AccountChangedResponse,
+    AccountOpenedResponse,
+    MoneyRequest,
+    OpenAccountRequest,
+    ProblemDocument,
+    decode_strictly,
+)
+from command_service.http.headers import (
+    CorrelationIdHeader,
+    IfMatch,
+    correlation_id,
+    etag,
+    expected_version,
+)
+
+
+def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            ProblemDocument,
+            description="A problem document (application/problem+json)",
+            media_type="application/problem+json",
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def _changed(result: CommandResult) -> Response[AccountChangedResponse]:
+    return Response(
+        AccountChangedResponse(
+            account_id=result.account_id,
+            version=result.version,
+            position=result.position,
+            balance=result.balance,
+        ),
+        status_code=HTTP_200_OK,
+        headers={"ETag": etag(result.version)},
+    )
+
+
+class AccountCommands(Controller):
+    path = "/accounts"
+    tags = ["accounts"]
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Open an account",
+        responses=_problems(400, 409, 413, 422, 503),
+        before_request=decode_strictly,
+    )
+    async def open_account(
+        self,
+        request: Request[Any, Any, Any],
+        data: OpenAccountRequest,
+        appender: Appender,
+        x_correlation_id: CorrelationIdHeader = None,
+    ) -> Response[AccountOpenedResponse]:
+        command = OpenAccount(
+            account_id=data.account_id or uuid4(),
+            client_supplied_id=data.account_id is not None,
+            owner=data.owner,
+            currency=data.currency,
+            correlation_id=correlation_id(request, x_correlation_id),
+        )
+        result = await appender.submit(command)
+        return Response(
+            AccountOpenedResponse(
+                account_id=result.account_id, version=result.version, position=result.position
+            ),
+            status_code=HTTP_201_CREATED,
+            headers={"ETag": etag(result.version), "Location": f"/accounts/{result.account_id}"},
+        )
+
+    @post(
+        "/{account_id:uuid}/deposits",
+        status_code=HTTP_200_OK,
+        summary="Deposit money",
+        responses=_problems(400, 404, 409, 413, 422, 503),
+        before_request=decode_strictly,
+    )
+    async def deposit(
+        self,
+        account_id: UUID,
+        data: MoneyRequest,
+        appender: Appender,
+        request: Request[Any, Any, Any],
+        *,
+        x_correlation_id: CorrelationIdHeader = None,
+        if_match: IfMatch = None,
+    ) -> Response[AccountChangedResponse]:
+        command = DepositMoney(
+            account_id=account_id,
+            amount=data.amount,
+            currency=data.currency,
+            reference=data.reference,
+            expected_version=expected_version(if_match),
+            correlation_id=correlation_id(request, x_correlation_id),
+        )
+        return _changed(await appender.submit(command))
+
+    @post(
+        "/{account_id:uuid}/withdrawals",
+        status_code=HTTP_200_OK,
+        summary="Withdraw money (never below zero)",
+        responses=_problems(400, 404, 409, 413, 422, 503),
+        before_request=decode_strictly,
+    )
+    async def withdraw(
+        self,
+        account_id: UUID,
+        data: MoneyRequest,
+        appender: Appender,
+        request: Request[Any, Any, Any],
+        *,
+        x_correlation_id: CorrelationIdHeader = None,
+        if_match: IfMatch = None,
+    ) -> Response[AccountChangedResponse]:
+        command = WithdrawMoney(
+            account_id=account_id,
+            amount=data.amount,
+            currency=data.currency,
+            reference=data.reference,
+            expected_version=expected_version(if_match),
+            correlation_id=correlation_id(request, x_correlation_id),
+        )
+        return _changed(await appender.submit(command))
+
+    @post(
+        "/{account_id:uuid}/close",
+        status_code=HTTP_200_OK,
+        summary="Close an empty account",
+        responses=_problems(404, 409, 422, 503),
+    )
+    async def close(
+        self,
+        account_id: UUID,
+        appender: Appender,
+        request: Request[Any, Any, Any],
+        *,
+        x_correlation_id: CorrelationIdHeader = None,
+        if_match: IfMatch = None,
+    ) -> Response[AccountChangedResponse]:
+        command = CloseAccount(
+            account_id=account_id,
+            expected_version=expected_version(if_match),
+            correlation_id=correlation_id(request, x_correlation_id),
+        )
+        return _changed(await appender.submit(command))

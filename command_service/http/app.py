@@ -1,0 +1,76 @@
+"""The litestar application of the command service, given its collaborators.
+
+:mod:`command_service.bootstrap` builds the collaborators (store, appender,
+clients); this module only wires HTTP: routes, problem documents, OpenAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+
+from command_service.appender import Appender
+from command_service.domain.account import DomainError
+from command_service.errors import ServiceUnavailable
+from command_service.http.accounts import AccountCommands
+from command_service.http.headers import echo_correlation_id
+from shared_kernel.observability import HealthCheck, health_routes, metrics
+from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
+
+
+def _title(code: str) -> str:
+    return code.replace("-", " ").capitalize()
+
+
+def _refused(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
+    return problem(
+        error.status, error.code, _title(error.code), error.detail, **cast(Any, error.context)
+    ).to_response(request)
+
+
+def _unavailable(request: Request[Any, Any, Any], error: ServiceUnavailable) -> Response[Any]:
+    return problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        error.code,
+        _title(error.code),
+        error.detail,
+        headers={"Retry-After": "1"},
+    ).to_response(request)
+
+
+def create_app(
+    appender: Appender,
+    *,
+    health_checks: Mapping[str, HealthCheck],
+    max_body_bytes: int,
+    on_startup: Sequence[Callable[[], Any]] = (),
+    on_shutdown: Sequence[Callable[[], Any]] = (),
+) -> Litestar:
+    return Litestar(
+        route_handlers=[AccountCommands, *health_routes(health_checks), metrics],
+        dependencies={"appender": Provide(lambda: appender, sync_to_thread=False)},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            DomainError: _refused,
+            ServiceUnavailable: _unavailable,
+        },
+        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        before_send=[echo_correlation_id],
+        openapi_config=OpenAPIConfig(
+            title="Ledger command service",
+            version="0.1.0",
+            path="/schema",
+            description="Commands on accounts; answers carry the new version and global position.",
+        ),
+        request_max_body_size=max_body_bytes,
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
+        debug=False,
+        logging_config=None,  # keep the JSON logging configure_logging set up
+    )

@@ -1,0 +1,266 @@
+"""The append path against real PostgreSQL, without HTTP.
+
+Commands submitted together are decided in order and saved in one
+transaction; a refusal fails only its own command; a conflict caused by an
+independent writer is retried (no expected version) or reported (expected
+version); positions are the store's real notification ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+
+from command_service.appender import Appender
+from command_service.commands import (
+    CloseAccount,
+    Command,
+    CommandResult,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
+)
+from command_service.domain.account import AccountNotEmpty, InsufficientFunds
+from command_service.errors import AccountNotFound, AppenderStopped, VersionConflict
+from command_service.event_store import LedgerEventStore, event_store_env
+from shared_kernel.events import EventMetadata, MoneyDeposited
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[LedgerEventStore]:
+    store = LedgerEventStore(env=event_store_env(database_url))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def appender(store: LedgerEventStore) -> AsyncIterator[Appender]:
+    appender = Appender(store, snapshot_interval=100, append_retries=3)
+    yield appender
+    await asyncio.to_thread(appender.stop)
+
+
+def counter(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def submit_together(appender: Appender, commands: list[Command]) -> list[object]:
+    """Queue every command before the writer thread runs, so they form one batch."""
+    tasks = [asyncio.ensure_future(appender.submit(command)) for command in commands]
+    await asyncio.sleep(0)  # each task runs up to awaiting its answer: all are queued
+    assert appender.backlog == len(commands)
+    appender.start()
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+def committing_transactions(database_url: str, account_id: UUID) -> set[int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT xmin::text FROM ledger_events WHERE originator_id = %s", (account_id,)
+        ).fetchall()
+    return {int(row[0]) for row in rows}
+
+
+def notification_ids(database_url: str, account_id: UUID) -> dict[int, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_version, notification_id FROM ledger_events"
+            " WHERE originator_id = %s",
+            (account_id,),
+        ).fetchall()
+    return {version: position for version, position in rows}
+
+
+def deposit(account_id: UUID, amount: int, expected: int | None = None) -> DepositMoney:
+    return DepositMoney(
+        account_id=account_id, amount=amount, correlation_id="test", expected_version=expected
+    )
+
+
+def withdrawal(account_id: UUID, amount: int, expected: int | None = None) -> WithdrawMoney:
+    return WithdrawMoney(
+        account_id=account_id, amount=amount, correlation_id="test", expected_version=expected
+    )
+
+
+def open_command(account_id: UUID) -> OpenAccount:
+    return OpenAccount(account_id=account_id, owner="alice", currency="EUR", correlation_id="t")
+
+
+async def test_a_batch_decides_in_order_and_saves_in_one_transaction(
+    appender: Appender, database_url: str
+) -> None:
+    account_id, missing = uuid4(), uuid4()
+    results = await submit_together(
+        appender,
+        [
+            open_command(account_id),
+            deposit(account_id, 50),
+            withdrawal(account_id, 80),  # sees the deposit before it: 50 < 80
+            withdrawal(account_id, 30),
+            deposit(missing, 10),
+            deposit(account_id, 5, expected=4),  # open, deposit, withdrawal: version 3
+            deposit(account_id, 7, expected=3),
+        ],
+    )
+    opened, deposited, overdraft, withdrawn, not_found, stale, expected_ok = results
+    assert isinstance(overdraft, InsufficientFunds)
+    assert isinstance(not_found, AccountNotFound)
+    assert isinstance(stale, VersionConflict)
+    assert stale.context["current_version"] == 3 and stale.context["expected_version"] == 4
+    accepted = [
+        r for r in (opened, deposited, withdrawn, expected_ok) if isinstance(r, CommandResult)
+    ]
+    assert len(accepted) == 4
+    assert [(r.version, r.balance) for r in accepted] == [(1, 0), (2, 50), (3, 20), (4, 27)]
+
+    # One transaction wrote all four events, and each answer names its real position.
+    assert len(committing_transactions(database_url, account_id)) == 1
+    positions = notification_ids(database_url, account_id)
+    assert {r.version: r.position for r in accepted} == positions
+    assert sorted(positions.values()) == [r.position for r in accepted]
+
+
+async def test_a_conflict_with_another_writer_is_retried_without_expected_version(
+    appender: Appender, store: LedgerEventStore, database_url: str
+) -> None:
+    appender.start()
+    account_id = uuid4()
+    await appender.submit(open_command(account_id))
+    await appender.submit(deposit(account_id, 100))  # the appender now caches version 2
+
+    other = LedgerEventStore(env=event_store_env(database_url))
+    try:
+        other.save(
+            MoneyDeposited(
+                originator_id=account_id,
+                originator_version=3,
+                metadata=EventMetadata(correlation_id="other", causation_id="other"),
+                amount=1,
+                currency="EUR",
+            )
+        )
+    finally:
+        other.close()
+    conflicts_before = counter("append_conflicts_total")
+
+    result = await appender.submit(withdrawal(account_id, 50))
+
+    # Decided on the stale cache (version 2), its event collides with the other
+    # writer's version 3; decided again on the reloaded account, it lands at 4.
+    assert counter("append_conflicts_total") == conflicts_before + 1
+    assert (result.version, result.balance) == (4, 51)
+    assert store.get_account(account_id).balance == 51
+    assert notification_ids(database_url, account_id)[4] == result.position
+
+
+async def test_a_conflict_is_reported_when_the_client_expected_a_version(
+    appender: Appender, store: LedgerEventStore, database_url: str
+) -> None:
+    appender.start()
+    account_id = uuid4()
+    await appender.submit(open_command(account_id))
+    await appender.submit(deposit(account_id, 100))
+
+    other = LedgerEventStore(env=event_store_env(database_url))
+    try:
+        account = other.get_account(account_id)
+        other.save(
+            MoneyDeposited(
+                originator_id=account_id,
+                originator_version=account.version + 1,
+                metadata=EventMetadata(correlation_id="other", causation_id="other"),
+                amount=5,
+                currency="EUR",
+            )
+        )
+    finally:
+        other.close()
+    conflicts_before = counter("append_conflicts_total")
+
+    with pytest.raises(VersionConflict) as conflict:
+        await appender.submit(deposit(account_id, 1, expected=2))
+
+    assert counter("append_conflicts_total") == conflicts_before + 1
+    assert conflict.value.context["current_version"] == 3
+    assert conflict.value.context["expected_version"] == 2
+    assert store.get_account(account_id).balance == 105
+
+
+async def test_retries_are_bounded(store: LedgerEventStore, database_url: str) -> None:
+    appender = Appender(store, append_retries=0)
+    appender.start()
+    try:
+        account_id = uuid4()
+        await appender.submit(open_command(account_id))
+        other = LedgerEventStore(env=event_store_env(database_url))
+        try:
+            other.save(
+                MoneyDeposited(
+                    originator_id=account_id,
+                    originator_version=2,
+                    metadata=EventMetadata(correlation_id="other", causation_id="other"),
+                    amount=5,
+                    currency="EUR",
+                )
+            )
+        finally:
+            other.close()
+        with pytest.raises(VersionConflict) as conflict:
+            await appender.submit(deposit(account_id, 1))
+        assert conflict.value.context["current_version"] == 2
+        assert conflict.value.context["expected_version"] is None
+        # The conflict evicted the stale state: the next command sees the store.
+        assert (await appender.submit(deposit(account_id, 1))).version == 3
+    finally:
+        await asyncio.to_thread(appender.stop)
+
+
+async def test_a_refusal_is_never_decided_on_a_stale_cache(
+    appender: Appender, database_url: str
+) -> None:
+    appender.start()
+    account_id = uuid4()
+    await appender.submit(open_command(account_id))  # cached: balance 0
+    other = LedgerEventStore(env=event_store_env(database_url))
+    try:
+        other.save(
+            MoneyDeposited(
+                originator_id=account_id,
+                originator_version=2,
+                metadata=EventMetadata(correlation_id="other", causation_id="other"),
+                amount=50,
+                currency="EUR",
+            )
+        )
+    finally:
+        other.close()
+
+    result = await appender.submit(withdrawal(account_id, 50))
+
+    assert (result.version, result.balance) == (3, 0)
+
+
+async def test_stop_answers_every_queued_command_then_refuses_new_ones(
+    appender: Appender,
+) -> None:
+    account_id = uuid4()
+    commands: list[Command] = [open_command(account_id)]
+    commands += [deposit(account_id, 1) for _ in range(20)]
+    commands.append(CloseAccount(account_id=account_id, correlation_id="t"))
+    tasks = [asyncio.ensure_future(appender.submit(command)) for command in commands]
+    await asyncio.sleep(0)
+    assert appender.backlog == len(commands)
+
+    await asyncio.to_thread(appender.stop)  # never started: stop still drains the queue
+
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [r.version for r in results[:-1] if isinstance(r, CommandResult)] == list(range(1, 22))
+    assert isinstance(results[-1], AccountNotEmpty)
+    with pytest.raises(AppenderStopped):
+        await appender.submit(deposit(account_id, 1))
