@@ -1,0 +1,47 @@
+"""One relay publishes at a time: the one holding a PostgreSQL advisory lock.
+
+The lock belongs to the session of one dedicated connection, so it is released
+the moment that session ends, including when the process is killed with -9:
+a standby relay, retrying every second, then takes over. The same connection
+LISTENs for the event store's NOTIFY, which ties "I still lead" and "I am told
+about appends" to one socket: if it breaks, the relay stops and re-elects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+
+from shared_kernel.settings import EVENTS_CHANNEL
+
+
+def leader_lock_key(stream_name: str) -> int:
+    """A constant advisory-lock key per stream: relays of one stream exclude each other."""
+    digest = hashlib.blake2b(f"ledger-relay:{stream_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def try_to_lead(conn: AsyncConnection[Any], key: int) -> bool:
+    """Take the relay lock in this session if nobody holds it; never waits."""
+    cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def listen_for_appends(conn: AsyncConnection[Any]) -> None:
+    """Subscribe to the NOTIFY the eventsourcing library sends with every append."""
+    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+
+
+async def wait_for_append(conn: AsyncConnection[Any], seconds: float) -> bool:
+    """Wait up to ``seconds`` for an append; False when the wait timed out.
+
+    The generator is run to its end (``stop_after=1``) rather than left with
+    ``break``, because it holds the connection's lock until it finishes.
+    """
+    notified = False
+    async for _ in conn.notifies(timeout=seconds, stop_after=1):
+        notified = True
+    return notified

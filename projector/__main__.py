@@ -1,0 +1,5 @@
+"""``python -m projector``."""
+
+from projector.bootstrap import main
+
+main()

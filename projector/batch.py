@@ -1,0 +1,210 @@
+"""Applying a run of log entries to every projection in ONE PostgreSQL transaction.
+
+The same code serves entries from the Redis Stream and events read back from
+the store during a catch-up, so both paths give the same read models. In one
+transaction it locks the checkpoints, skips what is already applied, applies
+the rest batched per projection, parks poison events in the dead-letter
+stream, advances the checkpoints and NOTIFYs the new position. Nothing is
+acknowledged on Redis here: the caller XACKs after this commits.
+
+It stops at the first entry whose ``previous`` lies beyond the checkpoint:
+Redis lost the events in between, and the caller must fetch them from the
+store before that entry can be applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import AsyncConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from projector.checkpoints import Checkpoints, advance_checkpoints, lock_checkpoints
+from projector.dead_letters import DeadLetters, Poison
+from projector.projections import Projection, RecordedEvent
+from shared_kernel.event_log import LogEntry
+from shared_kernel.events import decode_event
+
+log = logging.getLogger(__name__)
+
+#: Failures of a dependency, retried with backoff; never a reason to dead-letter.
+OUTAGES: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stream entry that cannot even be decoded: it goes straight to the dead letters.
+
+    ``advances_checkpoint`` is False for an entry claiming a position the store
+    has not reached: moving the checkpoint there would skip real events later.
+    """
+
+    position: int
+    fields: Mapping[Any, Any]
+    error: str
+    advances_checkpoint: bool = True
+
+
+Item = LogEntry | Unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    consumed: int
+    """How many leading items were handled (applied, skipped or dead-lettered)."""
+    checkpoint: int
+    last_event_at: datetime | None
+    applied: int
+    dead_lettered: tuple[Poison, ...] = ()
+    gap_before: int | None = None
+    """Set when ``items[consumed]`` needs the store's events up to this position first."""
+
+
+def recorded_event(entry: LogEntry) -> RecordedEvent:
+    """Decode ``entry``; raises for an unknown type, bad bytes, or fields that disagree."""
+    event = decode_event(entry.topic, entry.data)
+    if event.originator_id != entry.stream_id or event.originator_version != entry.version:
+        msg = "the entry's stream or version field disagrees with its event data"
+        raise ValueError(msg)
+    return RecordedEvent(entry.position, event, entry)
+
+
+def missing_before(item: Item, checkpoint: int) -> int | None:
+    """The position up to which the store must be read before ``item``; None if nothing."""
+    if isinstance(item, LogEntry):
+        return item.previous if item.previous > checkpoint else None
+    if item.advances_checkpoint and item.position - 1 > checkpoint:
+        # An unreadable entry names no `previous`: whatever precedes it must come
+        # from the store before the checkpoint may pass it.
+        return item.position - 1
+    return None
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class BatchApplier:
+    def __init__(self, projections: Sequence[Projection], dead_letters: DeadLetters) -> None:
+        self.projections = list(projections)
+        self.names = [projection.NAME for projection in self.projections]
+        self._dead_letters = dead_letters
+
+    async def apply(
+        self, conn: AsyncConnection[Any], items: Sequence[Item], *, advance_to: int | None = None
+    ) -> BatchOutcome:
+        """Apply ``items`` (ascending positions) in one transaction on ``conn``.
+
+        ``advance_to`` lets a catch-up that has read the store up to a position
+        move the checkpoint there even when that position is a hole.
+        """
+        async with conn.transaction():
+            checkpoints = await lock_checkpoints(conn, self.names)
+            position = checkpoints.floor
+            fresh: list[RecordedEvent] = []
+            poison: list[Poison] = []
+            consumed, gap_before = 0, None
+            for item in items:
+                if item.position <= position:
+                    consumed += 1
+                    continue
+                gap_before = missing_before(item, position)
+                if gap_before is not None:
+                    break
+                consumed += 1
+                if isinstance(item, Unreadable):
+                    poison.append(Poison(item.position, item.error, item.fields))
+                    if item.advances_checkpoint:
+                        position = item.position
+                    continue
+                position = item.position
+                try:
+                    fresh.append(recorded_event(item))
+                except (msgspec.MsgspecError, ValueError) as error:
+                    poison.append(Poison(item.position, _describe(error), item.to_fields()))
+            if gap_before is None and advance_to is not None:
+                position = max(position, advance_to)
+
+            applied, refused = await self._apply_isolating_poison(conn, fresh, checkpoints)
+            poison.extend(refused)
+            poison.sort(key=lambda item: item.position)
+            if poison:
+                await self._dead_letters.park(poison)
+            last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
+            if position > checkpoints.floor:
+                await advance_checkpoints(conn, self.names, position, last_event_at)
+        return BatchOutcome(
+            consumed=consumed,
+            checkpoint=max(position, checkpoints.floor),
+            last_event_at=last_event_at,
+            applied=len(applied),
+            dead_lettered=tuple(poison),
+            gap_before=gap_before,
+        )
+
+    async def _apply_isolating_poison(
+        self, conn: AsyncConnection[Any], events: list[RecordedEvent], checkpoints: Checkpoints
+    ) -> tuple[list[RecordedEvent], list[Poison]]:
+        """Apply all events at once; if that fails, one by one to find the poison.
+
+        Each attempt runs in a savepoint, so a refused event leaves no trace in
+        any projection. A database outage is never poison: it propagates.
+        """
+        if not events:
+            return [], []
+        try:
+            async with conn.transaction():
+                await self._apply_all(conn, events, checkpoints)
+        except OUTAGES:
+            raise
+        except Exception as error:
+            log.warning(
+                "batch refused; applying its events one by one to isolate the poison",
+                extra={
+                    "first_position": events[0].position,
+                    "last_position": events[-1].position,
+                    "error": _describe(error),
+                },
+            )
+        else:
+            return events, []
+        applied: list[RecordedEvent] = []
+        poison: list[Poison] = []
+        for recorded in events:
+            try:
+                async with conn.transaction():
+                    await self._apply_all(conn, [recorded], checkpoints)
+            except OUTAGES:
+                raise
+            except Exception as error:
+                fields = recorded.entry.to_fields()
+                poison.append(Poison(recorded.position, _describe(error), fields))
+            else:
+                applied.append(recorded)
+        return applied, poison
+
+    async def _apply_all(
+        self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent], checkpoints: Checkpoints
+    ) -> None:
+        for projection in self.projections:
+            start = checkpoints.positions[projection.NAME]
+            mine = [
+                recorded
+                for recorded in events
+                if recorded.position > start and isinstance(recorded.event, projection.HANDLES)
+            ]
+            if mine:
+                await projection.apply(conn, mine)

@@ -1,0 +1,120 @@
+"""``account_balances``: one row per account with its balance, status and version.
+
+A batch is folded in memory from the current rows of the accounts it
+touches, then written back with one ``unnest`` upsert: three round trips per
+batch whatever its size. Each event must carry the next version of its
+account; a version gap means an earlier event is missing (for instance
+dead-lettered), and applying the rest would show a wrong balance as if it
+were right, so the event is refused instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+
+from projector.projections.base import CannotProject, RecordedEvent
+from shared_kernel.events import (
+    AccountClosed,
+    AccountOpened,
+    LedgerEvent,
+    MoneyDeposited,
+    MoneyWithdrawn,
+)
+
+NAME = "account_balances"
+HANDLES: tuple[type[LedgerEvent], ...] = (
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    AccountClosed,
+)
+
+_COLUMNS = (
+    "account_id, owner, currency, balance, status, version, opened_at, updated_at, last_position"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM account_balances WHERE account_id = ANY(%s)"
+_UPSERT = (
+    f"INSERT INTO account_balances ({_COLUMNS})"
+    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
+    " %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::bigint[])"
+    " ON CONFLICT (account_id) DO UPDATE SET balance = EXCLUDED.balance,"
+    " status = EXCLUDED.status, version = EXCLUDED.version,"
+    " updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position"
+)
+
+
+class Balance(msgspec.Struct, frozen=True):
+    """One row of ``account_balances``."""
+
+    account_id: UUID
+    owner: str
+    currency: str
+    balance: int
+    status: str
+    version: int
+    opened_at: datetime
+    updated_at: datetime
+    last_position: int
+
+
+def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
+    """The row once ``recorded`` is applied; raises :class:`CannotProject` when it does not fit."""
+    event = recorded.event
+    if isinstance(event, AccountOpened):
+        if row is not None:
+            raise CannotProject(f"account {event.originator_id} is already open")
+        return Balance(
+            account_id=event.originator_id,
+            owner=event.owner,
+            currency=event.currency,
+            balance=0,
+            status="open",
+            version=event.originator_version,
+            opened_at=event.timestamp,
+            updated_at=event.timestamp,
+            last_position=recorded.position,
+        )
+    if row is None:
+        raise CannotProject(f"{type(event).__name__} for unknown account {event.originator_id}")
+    if event.originator_version != row.version + 1:
+        raise CannotProject(
+            f"account {row.account_id} is at version {row.version};"
+            f" version {event.originator_version} does not follow it"
+        )
+    balance, status = row.balance, row.status
+    if isinstance(event, MoneyDeposited | MoneyWithdrawn):
+        if event.currency != row.currency:
+            raise CannotProject(
+                f"account {row.account_id} holds {row.currency}, not {event.currency}"
+            )
+        balance += event.amount if isinstance(event, MoneyDeposited) else -event.amount
+        if balance < 0:
+            raise CannotProject(f"account {row.account_id} would go below zero")
+    elif isinstance(event, AccountClosed):
+        status = "closed"
+    return msgspec.structs.replace(
+        row,
+        balance=balance,
+        status=status,
+        version=event.originator_version,
+        updated_at=event.timestamp,
+        last_position=recorded.position,
+    )
+
+
+async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
+    account_ids = list({recorded.event.originator_id for recorded in events})
+    cursor = await conn.execute(_SELECT, (account_ids,))
+    rows: dict[UUID, Balance] = {row[0]: Balance(*row) for row in await cursor.fetchall()}
+    changed: dict[UUID, Balance] = {}
+    for recorded in events:
+        account_id = recorded.event.originator_id
+        changed[account_id] = rows[account_id] = balance_after(rows.get(account_id), recorded)
+    columns = list(zip(*(msgspec.structs.astuple(row) for row in changed.values()), strict=True))
+    await conn.execute(_UPSERT, [list(column) for column in columns])

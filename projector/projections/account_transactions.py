@@ -1,0 +1,67 @@
+"""``account_transactions``: one statement line per deposit or withdrawal.
+
+Each line carries ``balance_after``, computed from the account's previous
+line, so this read model stands on its own and never reads another
+projection's table. The position is the primary key: the same event can
+never make two lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from projector.projections.base import CannotProject, RecordedEvent
+from shared_kernel.events import LedgerEvent, MoneyDeposited, MoneyWithdrawn
+
+NAME = "account_transactions"
+HANDLES: tuple[type[LedgerEvent], ...] = (MoneyDeposited, MoneyWithdrawn)
+
+_LAST_BALANCES = (
+    "SELECT DISTINCT ON (account_id) account_id, balance_after FROM account_transactions"
+    " WHERE account_id = ANY(%s) ORDER BY account_id, version DESC"
+)
+_INSERT = (
+    "INSERT INTO account_transactions (position, account_id, version, kind, amount, currency,"
+    " balance_after, reference, recorded_at)"
+    " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::bigint[],"
+    " %s::text[], %s::bigint[], %s::text[], %s::timestamptz[])"
+    " ON CONFLICT (position) DO NOTHING"
+)
+
+
+async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
+    account_ids = list({recorded.event.originator_id for recorded in events})
+    cursor = await conn.execute(_LAST_BALANCES, (account_ids,))
+    balances: dict[UUID, int] = {row[0]: row[1] for row in await cursor.fetchall()}
+    lines: list[tuple[Any, ...]] = []
+    for recorded in events:
+        event = recorded.event
+        if not isinstance(event, MoneyDeposited | MoneyWithdrawn):
+            continue
+        account_id = event.originator_id
+        deposit = isinstance(event, MoneyDeposited)
+        balance = balances.get(account_id, 0) + (event.amount if deposit else -event.amount)
+        if balance < 0:
+            raise CannotProject(f"account {account_id} would go below zero")
+        balances[account_id] = balance
+        lines.append(
+            (
+                recorded.position,
+                account_id,
+                event.originator_version,
+                "deposit" if deposit else "withdrawal",
+                event.amount,
+                event.currency,
+                balance,
+                event.reference,
+                event.timestamp,
+            )
+        )
+    if not lines:
+        return
+    columns = [list(column) for column in zip(*lines, strict=True)]
+    await conn.execute(_INSERT, columns)

@@ -1,0 +1,231 @@
+"""The projector loop: read the stream, apply batches, catch up from the store when needed.
+
+One session runs until something breaks; then the loop logs why, waits with
+jittered exponential backoff and starts a new session, which first retries
+its own unacknowledged entries, then claims those of dead consumers, then
+reads new ones. The store is the source of truth: whenever the stream lacks
+events (an entry's ``previous`` is beyond the checkpoint, or the store is
+ahead while the stream is silent), they are read from the store and applied
+through the same :class:`~projector.batch.BatchApplier`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from redis.backoff import ExponentialWithJitterBackoff
+
+from projector import metrics
+from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
+from projector.checkpoints import ensure_checkpoints, read_checkpoints
+from projector.consumer import StreamConsumer, StreamEntry, to_item
+from projector.settings import ProjectorSettings
+from shared_kernel.event_log import LogEntry, head_position, read_log
+from shared_kernel.events import utc_now
+
+log = logging.getLogger(__name__)
+
+#: How often the lag gauges are refreshed from the store's head.
+LAG_REFRESH_SECONDS = 1.0
+#: Longest wait between retries during an outage.
+RETRY_CAP_SECONDS = 2.0
+
+
+@dataclass
+class ProjectorStatus:
+    """What /health/ready and the metrics report about the loop itself."""
+
+    checkpoint: int = 0
+    last_event_at: datetime | None = None
+    store_head: int = 0
+    failing: str = ""
+
+
+class Projector:
+    def __init__(
+        self,
+        settings: ProjectorSettings,
+        pool: AsyncConnectionPool[Any],
+        consumer: StreamConsumer,
+        applier: BatchApplier,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._consumer = consumer
+        self._applier = applier
+        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
+        self._failures = 0
+        self.status = ProjectorStatus()
+
+    async def run(self) -> None:
+        """Project until cancelled; every failure is logged and retried with backoff."""
+        while True:
+            try:
+                await self._session()
+            except OUTAGES as error:
+                self.status.failing = f"{type(error).__name__}: {error}"
+                log.warning(
+                    "projector lost PostgreSQL or Redis; retrying",
+                    extra={"error": f"{type(error).__name__}: {error}", "failures": self._failures},
+                )
+            except Exception as error:
+                self.status.failing = f"{type(error).__name__}: {error}"
+                log.exception(
+                    "projector failed unexpectedly; retrying", extra={"failures": self._failures}
+                )
+            await asyncio.sleep(self._backoff.compute(self._failures))
+            self._failures += 1
+
+    async def _session(self) -> None:
+        settings = self._settings
+        async with self._pool.connection() as conn:
+            await ensure_checkpoints(conn, self._applier.names)
+            checkpoints = await read_checkpoints(conn, self._applier.names)
+        self._observe(checkpoints.floor, checkpoints.last_event_at)
+        await self._consumer.ensure_group()
+        while pending := await self._consumer.read_own_pending():
+            await self._project_entries(pending)
+        await self._claim_abandoned()
+        log.info(
+            "projector consuming",
+            extra={
+                "checkpoint": self.status.checkpoint,
+                "stream": settings.stream_name,
+                "consumer": self._consumer.consumer,
+            },
+        )
+        self.status.failing = ""
+        last_arrival = last_claim = last_lag = time.monotonic()
+        while True:
+            entries = await self._consumer.read_new()
+            now = time.monotonic()
+            if entries:
+                await self._project_entries(entries)
+                last_arrival = now
+            elif now - last_arrival >= settings.idle_catch_up_seconds:
+                await self._catch_up_to_head()
+                last_arrival = now
+            if now - last_claim >= settings.claim_idle_ms / 1000:
+                await self._claim_abandoned()
+                last_claim = now
+            if now - last_lag >= LAG_REFRESH_SECONDS:
+                await self._refresh_lag()
+                last_lag = now
+            self._failures = 0
+
+    async def _claim_abandoned(self) -> None:
+        min_idle_ms = self._settings.claim_idle_ms
+        async for claimed in self._consumer.claim_abandoned(min_idle_ms):
+            await self._project_entries(claimed)
+        await self._consumer.forget_idle_consumers(min_idle_ms)
+
+    async def _project_entries(self, entries: Sequence[StreamEntry]) -> None:
+        """Apply stream entries, then XACK them all (entries deleted meanwhile included)."""
+        items = [to_item(entry_id, fields) for entry_id, fields in entries if fields]
+        if items and items[-1].position > self.status.store_head:
+            await self._refresh_lag()
+        await self.project([self._within_store(item) for item in items])
+        await self._consumer.ack([entry_id for entry_id, _ in entries])
+
+    def _within_store(self, item: Item) -> Item:
+        """Refuse an entry claiming a position the store has not reached.
+
+        The relay only publishes stored events, so such an entry is bogus; letting
+        it move the checkpoint would make every later real event look applied.
+        """
+        head = self.status.store_head
+        if item.position <= head:
+            return item
+        error = f"position {item.position} is beyond the event store's head {head}"
+        if isinstance(item, LogEntry):
+            return Unreadable(item.position, item.to_fields(), error, advances_checkpoint=False)
+        return replace(item, error=f"{item.error}; {error}", advances_checkpoint=False)
+
+    async def project(self, items: Sequence[Item]) -> None:
+        """Apply ``items`` in order, fetching from the store whatever the stream lost."""
+        remaining = list(items)
+        while remaining:
+            async with self._pool.connection() as conn:
+                outcome = await self._applier.apply(conn, remaining)
+            self._record(outcome)
+            remaining = remaining[outcome.consumed :]
+            if outcome.gap_before is None:
+                continue
+            log.warning(
+                "the stream lacks events; catching up from the event store",
+                extra={"checkpoint": outcome.checkpoint, "up_to": outcome.gap_before},
+            )
+            reached = await self.catch_up(outcome.gap_before)
+            if reached < outcome.gap_before:
+                # Only a bogus entry can point past the store's head; park it without
+                # letting it move the checkpoint, so the loop always makes progress.
+                first = remaining[0]
+                error = f"position {outcome.gap_before} before it is not in the event store"
+                fields = first.to_fields() if isinstance(first, LogEntry) else first.fields
+                remaining[0] = Unreadable(first.position, fields, error, advances_checkpoint=False)
+
+    async def catch_up(self, up_to: int) -> int:
+        """Apply the store's events after the checkpoint up to ``up_to`` (bounded by the head)."""
+        batch_size = self._settings.catch_up_batch_size
+        async with self._pool.connection() as conn:
+            head = await head_position(conn)
+            target = min(up_to, head)
+            checkpoint = (await read_checkpoints(conn, self._applier.names)).floor
+            while checkpoint < target:
+                entries = await read_log(conn, after=checkpoint, limit=batch_size, up_to=target)
+                done = len(entries) < batch_size
+                # Everything up to `target` is committed (or never will be): a hole
+                # at the end may be passed over.
+                outcome = await self._applier.apply(
+                    conn, entries, advance_to=target if done else None
+                )
+                self._record(outcome)
+                metrics.CATCH_UP.inc(outcome.applied)
+                checkpoint = outcome.checkpoint
+                if done:
+                    break
+        self.status.store_head = max(self.status.store_head, head)
+        return checkpoint
+
+    async def _catch_up_to_head(self) -> None:
+        """The stream is silent: make sure it is not silent because Redis lost events."""
+        async with self._pool.connection() as conn:
+            head = await head_position(conn)
+        if head > self.status.checkpoint:
+            log.info(
+                "stream silent while the store is ahead; catching up from the event store",
+                extra={"checkpoint": self.status.checkpoint, "store_head": head},
+            )
+            await self.catch_up(head)
+
+    def _record(self, outcome: BatchOutcome) -> None:
+        metrics.APPLIED.inc(outcome.applied)
+        if outcome.consumed:
+            metrics.BATCH_SIZE.observe(outcome.consumed)
+        metrics.DEAD_LETTERED.inc(len(outcome.dead_lettered))
+        self._observe(outcome.checkpoint, outcome.last_event_at)
+
+    def _observe(self, checkpoint: int, last_event_at: datetime | None) -> None:
+        self.status.checkpoint = checkpoint
+        self.status.last_event_at = last_event_at
+        metrics.CHECKPOINT.set(checkpoint)
+        metrics.LAG_EVENTS.set(max(0, self.status.store_head - checkpoint))
+
+    async def _refresh_lag(self) -> None:
+        async with self._pool.connection() as conn:
+            head = await head_position(conn)
+        status = self.status
+        status.store_head = max(status.store_head, head)
+        behind = max(0, status.store_head - status.checkpoint)
+        metrics.LAG_EVENTS.set(behind)
+        if behind and status.last_event_at is not None:
+            metrics.LAG_SECONDS.set(max(0.0, (utc_now() - status.last_event_at).total_seconds()))
+        else:
+            metrics.LAG_SECONDS.set(0)

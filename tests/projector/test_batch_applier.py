@@ -1,0 +1,117 @@
+"""The projector's batch transaction, driven directly against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import AsyncConnection
+from redis.asyncio import Redis
+
+from projector.batch import BatchApplier
+from projector.dead_letters import DeadLetters
+from projector.projections import PROJECTIONS
+from shared_kernel.event_log import read_log
+from shared_kernel.settings import PROJECTION_CHANNEL
+from tests.support.infra import REDIS_URL
+from tests.support.ledger_writer import LedgerWriter
+from tests.support.reference_fold import (
+    checkpoints,
+    expected_read_models,
+    live_read_models,
+    store_head,
+)
+
+
+@pytest.fixture
+async def redis(stream_name: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def applier(redis: Redis, stream_name: str) -> BatchApplier:
+    return BatchApplier(PROJECTIONS, DeadLetters(redis, f"{stream_name}:dead-letter"))
+
+
+async def connect(database_url: str) -> AsyncConnection[Any]:
+    return await AsyncConnection.connect(database_url, autocommit=True)
+
+
+async def test_a_batch_commits_rows_and_checkpoints_and_notifies_the_new_position(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier
+) -> None:
+    writer.write_random(60)
+    listener = await connect(database_url)
+    await listener.execute(f"LISTEN {PROJECTION_CHANNEL}")
+    async with await connect(database_url) as conn:
+        log = await read_log(conn, after=0, limit=1_000)
+        outcome = await applier.apply(conn, log)
+
+    payloads = [n.payload async for n in listener.notifies(timeout=5, stop_after=1)]
+    await listener.close()
+    head = store_head(database_url)
+    assert (outcome.consumed, outcome.applied, outcome.checkpoint) == (60, 60, head)
+    assert payloads == [str(head)]
+    assert checkpoints(database_url) == {"account_balances": head, "account_transactions": head}
+    assert live_read_models(database_url) == expected_read_models(database_url)
+
+
+async def test_entries_at_or_below_the_checkpoint_are_skipped(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier
+) -> None:
+    writer.write_random(40)
+    async with await connect(database_url) as conn:
+        log = await read_log(conn, after=0, limit=1_000)
+        await applier.apply(conn, log[:25])
+        again = await applier.apply(conn, log)  # a redelivery overlapping what is applied
+
+    assert (again.consumed, again.applied) == (40, 15)
+    assert live_read_models(database_url) == expected_read_models(database_url)
+
+
+async def test_a_gap_stops_the_batch_where_the_store_must_fill_in(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier
+) -> None:
+    writer.write_random(30)
+    async with await connect(database_url) as conn:
+        log = await read_log(conn, after=0, limit=1_000)
+        outcome = await applier.apply(conn, log[:10] + log[20:])
+
+    assert (outcome.consumed, outcome.checkpoint, outcome.gap_before) == (10, 10, 20)
+
+
+async def test_a_database_outage_is_raised_not_dead_lettered(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier, redis: Redis, stream_name: str
+) -> None:
+    writer.write_random(20)
+    conn = await connect(database_url)
+    log = await read_log(conn, after=0, limit=1_000)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+
+    with pytest.raises(psycopg.OperationalError):
+        await applier.apply(conn, log)
+    await conn.close()
+
+    assert await redis.xlen(f"{stream_name}:dead-letter") == 0
+    async with await connect(database_url) as fresh:  # once PostgreSQL answers again
+        outcome = await applier.apply(fresh, log)
+    assert outcome.applied == 20
+    assert live_read_models(database_url) == expected_read_models(database_url)
+
+
+async def test_concurrent_batches_never_apply_a_position_twice(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier
+) -> None:
+    writer.write_random(80)
+    async with await connect(database_url) as first, await connect(database_url) as second:
+        log = await read_log(first, after=0, limit=1_000)
+        outcomes = await asyncio.gather(applier.apply(first, log), applier.apply(second, log))
+
+    assert sorted(outcome.applied for outcome in outcomes) == [0, 80]
+    assert live_read_models(database_url) == expected_read_models(database_url)
