@@ -78,9 +78,116 @@ class AccountClosed(LedgerEvent, frozen=True, kw_only=True):
     TOPIC: ClassVar[str] = "ledger.AccountClosed.v1"
 
 
+# -- Money moving between accounts ---------------------------------------------
+# A transfer is its own stream (originator_id = transfer id) driven by a process
+# manager. Each leg is recorded on the account it touches, in the SAME append as
+# the transfer's own next event: the transfer stream's version key then makes a
+# repeated leg impossible, whoever retries it.
+
+
+class TransferRequested(LedgerEvent, frozen=True, kw_only=True):
+    """A client asked to move ``amount`` from one account to another (transfer stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.TransferRequested.v1"
+
+    from_account: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+
+
+class TransferDebited(LedgerEvent, frozen=True, kw_only=True):
+    """The source account was debited; the credit comes next (transfer stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.TransferDebited.v1"
+
+
+class TransferCompleted(LedgerEvent, frozen=True, kw_only=True):
+    """The target account was credited: the transfer is done (transfer stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.TransferCompleted.v1"
+
+
+class TransferRefunded(LedgerEvent, frozen=True, kw_only=True):
+    """The credit could not happen, so the source got its money back (transfer stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.TransferRefunded.v1"
+
+    reason: str
+
+
+class TransferFailed(LedgerEvent, frozen=True, kw_only=True):
+    """The source could not be debited; no money moved (transfer stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.TransferFailed.v1"
+
+    reason: str
+
+
+class MoneyTransferredOut(LedgerEvent, frozen=True, kw_only=True):
+    """The source leg: ``amount`` left this account for ``to_account`` (account stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.MoneyTransferredOut.v1"
+
+    transfer_id: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+
+
+class MoneyTransferredIn(LedgerEvent, frozen=True, kw_only=True):
+    """The target leg: ``amount`` arrived from ``from_account`` (account stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.MoneyTransferredIn.v1"
+
+    transfer_id: UUID
+    from_account: UUID
+    amount: int
+    currency: str
+
+
+class TransferSettled(LedgerEvent, frozen=True, kw_only=True):
+    """The source learns its outgoing transfer completed; no balance change (account stream).
+
+    Until then the transfer is pending on the source, which may not close, so
+    a refund always has an open account to return to.
+    """
+
+    TOPIC: ClassVar[str] = "ledger.TransferSettled.v1"
+
+    transfer_id: UUID
+
+
+class MoneyRefunded(LedgerEvent, frozen=True, kw_only=True):
+    """The refund leg: a failed transfer's ``amount`` came back (source account stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.MoneyRefunded.v1"
+
+    transfer_id: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+    reason: str
+
+
 #: Every published event type by its wire name.
 EVENT_TYPES: dict[str, type[LedgerEvent]] = {
-    cls.TOPIC: cls for cls in (AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed)
+    cls.TOPIC: cls
+    for cls in (
+        AccountOpened,
+        MoneyDeposited,
+        MoneyWithdrawn,
+        AccountClosed,
+        TransferRequested,
+        TransferDebited,
+        TransferCompleted,
+        TransferRefunded,
+        TransferFailed,
+        MoneyTransferredOut,
+        MoneyTransferredIn,
+        TransferSettled,
+        MoneyRefunded,
+    )
 }
 
 for _topic, _cls in EVENT_TYPES.items():

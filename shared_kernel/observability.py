@@ -20,7 +20,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-_STANDARD_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({})))
+#: Record attributes that are not extra context (uvicorn adds an ANSI-coloured copy
+#: of its message, which would only be noise in a JSON line).
+_IGNORED_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -41,7 +43,7 @@ class JsonLineFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD_RECORD_FIELDS and not key.startswith("_"):
+            if key not in _IGNORED_FIELDS and not key.startswith("_"):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
