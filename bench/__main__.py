@@ -20,6 +20,7 @@ from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
 from bench.report import build_report, print_table, write_report
 from bench.settings import BenchSettings
+from bench.transfers import TransferResult, run_transfers, transfers_failed
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, help="accounts the deposits spread over")
     parser.add_argument("--ceiling-seconds", type=float, help="length of the pgbench run")
     parser.add_argument("--no-ceiling", action="store_true", help="skip pgbench")
+    parser.add_argument("--transfer-seconds", type=float, help="length of the transfers phase")
+    parser.add_argument("--no-transfers", action="store_true", help="skip the transfers phase")
     return parser.parse_args(argv)
 
 
@@ -43,6 +46,7 @@ def load_settings(args: argparse.Namespace) -> BenchSettings:
         "bench_clients": args.clients,
         "bench_accounts": args.accounts,
         "bench_ceiling_seconds": args.ceiling_seconds,
+        "bench_transfer_seconds": args.transfer_seconds,
     }
     try:
         return BenchSettings(
@@ -94,12 +98,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 2
 
-    report = build_report(settings, started_at, ceiling, ceiling_error, load)
+    transfers: TransferResult | None = None
+    if not args.no_transfers and settings.bench_transfer_seconds > 0:
+        console.print(
+            f"transfers: {settings.bench_transfer_accounts} accounts, then"
+            f" {settings.bench_clients} clients transferring for"
+            f" {settings.bench_transfer_seconds:g} s ..."
+        )
+        run_id = started_at.strftime("%Y%m%dT%H%M%S")
+        try:
+            transfers = asyncio.run(run_transfers(settings, run_id))
+        except RuntimeError as error:  # the stack refused the set-up
+            print(f"bench: transfers: {error}", file=sys.stderr)
+            return 2
+
+    report = build_report(settings, started_at, ceiling, ceiling_error, load, transfers=transfers)
     print_table(report, console)
     json_path, md_path = write_report(report, settings.bench_report_dir)
     console.print(f"report: {json_path} and {md_path}")
     if report["balances"]["mismatch_count"] or not report["commands"]["accepted"]:
         print("bench: the read side disagrees with the accepted commands", file=sys.stderr)
+        return 1
+    if transfers_failed(report["transfers"]):
+        print("bench: transfers did not all end, or money was not conserved", file=sys.stderr)
         return 1
     return 0
 

@@ -21,6 +21,7 @@ from bench.ceiling import Ceiling
 from bench.load import LoadResult
 from bench.settings import BenchSettings
 from bench.stats import Summary, summarize
+from bench.transfers import TransferResult, transfer_rows, transfer_section
 
 
 def build_report(
@@ -29,6 +30,8 @@ def build_report(
     ceiling: Ceiling | None,
     ceiling_error: str | None,
     load: LoadResult,
+    *,
+    transfers: TransferResult | None = None,
 ) -> dict[str, Any]:
     """Everything measured, as plain JSON-able data."""
     commands = len(load.command_latencies)
@@ -86,6 +89,7 @@ def build_report(
             "mismatches": load.balance_mismatches[:20],
             "mismatch_count": len(load.balance_mismatches),
         },
+        "transfers": transfer_section(transfers, ceiling.tps if ceiling else None),
         "client_cpu_percent": cpu_percent,
         "notes": notes,
     }
@@ -139,6 +143,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{balances['checked'] - balances['mismatch_count']}/{balances['checked']}",
             "ok" if balances["mismatch_count"] == 0 else "MISMATCH",
         ),
+        *transfer_rows(report.get("transfers", {"skipped": "not in this report"})),
     ]
 
 
@@ -171,6 +176,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if report["commands"]["errors"]:
         lines += ["Command errors: " + json.dumps(report["commands"]["errors"]), ""]
+    if report.get("transfers", {}).get("errors"):
+        lines += ["Transfer errors: " + json.dumps(report["transfers"]["errors"]), ""]
     lines += [f"Note: {note}" for note in report["notes"]]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -1,8 +1,9 @@
 """What a benchmark run does, from the environment (``BENCH_*``) or the command line.
 
 Bounded by construction: a run lasts about BENCH_CEILING_SECONDS + BENCH_SECONDS
-+ BENCH_QUERY_SECONDS plus the set-up of BENCH_ACCOUNTS accounts, with at most
-BENCH_CLIENTS requests in flight (plus a few lag probes).
++ BENCH_QUERY_SECONDS + BENCH_TRANSFER_SECONDS (+ at most
+BENCH_TRANSFER_DRAIN_SECONDS) plus the set-up of BENCH_ACCOUNTS accounts, with at
+most BENCH_CLIENTS requests in flight (plus a few lag probes).
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class BenchSettings(BaseSettings):
     )
     bench_lag_poll_ms: float = Field(default=2.0, gt=0, description="Poll interval of a lag probe.")
     bench_lag_timeout_seconds: float = Field(default=10.0, gt=0)
+    bench_transfer_seconds: float = Field(
+        default=10.0, ge=0, description="Length of the transfers phase (0 skips it)."
+    )
+    bench_transfer_accounts: int = Field(
+        default=50, ge=2, description="Accounts the transfers move money between."
+    )
+    bench_transfer_drain_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait, after the load, for every transfer to end."
+    )
     bench_request_timeout_seconds: float = Field(default=10.0, gt=0)
     bench_currency: str = Field(default="EUR", min_length=3, max_length=3)
     bench_report_dir: Path = Path("bench-reports")

@@ -32,7 +32,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from command_service import metrics
 from command_service.batch import AccountStates, Decision, decide_batch
-from command_service.commands import Command, CommandResult
+from command_service.commands import Command, CommandResult, RequestTransfer, TransferAccepted
 from command_service.domain.account import Account, DomainError
 from command_service.errors import AppenderStopped, StoreUnavailable, VersionConflict
 from command_service.event_store import LedgerEventStore
@@ -40,8 +40,9 @@ from command_service.handlers import command_name
 
 log = logging.getLogger(__name__)
 
-Outcome = CommandResult | BaseException
-Answer = tuple["asyncio.Future[CommandResult]", Outcome]
+Result = CommandResult | TransferAccepted
+Outcome = Result | BaseException
+Answer = tuple["asyncio.Future[Result]", Outcome]
 
 
 @dataclass(slots=True, eq=False)
@@ -50,7 +51,7 @@ class Pending:
 
     command: Command
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[CommandResult]
+    future: asyncio.Future[Result]
     submitted_at: float = field(default_factory=time.perf_counter)
     conflicts: int = 0
 
@@ -97,7 +98,18 @@ class Appender:
     # -- the async side ---------------------------------------------------------
 
     async def submit(self, command: Command) -> CommandResult:
-        """Decide and record ``command``; its result, or the refusal raised."""
+        """Decide and record ``command`` on an account; its result, or the refusal raised."""
+        result = await self._submit(command)
+        assert isinstance(result, CommandResult)
+        return result
+
+    async def request_transfer(self, command: RequestTransfer) -> TransferAccepted:
+        """Record a transfer request; the saga takes it from there."""
+        result = await self._submit(command)
+        assert isinstance(result, TransferAccepted)
+        return result
+
+    async def _submit(self, command: Command) -> Result:
         loop = asyncio.get_running_loop()
         pending = Pending(command, loop, loop.create_future())
         with self._gate:
@@ -213,6 +225,12 @@ class Appender:
             if refusal is not None:
                 self._resolve(pending, refusal)
                 continue
+            requested = decision.transfers.get(index)
+            if requested is not None:
+                self._resolve(
+                    pending, TransferAccepted(requested.originator_id, position_of[index])
+                )
+                continue
             after = decision.after[index]
             self._resolve(
                 pending,
@@ -317,7 +335,7 @@ class Appender:
 
     def _resolve(self, pending: Pending, outcome: Outcome) -> None:
         name = command_name(pending.command)
-        outcome_label = "ok" if isinstance(outcome, CommandResult) else _code(outcome)
+        outcome_label = "ok" if not isinstance(outcome, BaseException) else _code(outcome)
         metrics.COMMANDS.labels(name, outcome_label).inc()
         metrics.COMMAND_DURATION.labels(name).observe(time.perf_counter() - pending.submitted_at)
         if isinstance(outcome, DomainError) and log.isEnabledFor(logging.DEBUG):

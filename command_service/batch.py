@@ -19,12 +19,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.persistence import PersistenceError
 
-from command_service.commands import Command, OpenAccount
+from command_service.commands import Command, OpenAccount, RequestTransfer
 from command_service.domain.account import Account, DomainError, apply
 from command_service.errors import StoreUnavailable
 from command_service.event_store import LedgerEventStore
-from command_service.handlers import handle
-from shared_kernel.events import LedgerEvent
+from command_service.handlers import handle, request_transfer
+from shared_kernel.events import LedgerEvent, TransferRequested
 
 
 class AccountStates:
@@ -49,14 +49,24 @@ class AccountStates:
         self.changed: set[UUID] = set()
 
     def current(self, command: Command) -> Account | None:
-        account_id = command.account_id
+        """The account ``command`` acts on (its source, for a transfer request)."""
+        # A server-made uuid4 names no existing account; the primary key agrees. Not
+        # so when recovering: the attempt it replaces may have opened it already.
+        known_new = (
+            isinstance(command, OpenAccount)
+            and not command.client_supplied_id
+            and not command.recovering
+        )
+        return self.get(command.account_id, known_new=known_new)
+
+    def get(self, account_id: UUID, *, known_new: bool = False) -> Account | None:
+        """The account's working state, loaded (cache, then store) the first time."""
         if account_id in self.working:
             return self.working[account_id]
         if account_id in self._preloaded:
             account = self._preloaded[account_id]
             self.fresh.add(account_id)
-        elif isinstance(command, OpenAccount) and not command.client_supplied_id:
-            # A server-made uuid4 names no existing account; the primary key agrees.
+        elif known_new:
             account = None
             self.fresh.add(account_id)
         else:
@@ -110,8 +120,10 @@ class Decision:
     events: list[LedgerEvent] = field(default_factory=list)
     #: Index of the command behind each event, in the order of ``events``.
     accepted: list[int] = field(default_factory=list)
-    #: The account after each accepted command.
+    #: The account after each accepted command on an account.
     after: dict[int, Account] = field(default_factory=dict)
+    #: The request recorded for each accepted transfer request.
+    transfers: dict[int, TransferRequested] = field(default_factory=dict)
     refusals: dict[int, Exception] = field(default_factory=dict)
 
 
@@ -119,6 +131,9 @@ def decide_batch(commands: list[Command], states: AccountStates) -> Decision:
     """Decide ``commands`` in order; a refusal affects only its own command."""
     decision = Decision()
     for index, command in enumerate(commands):
+        if isinstance(command, RequestTransfer):
+            _decide_transfer_request(index, command, states, decision)
+            continue
         account_id = command.account_id
         try:
             account = states.current(command)
@@ -138,3 +153,24 @@ def decide_batch(commands: list[Command], states: AccountStates) -> Decision:
         decision.accepted.append(index)
         decision.after[index] = after
     return decision
+
+
+def _decide_transfer_request(
+    index: int, command: RequestTransfer, states: AccountStates, decision: Decision
+) -> None:
+    """A transfer request writes only its own new stream, and reads both accounts.
+
+    Its refusals never need a fresh state: an account never stops existing and
+    never changes currency, so a cached account is as good as a fresh one for
+    "is there a source" and "do the currencies match".
+    """
+    try:
+        source = states.get(command.account_id)
+        target = states.get(command.to_account)
+        event = request_transfer(command, source, target)
+    except (DomainError, StoreUnavailable) as refusal:
+        decision.refusals[index] = refusal
+        return
+    decision.events.append(event)
+    decision.accepted.append(index)
+    decision.transfers[index] = event

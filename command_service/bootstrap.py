@@ -2,23 +2,29 @@
 
 Nothing connects at import time. :func:`build_app` creates the event store
 (its pool opens lazily), the appender (its writer thread starts with the app
-and drains on shutdown), the Redis client used by the readiness check, and the
+and drains on shutdown), the psycopg pool of the idempotency keys (and their
+periodic purge), the Redis client used by the readiness check, and the
 litestar application around them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from typing import Any
 
 import psycopg
 import redis.asyncio as redis
 from litestar import Litestar
+from psycopg_pool import AsyncConnectionPool
 
 from command_service import metrics
 from command_service.appender import Appender
 from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.gateway import CommandGateway
 from command_service.http.app import create_app
+from command_service.idempotency.keys import IdempotencyKeys
 from command_service.settings import CommandServiceSettings
 from shared_kernel.event_log import head_position
 
@@ -40,6 +46,32 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         cache_size=settings.aggregate_cache_size,
     )
     metrics.APPEND_BACKLOG.set_function(lambda: appender.backlog)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.postgres_pool_size,
+        open=False,
+        kwargs={"autocommit": True},
+        name="command-service",
+    )
+    keys = IdempotencyKeys(
+        pool,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lease_seconds=settings.idempotency_lease_seconds,
+    )
+    purging: list[asyncio.Task[None]] = []
+
+    async def purge_expired_keys() -> None:
+        while True:
+            await asyncio.sleep(settings.idempotency_purge_seconds)
+            try:
+                purged = await keys.purge()
+            except Exception:  # an outage; the next round tries again
+                log.exception("purging expired idempotency keys failed")
+                continue
+            metrics.IDEMPOTENCY_KEYS_PURGED.inc(purged)
+            if purged:
+                log.info("purged expired idempotency keys", extra={"purged": purged})
     redis_client = redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=READY_TIMEOUT_SECONDS,
@@ -56,7 +88,9 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
     async def redis_ready() -> None:
         await redis_client.ping()
 
-    def start() -> None:
+    async def start() -> None:
+        await pool.open(wait=False)
+        purging.append(asyncio.create_task(purge_expired_keys(), name="idempotency-purge"))
         appender.start()
         log.info(
             "command service started",
@@ -70,11 +104,18 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
     async def stop() -> None:
         # Answer every command already queued before the store closes.
         await asyncio.to_thread(appender.stop)
+        for task in purging:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await pool.close()
         await asyncio.to_thread(store.close)
         await redis_client.aclose()
 
     return create_app(
-        appender,
+        CommandGateway(appender, store, pool),
+        idempotency_keys=keys,
+        idempotency_wait_seconds=settings.idempotency_wait_seconds,
         health_checks={"postgres": postgres_ready, "redis": redis_ready},
         max_body_bytes=settings.max_body_bytes,
         on_startup=[start],

@@ -22,13 +22,21 @@ class Command:
 
     ``expected_version`` None means "whatever the current version is": the
     appender may then retry a conflicting append. ``command_id`` becomes the
-    causation id of the event the command records.
+    causation id of the event the command records; an idempotent request
+    keeps one ``command_id`` across its attempts, so an attempt that takes
+    over from a dead one (``recovering``) can find what that one recorded.
     """
 
     account_id: UUID
     correlation_id: str
     expected_version: int | None = None
     command_id: UUID = field(default_factory=new_command_id)
+    recovering: bool = False
+
+    @property
+    def recorded_stream(self) -> UUID:
+        """The stream this command's event goes to."""
+        return self.account_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +65,35 @@ class WithdrawMoney(Command):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseAccount(Command):
     pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestTransfer(Command):
+    """Move ``amount`` from ``account_id`` (the source) to ``to_account``.
+
+    The transfer's stream id is the command id: one request, one transfer,
+    and an attempt recovering an idempotent request finds the stream of the
+    attempt it replaces.
+    """
+
+    to_account: UUID
+    amount: int
+
+    @property
+    def transfer_id(self) -> UUID:
+        return self.command_id
+
+    @property
+    def recorded_stream(self) -> UUID:
+        return self.transfer_id
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAccepted:
+    """What a client learns of its recorded transfer request."""
+
+    transfer_id: UUID
+    position: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from command_service.commands import CloseAccount, Command, DepositMoney, OpenAccount, WithdrawMoney
+from command_service.commands import (
+    CloseAccount,
+    Command,
+    DepositMoney,
+    OpenAccount,
+    RequestTransfer,
+    WithdrawMoney,
+)
 from command_service.domain import account as rules
 from command_service.domain.account import Account
+from command_service.domain.transfer import request_transfer as record_request
 from command_service.errors import AccountAlreadyExists, AccountNotFound, VersionConflict
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.events import EventMetadata, LedgerEvent, TransferRequested
 
 Handler = Callable[[Any, Account | None, EventMetadata], LedgerEvent]
 
@@ -84,6 +92,29 @@ def handle(command: Command, account: Account | None) -> LedgerEvent:
     return HANDLERS[type(command)](command, account, metadata_for(command))
 
 
+def request_transfer(
+    command: RequestTransfer, source: Account | None, target: Account | None
+) -> TransferRequested:
+    """Decide a transfer request against both accounts as they are now.
+
+    An unknown source is refused (404): without it the transfer has no
+    currency and could only fail. An unknown target is recorded, and the
+    saga refunds the debit when it is still missing at credit time.
+    """
+    if source is None:
+        raise AccountNotFound(command.account_id)
+    return record_request(
+        command.transfer_id,
+        source,
+        to_account=command.to_account,
+        target=target,
+        amount=command.amount,
+        metadata=metadata_for(command),
+    )
+
+
 def command_name(command: Command) -> str:
     """A stable label for metrics and logs, like ``deposit_money``."""
+    if isinstance(command, RequestTransfer):
+        return "request_transfer"
     return HANDLERS[type(command)].__name__

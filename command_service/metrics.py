@@ -39,3 +39,17 @@ APPEND_RETRIES = Counter(
 EVENTS_APPENDED = Counter("events_appended_total", "Events committed to the event store.")
 SNAPSHOT_FAILURES = Counter("snapshot_failures_total", "Snapshot writes that failed (logged).")
 APPEND_BACKLOG = Gauge("append_backlog", "Commands waiting for the appender's writer thread.")
+IDEMPOTENT_REQUESTS = Counter(
+    "idempotent_requests_total",
+    "POSTs with an Idempotency-Key, by what happened: first, replayed (the stored answer),"
+    " recovering (took over an abandoned attempt), reused (422) or in-progress (409).",
+    ["outcome"],
+)
+RECOVERIES = Counter(
+    "idempotent_recoveries_total",
+    "Take-overs of an abandoned idempotent attempt, by whether its event was already recorded.",
+    ["outcome"],
+)
+IDEMPOTENCY_KEYS_PURGED = Counter(
+    "idempotency_keys_purged_total", "Expired idempotency keys deleted by the periodic purge."
+)

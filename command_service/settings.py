@@ -25,6 +25,22 @@ class CommandServiceSettings(CommonSettings):
     aggregate_cache_size: int = Field(
         default=10_000, ge=0, description="Accounts kept in memory between commands (0: none)."
     )
+    idempotency_ttl_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long an Idempotency-Key and its answer are kept."
+    )
+    idempotency_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long an attempt may execute before a retry of its key takes over.",
+    )
+    idempotency_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a duplicate request waits for the first attempt's answer (then 409).",
+    )
+    idempotency_purge_seconds: float = Field(
+        default=300.0, gt=0, description="How often expired idempotency keys are deleted."
+    )
 
 
 class RelaySettings(CommonSettings):
@@ -36,3 +52,25 @@ class RelaySettings(CommonSettings):
     stream_max_length: int = Field(
         default=1_000_000, ge=1_000, description="Approximate MAXLEN the stream is trimmed to."
     )
+
+
+class TransferSagaSettings(CommonSettings):
+    transfer_saga_port: int = Field(default=8005, ge=1, le=65535)
+    transfer_saga_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Log events read (and transfers advanced) per pass.",
+    )
+    transfer_saga_poll_seconds: float = Field(
+        default=1.0, gt=0, description="Fallback poll when no NOTIFY arrives."
+    )
+    transfer_saga_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often every unfinished transfer is looked at again, beside the log.",
+    )
+    snapshot_interval: int = Field(
+        default=100, ge=2, description="Snapshot an account when a leg crosses a multiple of N."
+    )
+    postgres_pool_size: int = Field(default=3, ge=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from command_service.settings import CommandServiceSettings, RelaySettings
+from command_service.settings import CommandServiceSettings, RelaySettings, TransferSagaSettings
 from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
 
@@ -29,10 +29,13 @@ class Process:
 
 
 def processes() -> list[Process]:
-    """The four processes of ``make run``, in Procfile order, with their ports from the env."""
+    """The processes of ``make run``, in Procfile order, with their ports from the env."""
     return [
         Process("command", "command_service", CommandServiceSettings().command_service_port),
         Process("relay", "command_service.relay", RelaySettings().relay_port),
+        Process(
+            "saga", "command_service.transfer_saga", TransferSagaSettings().transfer_saga_port
+        ),
         Process("projector", "projector", ProjectorSettings().projector_port),
         Process("query", "query_service", QueryServiceSettings().query_service_port),
     ]

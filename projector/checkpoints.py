@@ -28,8 +28,11 @@ _SELECT = (
 _ADVANCE = (
     "INSERT INTO projection_checkpoints (projection, position, last_event_at)"
     " SELECT unnest(%s::text[]), %s::bigint, %s::timestamptz"
-    " ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position,"
-    " last_event_at = COALESCE(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),"
+    # GREATEST: a batch that catches up a projection added later passes positions
+    # the others applied long ago; it must never move THEIR checkpoints back.
+    " ON CONFLICT (projection) DO UPDATE"
+    " SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position),"
+    " last_event_at = GREATEST(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),"
     " updated_at = now()"
 )
 
@@ -88,6 +91,6 @@ async def advance_checkpoints(
     position: int,
     last_event_at: datetime | None,
 ) -> None:
-    """Move every projection to ``position`` and tell LISTENers (at commit) where it is."""
+    """Move every projection up to ``position`` (none back) and tell LISTENers at commit."""
     await conn.execute(_ADVANCE, (list(names), position, last_event_at))
     await conn.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(position)))

@@ -6,7 +6,9 @@ its own unacknowledged entries, then claims those of dead consumers, then
 reads new ones. The store is the source of truth: whenever the stream lacks
 events (an entry's ``previous`` is beyond the checkpoint, or the store is
 ahead while the stream is silent), they are read from the store and applied
-through the same :class:`~projector.batch.BatchApplier`.
+through the same :class:`~projector.batch.BatchApplier`. The same path brings
+a projection whose checkpoint is behind the others (one newly added to a
+database already projected) level with them when a session starts.
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ class Projector:
             await ensure_checkpoints(conn, self._applier.names)
             checkpoints = await read_checkpoints(conn, self._applier.names)
         self._observe(checkpoints.floor, checkpoints.last_event_at)
+        leading = max(checkpoints.positions.values(), default=0)
+        if checkpoints.floor < leading:
+            # A projection added to a database the others have projected (or
+            # rebuilt from nothing) starts at 0: bring it level with the others
+            # from the store before the stream, whose entries start far past it.
+            behind = sorted(name for name, at in checkpoints.positions.items() if at < leading)
+            log.info(
+                "projections behind the others; catching them up from the event store",
+                extra={"projections": behind, "from": checkpoints.floor, "up_to": leading},
+            )
+            await self.catch_up(leading)
         await self._consumer.ensure_group()
         while pending := await self._consumer.read_own_pending():
             await self._project_entries(pending)

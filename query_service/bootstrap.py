@@ -24,6 +24,11 @@ from query_service.read_models import ReadModels
 from query_service.read_your_writes import ReadYourWrites
 from query_service.routes import QUERY_EXCEPTION_HANDLERS, AccountQueries, PageSize
 from query_service.settings import QueryServiceSettings
+from query_service.transfer_routes import (
+    TRANSFER_EXCEPTION_HANDLERS,
+    TotalsQueries,
+    TransferQueries,
+)
 from shared_kernel.observability import health_routes, metrics
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
 
@@ -79,6 +84,8 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
     return Litestar(
         route_handlers=[
             AccountQueries,
+            TransferQueries,
+            TotalsQueries,
             *health_routes(
                 {
                     "postgres": postgres_answers,
@@ -92,7 +99,11 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
             "read_models": Provide(read_your_writes.read_models),
             "page_size": Provide(PageSize(settings.page_size_max).resolve, sync_to_thread=False),
         },
-        exception_handlers={**EXCEPTION_HANDLERS, **QUERY_EXCEPTION_HANDLERS},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            **QUERY_EXCEPTION_HANDLERS,
+            **TRANSFER_EXCEPTION_HANDLERS,
+        },
         plugins=[ProblemDetailsPlugin(problem_details_config())],
         before_send=[read_your_writes.header_hook()],
         lifespan=[running],
@@ -101,7 +112,8 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Ledger query service",
             version="0.1.0",
-            description="Reads of the ledger's read models, with read-your-writes.",
+            description="Reads of the ledger's read models (accounts, statements, transfers,"
+            " totals), with read-your-writes.",
             path="/schema",
         ),
     )

@@ -51,8 +51,15 @@ class AccountsCursor(msgspec.Struct, frozen=True, array_like=True, tag="accounts
     min_balance: Version | None
 
 
-Cursor = StatementCursor | AccountsCursor
-C = TypeVar("C", StatementCursor, AccountsCursor)
+class TransfersCursor(msgspec.Struct, frozen=True, array_like=True, tag="transfers"):
+    """Continue an account's transfers with those requested before ``before_position``."""
+
+    account_id: UUID
+    before_position: Version
+
+
+Cursor = StatementCursor | AccountsCursor | TransfersCursor
+C = TypeVar("C", StatementCursor, AccountsCursor, TransfersCursor)
 
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _decoder = msgspec.msgpack.Decoder(Cursor)

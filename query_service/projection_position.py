@@ -8,15 +8,23 @@ checkpoints whenever it is told they moved; waiting requests sleep on an
 
 The notification is only a doorbell: its payload may arrive out of order or
 name one projection of several, so the position always comes from re-reading
-``projection_checkpoints``. A slow poll covers a notification lost between
-a dropped connection and its replacement, and the connection is re-opened
-(and the checkpoints re-read) whenever it fails.
+``projection_checkpoints``. Each served projection's position is kept: a
+query waits only for the projections its route reads (a projection without a
+checkpoint row counts as 0 there), while :attr:`ProjectionPosition.current`,
+the position of the service as a whole, is the slowest projection that HAS a
+row. So a projection added by a newer release, whose row does not exist until
+the new projector starts, never stalls the routes that do not read it.
+
+A slow poll covers a notification lost between a dropped connection and its
+replacement, and the connection is re-opened (and the checkpoints re-read)
+whenever it fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import psycopg
 from psycopg import sql
@@ -27,41 +35,51 @@ from shared_kernel.settings import PROJECTION_CHANNEL
 
 log = logging.getLogger(__name__)
 
-#: The projections whose tables this service reads. It is only as fresh as
-#: the one furthest behind; a projection without a checkpoint row is at 0.
-SERVED_PROJECTIONS = ("account_balances", "account_transactions")
+#: The projections whose tables this service reads (their checkpoint names).
+BALANCES, STATEMENTS, TRANSFERS, TOTALS = (
+    "account_balances",
+    "account_transactions",
+    "transfers",
+    "currency_totals",
+)
+SERVED_PROJECTIONS = (BALANCES, STATEMENTS, TRANSFERS, TOTALS)
 #: ``application_name`` of the listening connection, so an operator (or a
 #: test) can find it in ``pg_stat_activity``.
 LISTENER_APPLICATION_NAME = "query_service.projection_listener"
 
-_SLOWEST_CHECKPOINT = (
-    "SELECT min(coalesce(c.position, 0)) FROM unnest(%s::text[]) AS p(name)"
-    " LEFT JOIN projection_checkpoints AS c ON c.projection = p.name"
-)
+_CHECKPOINTS = "SELECT projection, position FROM projection_checkpoints WHERE projection = ANY(%s)"
 _RECONNECT_DELAY_FIRST = 0.05
 _RECONNECT_DELAY_MAX = 2.0
 
 
 class ProjectionPosition:
-    """The served projections' position, never going backwards, and a way to wait for it."""
+    """The served projections' positions, never going backwards, and a way to wait for them."""
 
     def __init__(self, database_url: str, *, poll_interval: float) -> None:
         self._database_url = database_url
         self._poll_interval = poll_interval
         self._position = 0
+        self._positions: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._listening = False
 
     @property
     def current(self) -> int:
+        """The slowest served projection that has a checkpoint row (0 before any has)."""
         return self._position
 
-    async def wait_for(self, position: int) -> None:
-        """Return once the projection has reached ``position``; bound it with a timeout."""
-        if self._position >= position:
+    def reached(self, projections: Sequence[str] | None = None) -> int:
+        """The position every one of ``projections`` has reached; :attr:`current` for None."""
+        if projections is None:
+            return self._position
+        return min((self._positions.get(name, 0) for name in projections), default=self._position)
+
+    async def wait_for(self, position: int, projections: Sequence[str] | None = None) -> None:
+        """Return once ``projections`` (default: all served) reached ``position``; bound it."""
+        if self.reached(projections) >= position:
             return
         async with self._changed:
-            await self._changed.wait_for(lambda: self._position >= position)
+            await self._changed.wait_for(lambda: self.reached(projections) >= position)
 
     async def check(self) -> int:
         """Readiness: without the listener, read-your-writes would stall; shows the position."""
@@ -114,16 +132,19 @@ class ProjectionPosition:
             await self._refresh(conn)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
-        cursor = await conn.execute(_SLOWEST_CHECKPOINT, (list(SERVED_PROJECTIONS),))
-        row = await cursor.fetchone()
-        position = row[0] if row is not None else None
-        if isinstance(position, int):
-            await self._advance(position)
+        cursor = await conn.execute(_CHECKPOINTS, (list(SERVED_PROJECTIONS),))
+        rows = await cursor.fetchall()
+        await self._advance({str(name): int(position) for name, position in rows})
 
-    async def _advance(self, position: int) -> None:
-        if position <= self._position:
+    async def _advance(self, found: dict[str, int]) -> None:
+        moved = False
+        for name, position in found.items():
+            if position > self._positions.get(name, -1):
+                self._positions[name] = position
+                moved = True
+        if not moved:
             return
-        self._position = position
-        PROJECTION_POSITION.set(position)
+        self._position = max(self._position, min(self._positions.values()))
+        PROJECTION_POSITION.set(self._position)
         async with self._changed:
             self._changed.notify_all()

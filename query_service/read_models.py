@@ -1,7 +1,8 @@
-"""Queries over the read models the projector keeps: balances and statements.
+"""Queries over the read models the projector keeps: balances, statements, transfers, totals.
 
-The only tables read here are ``account_balances`` and ``account_transactions``
-(see ``schema/sql/003_read_models.sql``); the event store is the projector's
+The only tables read here are ``account_balances``, ``account_transactions``,
+``transfers`` and ``currency_totals`` (see ``schema/sql/003_read_models.sql``
+and ``006_transfer_read_models.sql``); the event store is the projector's
 business. Pages are keyset pages: each continues strictly after the last row
 served, on a unique, indexed key, so concurrent inserts never repeat or skip a
 row and the cost of page N does not grow with N.
@@ -10,10 +11,11 @@ row and the cost of page N does not grow with N.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
-from psycopg import sql
-from psycopg.rows import class_row
+from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from query_service.cursors import (
@@ -21,18 +23,46 @@ from query_service.cursors import (
     AccountsCursor,
     InvalidCursor,
     StatementCursor,
+    TransfersCursor,
     encode_cursor,
 )
 from query_service.views import (
     AccountPage,
     AccountStatus,
     AccountView,
+    CurrencyTotal,
+    Totals,
     TransactionPage,
     TransactionView,
+    TransferPage,
+    TransferView,
 )
 
 _ACCOUNT_COLUMNS = sql.SQL(
     "account_id, owner, currency, balance, status, version, opened_at, updated_at"
+)
+_TRANSFER_COLUMNS = (
+    "transfer_id, from_account, to_account, amount, currency, status, reason, requested_at,"
+    " debited_at, finished_at, version"
+)
+#: Newest first on either side of the transfer: two index scans, each stopped
+#: after one page, merged. An OR over both columns would sort all of an
+#: account's transfers for every page.
+_ACCOUNT_TRANSFERS = (
+    f"SELECT {_TRANSFER_COLUMNS}, requested_position FROM ("
+    f" (SELECT {_TRANSFER_COLUMNS}, requested_position FROM transfers"
+    "   WHERE from_account = %(account_id)s AND requested_position < %(before)s"
+    "   ORDER BY requested_position DESC LIMIT %(fetch)s)"
+    " UNION ALL"
+    f" (SELECT {_TRANSFER_COLUMNS}, requested_position FROM transfers"
+    "   WHERE to_account = %(account_id)s AND from_account <> %(account_id)s"
+    "   AND requested_position < %(before)s"
+    "   ORDER BY requested_position DESC LIMIT %(fetch)s)"
+    ") AS either_side ORDER BY requested_position DESC LIMIT %(fetch)s"
+)
+_TOTALS = (
+    "SELECT currency, balance, accounts, open_accounts, closed_accounts FROM currency_totals"
+    " ORDER BY currency"
 )
 
 
@@ -42,6 +72,14 @@ class AccountNotFound(LookupError):
     def __init__(self, account_id: UUID) -> None:
         super().__init__(f"no account {account_id}")
         self.account_id = account_id
+
+
+class TransferNotFound(LookupError):
+    """No transfer with this id has been projected (yet)."""
+
+    def __init__(self, transfer_id: UUID) -> None:
+        super().__init__(f"no transfer {transfer_id}")
+        self.transfer_id = transfer_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +122,7 @@ class ReadModels:
             cursor = conn.cursor(row_factory=class_row(TransactionView))
             await cursor.execute(
                 "SELECT position, version, kind, amount, currency, balance_after, reference,"
-                " recorded_at FROM account_transactions"
+                " recorded_at, counterparty, transfer_id FROM account_transactions"
                 " WHERE account_id = %(account_id)s"
                 " AND version < %(before)s"
                 " ORDER BY version DESC LIMIT %(fetch)s",
@@ -92,13 +130,7 @@ class ReadModels:
             )
             lines = await cursor.fetchall()
             if not lines:
-                # An empty page is either the end of a real statement or an
-                # unknown account; only the second is a 404.
-                found = await conn.execute(
-                    "SELECT 1 FROM account_balances WHERE account_id = %s", (account_id,)
-                )
-                if await found.fetchone() is None:
-                    raise AccountNotFound(account_id)
+                await _account_exists(conn, account_id)
         next_cursor = None
         if len(lines) > limit:
             lines = lines[:limit]
@@ -146,3 +178,60 @@ class ReadModels:
                 AccountsCursor(rows[-1].account_id, where.owner, where.status, where.min_balance)
             )
         return AccountPage(items=rows, next_cursor=next_cursor)
+
+    async def transfer(self, transfer_id: UUID) -> TransferView:
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=class_row(TransferView))
+            await cursor.execute(
+                f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = %s", (transfer_id,)
+            )
+            view = await cursor.fetchone()
+        if view is None:
+            raise TransferNotFound(transfer_id)
+        return view
+
+    async def account_transfers(
+        self, account_id: UUID, *, limit: int, after: TransfersCursor | None
+    ) -> TransferPage:
+        """Transfers from or to the account, newest request first, older than the cursor's."""
+        if after is not None and after.account_id != account_id:
+            raise InvalidCursor("the cursor continues another account's transfers")
+        before = after.before_position if after is not None else MAX_BIGINT
+        params = {"account_id": account_id, "before": before, "fetch": limit + 1}
+        async with self._pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(_ACCOUNT_TRANSFERS, params)
+            rows = await cursor.fetchall()
+            if not rows:
+                await _account_exists(conn, account_id)
+        positions = [row.pop("requested_position") for row in rows]
+        items = [TransferView(**row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(TransfersCursor(account_id, positions[limit - 1]))
+        return TransferPage(items=items, next_cursor=next_cursor)
+
+    async def totals(self) -> Totals:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(_TOTALS)
+            rows = await cursor.fetchall()
+        return Totals(
+            currencies=[
+                CurrencyTotal(
+                    currency=currency,
+                    balance=int(balance),  # numeric: the sum may outgrow a bigint
+                    accounts=accounts,
+                    open_accounts=open_accounts,
+                    closed_accounts=closed_accounts,
+                )
+                for currency, balance, accounts, open_accounts, closed_accounts in rows
+            ]
+        )
+
+
+async def _account_exists(conn: AsyncConnection[Any], account_id: UUID) -> None:
+    """An empty page is the end of a real listing or an unknown account; only the second 404s."""
+    query = "SELECT 1 FROM account_balances WHERE account_id = %s"
+    found = await conn.execute(query, (account_id,))
+    if await found.fetchone() is None:
+        raise AccountNotFound(account_id)

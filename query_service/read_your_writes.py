@@ -6,16 +6,23 @@ models at or past it. The wait is bounded; past it the answer is 412
 ``projection-behind`` with a Retry-After, so clients never hang on a stalled
 projector.
 
+Each route names the projections it reads (``opt=reads(...)``): it waits for
+those only, so a projection catching up (or not deployed yet) holds back only
+the routes that read it.
+
 Every response carries ``X-Projection-Position``. For a query it is the
-position observed *before* the rows were read, so it is a lower bound of what
-the data reflects; for anything else it is the position when the response
-started. Both only grow, so a client never sees it go backwards.
+position its projections had reached *before* the rows were read, so it is a
+lower bound of what the data reflects; for anything else it is the position
+of the service as a whole when the response started. Both only grow; as the
+projector moves every checkpoint in one transaction, they are the same number
+except while a projection catches up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from litestar import Request
@@ -33,6 +40,13 @@ PROJECTION_POSITION_HEADER = "X-Projection-Position"
 MIN_POSITION_HEADER = "X-Min-Position"
 #: Where a query records the position its rows are at least as fresh as.
 _READ_POSITION_KEY = "ledger.read_position"
+#: The route handler ``opt`` key naming the projections a route reads.
+_READS_KEY = "reads"
+
+
+def reads(*projections: str) -> dict[str, Any]:
+    """``opt`` of a route handler: the projections its answer is read from."""
+    return {_READS_KEY: projections}
 
 MinPositionQuery = Annotated[
     int | None,
@@ -72,12 +86,15 @@ class ReadYourWrites:
     ) -> ReadModels:
         """Litestar dependency: the read models, at or past the requested position."""
         wanted = max(min_position or 0, x_min_position or 0)
+        projections: Sequence[str] | None = request.route_handler.opt.get(_READS_KEY)
         if min_position is not None or x_min_position is not None:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self._max_wait):
-                    await self._position.wait_for(wanted)
+                    await self._position.wait_for(wanted, projections)
             except TimeoutError:
+                reached = self._position.reached(projections)
+                request.scope["state"][_READ_POSITION_KEY] = reached
                 raise problem(
                     HTTP_412_PRECONDITION_FAILED,
                     "projection-behind",
@@ -85,11 +102,11 @@ class ReadYourWrites:
                     f"waited {self._max_wait:g} s for position {wanted}",
                     headers={"Retry-After": "1"},
                     min_position=wanted,
-                    projection_position=self._position.current,
+                    projection_position=reached,
                 ) from None
             finally:
                 READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
-        request.scope["state"][_READ_POSITION_KEY] = self._position.current
+        request.scope["state"][_READ_POSITION_KEY] = self._position.reached(projections)
         return self._read_models
 
     def header_hook(self) -> BeforeMessageSendHookHandler:

@@ -30,11 +30,20 @@ from query_service.cursors import (
     AccountsCursor,
     InvalidCursor,
     StatementCursor,
+    TransfersCursor,
     decode_cursor,
 )
 from query_service.metrics import QueryTimer
+from query_service.projection_position import BALANCES, STATEMENTS, TRANSFERS
 from query_service.read_models import AccountFilter, AccountNotFound, ReadModels
-from query_service.views import AccountPage, AccountStatus, AccountView, TransactionPage
+from query_service.read_your_writes import reads
+from query_service.views import (
+    AccountPage,
+    AccountStatus,
+    AccountView,
+    TransactionPage,
+    TransferPage,
+)
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
@@ -89,11 +98,12 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: str
     errors: list[dict[str, Any]] | None = None
     account_id: str | None = None
+    transfer_id: str | None = None
     min_position: int | None = None
     projection_position: int | None = None
 
 
-def _problem_spec(description: str) -> ResponseSpec:
+def problem_spec(description: str) -> ResponseSpec:
     return ResponseSpec(
         data_container=ProblemDocument,
         description=description,
@@ -102,21 +112,21 @@ def _problem_spec(description: str) -> ResponseSpec:
     )
 
 
-_READ_RESPONSES = {
+READ_RESPONSES = {
     # Litestar documents a 400 for every handler with parameters; here it only
     # happens for a request that cannot be parsed at all, as a problem document.
-    HTTP_400_BAD_REQUEST: _problem_spec("bad-request: the request could not be parsed"),
-    HTTP_412_PRECONDITION_FAILED: _problem_spec(
+    HTTP_400_BAD_REQUEST: problem_spec("bad-request: the request could not be parsed"),
+    HTTP_412_PRECONDITION_FAILED: problem_spec(
         "projection-behind: min_position not reached within max_wait_seconds (see Retry-After)"
     ),
-    HTTP_422_UNPROCESSABLE_ENTITY: _problem_spec(
+    HTTP_422_UNPROCESSABLE_ENTITY: problem_spec(
         "validation-failed or invalid-cursor: a parameter or header is not valid"
     ),
-    HTTP_503_SERVICE_UNAVAILABLE: _problem_spec("read-models-unavailable: retry later"),
+    HTTP_503_SERVICE_UNAVAILABLE: problem_spec("read-models-unavailable: retry later"),
 }
 _ACCOUNT_RESPONSES = {
-    **_READ_RESPONSES,
-    HTTP_404_NOT_FOUND: _problem_spec("account-not-found, or an id that is not a UUID"),
+    **READ_RESPONSES,
+    HTTP_404_NOT_FOUND: problem_spec("account-not-found, or an id that is not a UUID"),
 }
 
 
@@ -129,6 +139,7 @@ class AccountQueries(Controller):
         "/{account_id:uuid}",
         summary="An account's balance and status",
         responses=_ACCOUNT_RESPONSES,
+        opt=reads(BALANCES),
     )
     async def account(self, account_id: UUID, read_models: ReadModels) -> AccountView:
         return await read_models.account(account_id)
@@ -137,6 +148,7 @@ class AccountQueries(Controller):
         "/{account_id:uuid}/transactions",
         summary="An account's statement, newest first",
         responses=_ACCOUNT_RESPONSES,
+        opt=reads(STATEMENTS, BALANCES),
     )
     async def statement(
         self,
@@ -150,9 +162,27 @@ class AccountQueries(Controller):
         return await read_models.statement(account_id, limit=page_size, after=after)
 
     @get(
+        "/{account_id:uuid}/transfers",
+        summary="Transfers from or to an account, newest first",
+        responses=_ACCOUNT_RESPONSES,
+        opt=reads(TRANSFERS, BALANCES),
+    )
+    async def transfers(
+        self,
+        *,
+        account_id: UUID,
+        read_models: ReadModels,
+        page_size: int,
+        cursor: CursorParam = None,
+    ) -> TransferPage:
+        after = decode_cursor(cursor, TransfersCursor) if cursor is not None else None
+        return await read_models.account_transfers(account_id, limit=page_size, after=after)
+
+    @get(
         "/",
         summary="Accounts by owner, status and balance, in account id order",
-        responses=_READ_RESPONSES,
+        responses=READ_RESPONSES,
+        opt=reads(BALANCES),
     )
     async def accounts(
         self,

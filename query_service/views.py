@@ -13,7 +13,8 @@ from uuid import UUID
 import msgspec
 
 AccountStatus = Literal["open", "closed"]
-TransactionKind = Literal["deposit", "withdrawal"]
+TransactionKind = Literal["deposit", "withdrawal", "transfer_out", "transfer_in", "refund"]
+TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
 
 
 class AccountView(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,7 +31,11 @@ class AccountView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TransactionView(msgspec.Struct, frozen=True, kw_only=True):
-    """One statement line: a deposit or a withdrawal and the balance after it."""
+    """One statement line: money in or out, and the balance after it.
+
+    A transfer leg names the other account (``counterparty``) and the
+    transfer; both are null for deposits and withdrawals.
+    """
 
     position: int
     version: int
@@ -40,6 +45,8 @@ class TransactionView(msgspec.Struct, frozen=True, kw_only=True):
     balance_after: int
     reference: str | None
     recorded_at: datetime
+    counterparty: UUID | None
+    transfer_id: UUID | None
 
 
 class AccountPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,3 +61,42 @@ class TransactionPage(msgspec.Struct, frozen=True, kw_only=True):
 
     items: list[TransactionView]
     next_cursor: str | None
+
+
+class TransferView(msgspec.Struct, frozen=True, kw_only=True):
+    """A transfer as far as its saga has got; ``reason`` says why it was refunded or failed."""
+
+    transfer_id: UUID
+    from_account: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+    status: TransferStatus
+    reason: str | None
+    requested_at: datetime
+    debited_at: datetime | None
+    finished_at: datetime | None
+    version: int
+
+
+class TransferPage(msgspec.Struct, frozen=True, kw_only=True):
+    """An account's transfers (either side), newest first; ``next_cursor`` is null at the end."""
+
+    items: list[TransferView]
+    next_cursor: str | None
+
+
+class CurrencyTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """All accounts of one currency: the sum of their balances and how many there are."""
+
+    currency: str
+    balance: int
+    accounts: int
+    open_accounts: int
+    closed_accounts: int
+
+
+class Totals(msgspec.Struct, frozen=True, kw_only=True):
+    """Per currency, in currency order. Balances of different currencies never add up."""
+
+    currencies: list[CurrencyTotal]

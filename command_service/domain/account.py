@@ -6,7 +6,9 @@ the event that records the decision; it never mutates anything and never
 touches a database, so every rule can be tested with plain values.
 
 The eventsourcing library stores the events and rebuilds the state with
-:func:`fold` (see ``command_service.event_store``).
+:func:`fold` (see ``command_service.event_store``). The legs of transfers
+are decided in :mod:`command_service.domain.legs`; how each leg changes an
+account is still known only here, in :func:`apply`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from shared_kernel.events import (
     EventMetadata,
     LedgerEvent,
     MoneyDeposited,
+    MoneyRefunded,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
     MoneyWithdrawn,
+    TransferSettled,
 )
 from shared_kernel.money import MAX_AMOUNT, MAX_BALANCE, is_currency
 
@@ -42,6 +48,9 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     status: AccountStatus
     opened_at: datetime
     modified_at: datetime
+    #: Outgoing transfers debited here and not yet settled or refunded. While
+    #: any is pending the account may not close, so a refund always finds it open.
+    pending_transfers: frozenset[UUID] = frozenset()
 
 
 class DomainError(Exception):
@@ -90,22 +99,27 @@ class AccountNotEmpty(DomainError):
     status = 409
 
 
+class TransfersPending(DomainError):
+    code = "transfers-pending"
+    status = 409
+
+
 OWNER_MAX_LENGTH = 200
 
 
-def _check_amount(amount: int) -> None:
+def check_amount(amount: int) -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount("amount must be an integer count of minor units")
     if not 0 < amount <= MAX_AMOUNT:
         raise InvalidAmount(f"amount must be between 1 and {MAX_AMOUNT} minor units", amount=amount)
 
 
-def _check_open(account: Account) -> None:
+def check_open(account: Account) -> None:
     if account.status == "closed":
         raise AccountIsClosed(f"account {account.id} is closed", account_id=str(account.id))
 
 
-def _check_currency(account: Account, currency: str | None) -> str:
+def check_currency(account: Account, currency: str | None) -> str:
     if currency is not None and currency != account.currency:
         raise CurrencyMismatch(
             f"account {account.id} holds {account.currency}, not {currency}",
@@ -138,9 +152,9 @@ def deposit(
     reference: str | None,
     metadata: EventMetadata,
 ) -> MoneyDeposited:
-    _check_amount(amount)
-    _check_open(account)
-    currency = _check_currency(account, currency)
+    check_amount(amount)
+    check_open(account)
+    currency = check_currency(account, currency)
     if account.balance + amount > MAX_BALANCE:
         raise BalanceLimitExceeded(f"a balance may not exceed {MAX_BALANCE} minor units")
     return MoneyDeposited(
@@ -160,9 +174,9 @@ def withdraw(
     reference: str | None,
     metadata: EventMetadata,
 ) -> MoneyWithdrawn:
-    _check_amount(amount)
-    _check_open(account)
-    currency = _check_currency(account, currency)
+    check_amount(amount)
+    check_open(account)
+    currency = check_currency(account, currency)
     if amount > account.balance:
         raise InsufficientFunds(
             f"account {account.id} holds {account.balance}, cannot withdraw {amount}",
@@ -179,11 +193,17 @@ def withdraw(
 
 
 def close(account: Account, metadata: EventMetadata) -> AccountClosed:
-    _check_open(account)
+    check_open(account)
     if account.balance != 0:
         raise AccountNotEmpty(
             f"account {account.id} still holds {account.balance}; only an empty account closes",
             balance=account.balance,
+        )
+    if account.pending_transfers:
+        raise TransfersPending(
+            f"account {account.id} has {len(account.pending_transfers)} outgoing transfer(s)"
+            " still in flight; it closes once they complete or are refunded",
+            pending_transfers=sorted(str(t) for t in account.pending_transfers),
         )
     return AccountClosed(
         originator_id=account.id, originator_version=account.version + 1, metadata=metadata
@@ -216,6 +236,16 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
         changes["balance"] = account.balance - event.amount
     elif isinstance(event, AccountClosed):
         changes["status"] = "closed"
+    elif isinstance(event, MoneyTransferredOut):
+        changes["balance"] = account.balance - event.amount
+        changes["pending_transfers"] = account.pending_transfers | {event.transfer_id}
+    elif isinstance(event, MoneyTransferredIn):
+        changes["balance"] = account.balance + event.amount
+    elif isinstance(event, TransferSettled):
+        changes["pending_transfers"] = account.pending_transfers - {event.transfer_id}
+    elif isinstance(event, MoneyRefunded):
+        changes["balance"] = account.balance + event.amount
+        changes["pending_transfers"] = account.pending_transfers - {event.transfer_id}
     return msgspec.structs.replace(account, **changes)
 
 

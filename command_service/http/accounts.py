@@ -9,13 +9,12 @@ as the ETag. Refusals travel as exceptions to the problem handlers in
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from litestar import Controller, Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from command_service.appender import Appender
 from command_service.commands import (
     CloseAccount,
     CommandResult,
@@ -23,6 +22,7 @@ from command_service.commands import (
     OpenAccount,
     WithdrawMoney,
 )
+from command_service.gateway import CommandGateway
 from command_service.http.bodies import (
     AccountChangedResponse,
     AccountOpenedResponse,
@@ -38,9 +38,10 @@ from command_service.http.headers import (
     etag,
     expected_version,
 )
+from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
 
 
-def _problems(*statuses: int) -> dict[int, ResponseSpec]:
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             ProblemDocument,
@@ -68,29 +69,33 @@ def _changed(result: CommandResult) -> Response[AccountChangedResponse]:
 class AccountCommands(Controller):
     path = "/accounts"
     tags = ["accounts"]
+    parameters = IDEMPOTENCY_PARAMETERS
 
     @post(
         "/",
         status_code=HTTP_201_CREATED,
         summary="Open an account",
-        responses=_problems(400, 409, 413, 422, 503),
+        responses=problems(400, 409, 413, 422, 503),
         before_request=decode_strictly,
     )
     async def open_account(
         self,
         request: Request[Any, Any, Any],
         data: OpenAccountRequest,
-        appender: Appender,
+        commands: CommandGateway,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[AccountOpenedResponse]:
+        attempt = attempt_of(request)
         command = OpenAccount(
-            account_id=data.account_id or uuid4(),
+            account_id=data.account_id or attempt.command_id,
+            command_id=attempt.command_id,
+            recovering=attempt.recovering,
             client_supplied_id=data.account_id is not None,
             owner=data.owner,
             currency=data.currency,
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        result = await appender.submit(command)
+        result = await commands.submit(command)
         return Response(
             AccountOpenedResponse(
                 account_id=result.account_id, version=result.version, position=result.position
@@ -103,74 +108,83 @@ class AccountCommands(Controller):
         "/{account_id:uuid}/deposits",
         status_code=HTTP_200_OK,
         summary="Deposit money",
-        responses=_problems(400, 404, 409, 413, 422, 503),
+        responses=problems(400, 404, 409, 413, 422, 503),
         before_request=decode_strictly,
     )
     async def deposit(
         self,
         account_id: UUID,
         data: MoneyRequest,
-        appender: Appender,
+        commands: CommandGateway,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
+        attempt = attempt_of(request)
         command = DepositMoney(
             account_id=account_id,
+            command_id=attempt.command_id,
+            recovering=attempt.recovering,
             amount=data.amount,
             currency=data.currency,
             reference=data.reference,
             expected_version=expected_version(if_match),
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        return _changed(await appender.submit(command))
+        return _changed(await commands.submit(command))
 
     @post(
         "/{account_id:uuid}/withdrawals",
         status_code=HTTP_200_OK,
         summary="Withdraw money (never below zero)",
-        responses=_problems(400, 404, 409, 413, 422, 503),
+        responses=problems(400, 404, 409, 413, 422, 503),
         before_request=decode_strictly,
     )
     async def withdraw(
         self,
         account_id: UUID,
         data: MoneyRequest,
-        appender: Appender,
+        commands: CommandGateway,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
+        attempt = attempt_of(request)
         command = WithdrawMoney(
             account_id=account_id,
+            command_id=attempt.command_id,
+            recovering=attempt.recovering,
             amount=data.amount,
             currency=data.currency,
             reference=data.reference,
             expected_version=expected_version(if_match),
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        return _changed(await appender.submit(command))
+        return _changed(await commands.submit(command))
 
     @post(
         "/{account_id:uuid}/close",
         status_code=HTTP_200_OK,
         summary="Close an empty account",
-        responses=_problems(404, 409, 422, 503),
+        responses=problems(404, 409, 422, 503),
     )
     async def close(
         self,
         account_id: UUID,
-        appender: Appender,
+        commands: CommandGateway,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
+        attempt = attempt_of(request)
         command = CloseAccount(
             account_id=account_id,
+            command_id=attempt.command_id,
+            recovering=attempt.recovering,
             expected_version=expected_version(if_match),
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        return _changed(await appender.submit(command))
+        return _changed(await commands.submit(command))

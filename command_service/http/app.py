@@ -11,15 +11,19 @@ from typing import Any, cast
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
-from command_service.appender import Appender
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
+from command_service.gateway import CommandGateway
 from command_service.http.accounts import AccountCommands
 from command_service.http.headers import echo_correlation_id
+from command_service.http.transfers import TransferCommands
+from command_service.idempotency.keys import IdempotencyKeys
+from command_service.idempotency.middleware import IdempotencyMiddleware
 from shared_kernel.observability import HealthCheck, health_routes, metrics
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
 
@@ -45,16 +49,31 @@ def _unavailable(request: Request[Any, Any, Any], error: ServiceUnavailable) -> 
 
 
 def create_app(
-    appender: Appender,
+    commands: CommandGateway,
     *,
+    idempotency_keys: IdempotencyKeys,
+    idempotency_wait_seconds: float,
     health_checks: Mapping[str, HealthCheck],
     max_body_bytes: int,
     on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
     return Litestar(
-        route_handlers=[AccountCommands, *health_routes(health_checks), metrics],
-        dependencies={"appender": Provide(lambda: appender, sync_to_thread=False)},
+        route_handlers=[
+            AccountCommands,
+            TransferCommands,
+            *health_routes(health_checks),
+            metrics,
+        ],
+        dependencies={"commands": Provide(lambda: commands, sync_to_thread=False)},
+        middleware=[
+            DefineMiddleware(
+                IdempotencyMiddleware,
+                keys=idempotency_keys,
+                max_body_bytes=max_body_bytes,
+                wait_seconds=idempotency_wait_seconds,
+            )
+        ],
         exception_handlers={
             **EXCEPTION_HANDLERS,
             DomainError: _refused,
@@ -66,7 +85,10 @@ def create_app(
             title="Ledger command service",
             version="0.1.0",
             path="/schema",
-            description="Commands on accounts; answers carry the new version and global position.",
+            description=(
+                "Commands on accounts and transfer requests; answers carry the new version and"
+                " the global position. Every POST takes an optional Idempotency-Key."
+            ),
         ),
         request_max_body_size=max_body_bytes,
         on_startup=list(on_startup),

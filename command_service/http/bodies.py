@@ -64,6 +64,21 @@ class MoneyRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         _check_currency(self.currency)
 
 
+class TransferRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Move ``amount`` (in the source account's currency) between two accounts."""
+
+    from_account: UUID
+    to_account: UUID
+    amount: Amount
+
+
+class TransferAcceptedResponse(msgspec.Struct, kw_only=True):
+    """The transfer is recorded; the saga finishes it (see ``GET /transfers/{id}``)."""
+
+    transfer_id: UUID
+    position: int
+
+
 class AccountOpenedResponse(msgspec.Struct, kw_only=True):
     account_id: UUID
     version: int

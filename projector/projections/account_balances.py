@@ -6,6 +6,10 @@ batch whatever its size. Each event must carry the next version of its
 account; a version gap means an earlier event is missing (for instance
 dead-lettered), and applying the rest would show a wrong balance as if it
 were right, so the event is refused instead.
+
+That is why :data:`HANDLES` lists EVERY event an account stream can carry,
+including ``TransferSettled``, which only moves the version: an account event
+this projection skipped would make the account's next event look like a gap.
 """
 
 from __future__ import annotations
@@ -19,21 +23,11 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from shared_kernel.events import (
-    AccountClosed,
-    AccountOpened,
-    LedgerEvent,
-    MoneyDeposited,
-    MoneyWithdrawn,
-)
+from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, TransferSettled
 
 NAME = "account_balances"
-HANDLES: tuple[type[LedgerEvent], ...] = (
-    AccountOpened,
-    MoneyDeposited,
-    MoneyWithdrawn,
-    AccountClosed,
-)
+HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed, TransferSettled)
 
 _COLUMNS = (
     "account_id, owner, currency, balance, status, version, opened_at, updated_at, last_position"
@@ -88,12 +82,12 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
             f" version {event.originator_version} does not follow it"
         )
     balance, status = row.balance, row.status
-    if isinstance(event, MoneyDeposited | MoneyWithdrawn):
+    if is_movement(event):
         if event.currency != row.currency:
             raise CannotProject(
                 f"account {row.account_id} holds {row.currency}, not {event.currency}"
             )
-        balance += event.amount if isinstance(event, MoneyDeposited) else -event.amount
+        balance += signed_amount(event)
         if balance < 0:
             raise CannotProject(f"account {row.account_id} would go below zero")
     elif isinstance(event, AccountClosed):

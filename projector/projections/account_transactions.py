@@ -1,9 +1,12 @@
-"""``account_transactions``: one statement line per deposit or withdrawal.
+"""``account_transactions``: one statement line per movement of money on an account.
 
-Each line carries ``balance_after``, computed from the account's previous
-line, so this read model stands on its own and never reads another
-projection's table. The position is the primary key: the same event can
-never make two lines.
+Deposits and withdrawals, and the legs of transfers (``transfer_out``,
+``transfer_in``, ``refund``), which also name the other account
+(``counterparty``) and the transfer. Each line carries ``balance_after``,
+computed from the account's previous line, so this read model stands on its
+own and never reads another projection's table: every event that changes a
+balance makes a line, so the previous line always holds the balance before.
+The position is the primary key: the same event can never make two lines.
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.movements import (
+    MOVEMENTS,
+    counterparty,
+    is_movement,
+    signed_amount,
+    statement_kind,
+    transfer_of,
+)
 from shared_kernel.events import LedgerEvent, MoneyDeposited, MoneyWithdrawn
 
 NAME = "account_transactions"
-HANDLES: tuple[type[LedgerEvent], ...] = (MoneyDeposited, MoneyWithdrawn)
+HANDLES: tuple[type[LedgerEvent], ...] = MOVEMENTS
 
 _LAST_BALANCES = (
     "SELECT DISTINCT ON (account_id) account_id, balance_after FROM account_transactions"
@@ -26,9 +37,9 @@ _LAST_BALANCES = (
 )
 _INSERT = (
     "INSERT INTO account_transactions (position, account_id, version, kind, amount, currency,"
-    " balance_after, reference, recorded_at)"
+    " balance_after, reference, recorded_at, counterparty, transfer_id)"
     " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::bigint[], %s::text[], %s::timestamptz[])"
+    " %s::text[], %s::bigint[], %s::text[], %s::timestamptz[], %s::uuid[], %s::uuid[])"
     " ON CONFLICT (position) DO NOTHING"
 )
 
@@ -40,25 +51,27 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
     lines: list[tuple[Any, ...]] = []
     for recorded in events:
         event = recorded.event
-        if not isinstance(event, MoneyDeposited | MoneyWithdrawn):
+        if not is_movement(event):
             continue
         account_id = event.originator_id
-        deposit = isinstance(event, MoneyDeposited)
-        balance = balances.get(account_id, 0) + (event.amount if deposit else -event.amount)
+        balance = balances.get(account_id, 0) + signed_amount(event)
         if balance < 0:
             raise CannotProject(f"account {account_id} would go below zero")
         balances[account_id] = balance
+        reference = event.reference if isinstance(event, MoneyDeposited | MoneyWithdrawn) else None
         lines.append(
             (
                 recorded.position,
                 account_id,
                 event.originator_version,
-                "deposit" if deposit else "withdrawal",
+                statement_kind(event),
                 event.amount,
                 event.currency,
                 balance,
-                event.reference,
+                reference,
                 event.timestamp,
+                counterparty(event),
+                transfer_of(event),
             )
         )
     if not lines:

@@ -19,19 +19,20 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from command_service.settings import CommandServiceSettings, RelaySettings
+from command_service.settings import CommandServiceSettings, RelaySettings, TransferSagaSettings
 from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
 from tests.support.processes import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"postgres", "redis"}
-APPS = {"command", "relay", "projector", "query"}
+APPS = {"command", "relay", "saga", "projector", "query"}
 
 #: Default port of each process, read from its settings class (env unset).
 DEFAULT_PORTS = {
     "COMMAND_SERVICE_PORT": CommandServiceSettings.model_fields["command_service_port"].default,
     "RELAY_PORT": RelaySettings.model_fields["relay_port"].default,
+    "TRANSFER_SAGA_PORT": TransferSagaSettings.model_fields["transfer_saga_port"].default,
     "PROJECTOR_PORT": ProjectorSettings.model_fields["projector_port"].default,
     "QUERY_SERVICE_PORT": QueryServiceSettings.model_fields["query_service_port"].default,
 }

@@ -19,6 +19,7 @@ from shared_kernel.settings import PROJECTION_CHANNEL
 from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.reference_fold import (
+    PROJECTION_NAMES,
     checkpoints,
     expected_read_models,
     live_read_models,
@@ -57,7 +58,7 @@ async def test_a_batch_commits_rows_and_checkpoints_and_notifies_the_new_positio
     head = store_head(database_url)
     assert (outcome.consumed, outcome.applied, outcome.checkpoint) == (60, 60, head)
     assert payloads == [str(head)]
-    assert checkpoints(database_url) == {"account_balances": head, "account_transactions": head}
+    assert checkpoints(database_url) == dict.fromkeys(PROJECTION_NAMES, head)
     assert live_read_models(database_url) == expected_read_models(database_url)
 
 

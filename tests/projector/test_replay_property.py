@@ -1,6 +1,8 @@
 """Property: the read models fed through the stream equal those rebuilt from the store.
 
-For any valid history, applying the log as the projector receives it from the
+For any valid history (opens, deposits, withdrawals, closes, and transfers
+stopped at any step of their saga: requested, debited, completed, refunded or
+failed), applying the log as the projector receives it from the
 Redis Stream (in batches of any size, with any prefix of the stream lost) and
 rebuilding it by the store catch-up path (in batches of any size) give the
 same rows, and both equal the independent reference fold. Both paths run the
@@ -31,24 +33,35 @@ from shared_kernel.event_log import read_log
 from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.reference_fold import expected_read_models, live_read_models
+from tests.support.transfer_writer import Outcome, TransferWriter
 
-Command = tuple[str, int, int]
+#: Every read-model table, emptied between examples.
+READ_MODELS = "account_balances, account_transactions, transfers, currency_totals"
+
+Command = tuple[str, int, int, int, Outcome]
+KINDS = ["open", "deposit", "deposit", "withdraw", "close", "transfer", "transfer"]
+OUTCOMES: list[Outcome] = ["completed", "completed", "refunded", "failed", "requested", "debited"]
 
 commands = st.lists(
     st.tuples(
-        st.sampled_from(["open", "deposit", "deposit", "withdraw", "close"]),
+        st.sampled_from(KINDS),
+        st.integers(min_value=0, max_value=5),
         st.integers(min_value=0, max_value=5),
         st.integers(min_value=1, max_value=1_000),
+        # How far a transfer gets: to its end, or stopped mid-way as a saga
+        # between two steps leaves it.
+        st.sampled_from(OUTCOMES),
     ),
     min_size=1,
     max_size=40,
 )
 
 
-def record_history(writer: LedgerWriter, history: list[Command]) -> None:
+def record_history(transfers: TransferWriter, history: list[Command]) -> None:
     """Turn arbitrary commands into a valid history: skip what the rules would refuse."""
+    writer = transfers.ledger
     accounts: list[UUID] = []
-    for kind, index, amount in history:
+    for kind, index, other, amount, outcome in history:
         if kind == "open" or not accounts:
             accounts.append(writer.open(currency="EUR"))
             continue
@@ -59,22 +72,31 @@ def record_history(writer: LedgerWriter, history: list[Command]) -> None:
             writer.deposit(account.id, amount, reference=f"r{amount}")
         elif kind == "withdraw" and account.balance > 0:
             writer.withdraw(account.id, min(amount, account.balance))
-        elif kind == "close" and account.balance == 0:
+        elif kind == "close" and transfers.can_close(account.id):
             writer.close(account.id)
+        elif kind == "transfer":
+            target = accounts[other % len(accounts)]
+            if target == account.id:
+                continue
+            ending = outcome
+            if account.balance < amount and outcome != "requested":
+                ending = "failed"
+            elif outcome == "completed" and writer.accounts[target].status == "closed":
+                ending = "refunded"
+            transfers.transfer(account.id, target, amount, ending)
 
 
 def forget_everything(database_url: str, client: redis.Redis, stream: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute(
-            "TRUNCATE ledger_events, account_balances, account_transactions,"
-            " projection_checkpoints RESTART IDENTITY"
+            f"TRUNCATE ledger_events, {READ_MODELS}, projection_checkpoints RESTART IDENTITY"
         )
     client.delete(stream, f"{stream}:dead-letter")
 
 
 def forget_read_models(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
-        conn.execute("TRUNCATE account_balances, account_transactions, projection_checkpoints")
+        conn.execute(f"TRUNCATE {READ_MODELS}, projection_checkpoints")
 
 
 async def project(settings: ProjectorSettings, *, through_stream: bool, lost: int = 0) -> None:
@@ -139,7 +161,7 @@ def test_stream_path_and_store_path_give_the_reference_fold(
 ) -> None:
     forget_everything(database_url, redis_client, stream_name)
     writer.accounts.clear()
-    record_history(writer, history)
+    record_history(TransferWriter(writer), history)
     expected = expected_read_models(database_url)
     settings = ProjectorSettings(
         database_url=database_url,

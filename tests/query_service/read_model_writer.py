@@ -16,6 +16,8 @@ import psycopg
 from query_service.projection_position import SERVED_PROJECTIONS
 from shared_kernel.settings import PROJECTION_CHANNEL
 
+TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
+
 
 @dataclass
 class Line:
@@ -90,6 +92,75 @@ class ReadModelWriter:
             )
             self._checkpoint(conn, notify=notify)
         return Line(self.position, version, kind, amount, balance, reference)
+
+    def transfer(
+        self,
+        from_account: uuid.UUID,
+        to_account: uuid.UUID,
+        amount: int,
+        *,
+        status: TransferStatus = "requested",
+        reason: str | None = None,
+        currency: str = "EUR",
+        transfer_id: uuid.UUID | None = None,
+        notify: bool = True,
+    ) -> tuple[uuid.UUID, int]:
+        """A transfer row as the projector leaves it at ``status``; returns (id, position)."""
+        self.position += 1
+        transfer_id = transfer_id or uuid.uuid4()
+        version = {"requested": 1, "debited": 2, "failed": 2}.get(status, 3)
+        debited = status in ("debited", "completed", "refunded")
+        finished = status in ("completed", "refunded", "failed")
+        with psycopg.connect(self.database_url) as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO transfers (transfer_id, from_account, to_account, amount, currency,"
+                " status, reason, requested_at, debited_at, finished_at, updated_at, version,"
+                " requested_position, last_position)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), CASE WHEN %s THEN now() END,"
+                " CASE WHEN %s THEN now() END, now(), %s, %s, %s)",
+                (transfer_id, from_account, to_account, amount, currency, status, reason,
+                 debited, finished, version, self.position, self.position),
+            )  # fmt: skip
+            self._checkpoint(conn, notify=notify)
+        return transfer_id, self.position
+
+    def finish_transfer(
+        self, transfer_id: uuid.UUID, status: TransferStatus, reason: str | None = None
+    ) -> int:
+        """Move a transfer on to ``status`` at a new position; returns the position."""
+        self.position += 1
+        with psycopg.connect(self.database_url) as conn, conn.transaction():
+            conn.execute(
+                "UPDATE transfers SET status = %s, reason = %s, version = version + 1,"
+                " finished_at = now(), updated_at = now(), last_position = %s"
+                " WHERE transfer_id = %s",
+                (status, reason, self.position, transfer_id),
+            )
+            self._checkpoint(conn, notify=True)
+        return self.position
+
+    def add_totals(
+        self, currency: str, balance: int, accounts: int, open_accounts: int, closed_accounts: int
+    ) -> int:
+        """Add to a currency's totals at a new position; returns the position."""
+        self.position += 1
+        with psycopg.connect(self.database_url) as conn, conn.transaction():
+            values = (balance, accounts, open_accounts, closed_accounts, self.position, currency)
+            updated = conn.execute(
+                "UPDATE currency_totals SET balance = balance + %s, accounts = accounts + %s,"
+                " open_accounts = open_accounts + %s, closed_accounts = closed_accounts + %s,"
+                " updated_at = now(), last_position = %s WHERE currency = %s",
+                values,
+            )
+            if not updated.rowcount:
+                conn.execute(
+                    "INSERT INTO currency_totals (balance, accounts, open_accounts,"
+                    " closed_accounts, last_position, currency, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, now())",
+                    values,
+                )
+            self._checkpoint(conn, notify=True)
+        return self.position
 
     def set_checkpoint(
         self,

@@ -39,7 +39,7 @@ header_values = st.one_of(numbers, words, header_text).map(str.strip).filter(str
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    route=st.sampled_from(["account", "statement", "accounts"]),
+    route=st.sampled_from(["account", "statement", "accounts", "transfer", "transfers", "totals"]),
     account_id=account_ids,
     params=st.dictionaries(st.sampled_from(PARAMETERS), values, max_size=4),
     min_position_header=st.none() | header_values,
@@ -55,6 +55,9 @@ def test_no_query_input_makes_a_server_error(
         "account": f"/accounts/{account_id}",
         "statement": f"/accounts/{account_id}/transactions",
         "accounts": "/accounts",
+        "transfer": f"/transfers/{account_id}",
+        "transfers": f"/accounts/{account_id}/transfers",
+        "totals": "/totals",
     }[route]
     headers = {} if min_position_header is None else {"X-Min-Position": min_position_header}
 

@@ -137,21 +137,104 @@ def test_a_notification_is_only_a_doorbell_the_checkpoint_decides(
     assert body["projection_position"] == reached
 
 
-def test_the_slowest_served_projection_sets_the_position(
+def test_a_route_waits_for_the_projections_it_reads_and_no_others(
     stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client]
 ) -> None:
     account_id = writer.open_account("vic")
+    transfer_id, _ = writer.transfer(account_id, writer.open_account("vera"), 1)
     reached = writer.position
     start_query(stack, MAX_WAIT_SECONDS="0.5")
     http = client()
+    ahead = {"min_position": reached + 1}
 
     writer.set_checkpoint(reached + 1, projections=("account_balances",))
-    behind = http.get(f"/accounts/{account_id}", params={"min_position": reached + 1})
-    assert_problem(behind, 412, "projection-behind")
+    balance = http.get(f"/accounts/{account_id}", params=ahead)
+    assert balance.status_code == 200, balance.text
+    assert projection_position(balance) == reached + 1
+    for path in (f"/accounts/{account_id}/transactions", f"/accounts/{account_id}/transfers",
+                 f"/transfers/{transfer_id}", "/totals"):  # fmt: skip
+        body = assert_problem(http.get(path, params=ahead), 412, "projection-behind")
+        assert body["projection_position"] == reached
 
     writer.set_checkpoint(reached + 1, projections=("account_transactions",))
-    caught_up = http.get(f"/accounts/{account_id}", params={"min_position": reached + 1})
-    assert caught_up.status_code == 200, caught_up.text
+    statement = http.get(f"/accounts/{account_id}/transactions", params=ahead)
+    assert statement.status_code == 200, statement.text
+    assert_problem(http.get(f"/transfers/{transfer_id}", params=ahead), 412, "projection-behind")
+
+    writer.set_checkpoint(reached + 1, projections=("transfers", "currency_totals"))
+    for path in (f"/accounts/{account_id}/transfers", f"/transfers/{transfer_id}", "/totals"):
+        response = http.get(path, params=ahead)
+        assert response.status_code == 200, response.text
+        assert projection_position(response) == reached + 1
+
+
+def test_a_projection_without_a_checkpoint_row_holds_back_only_its_own_routes(
+    stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client], database_url: str
+) -> None:
+    """A database the new projector has not reached yet: no row for transfers or totals."""
+    account_id = writer.open_account("wim")
+    reached = writer.position
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "DELETE FROM projection_checkpoints"
+            " WHERE projection IN ('transfers', 'currency_totals')"
+        )
+    start_query(stack, MAX_WAIT_SECONDS="0.5")
+    http = client()
+
+    account = http.get(f"/accounts/{account_id}", params={"min_position": reached})
+    assert account.status_code == 200, account.text
+    assert projection_position(account) == reached
+    assert projection_position(http.get("/health/live")) == reached
+    for path in (f"/transfers/{uuid.uuid4()}", "/totals"):
+        body = assert_problem(http.get(path, params={"min_position": 1}), 412, "projection-behind")
+        assert body["projection_position"] == 0
+
+
+def test_a_transfer_read_waits_for_the_transfer_to_be_projected(
+    stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client]
+) -> None:
+    source, target = writer.open_account("xan"), writer.open_account("yul")
+    start_query(stack)
+    http = client()
+    transfer_id = uuid.uuid4()
+    assert_problem(http.get(f"/transfers/{transfer_id}"), 404, "transfer-not-found")
+    written = writer.position + 1
+
+    projector = later(lambda: writer.transfer(source, target, 9, transfer_id=transfer_id))
+    response = http.get(f"/transfers/{transfer_id}", params={"min_position": written})
+    listing = http.get(f"/accounts/{target}/transfers", headers={"X-Min-Position": str(written)})
+    projector.join()
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["amount"]) == ("requested", 9)
+    assert [item["transfer_id"] for item in listing.json()["items"]] == [str(transfer_id)]
+
+    finished = writer.position + 1
+    projector = later(lambda: writer.finish_transfer(transfer_id, "completed"))
+    done = http.get(f"/transfers/{transfer_id}", params={"min_position": finished})
+    projector.join()
+    assert done.json()["status"] == "completed"
+    assert projection_position(done) >= finished
+
+
+def test_totals_wait_for_the_position(
+    stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client]
+) -> None:
+    start_query(stack)
+    written = writer.position + 1
+
+    projector = later(lambda: writer.add_totals("XTS", 70, 1, 1, 0))
+    response = client().get("/totals", params={"min_position": written})
+    projector.join()
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "currencies": [
+            {"currency": "XTS", "balance": 70, "accounts": 1, "open_accounts": 1,
+             "closed_accounts": 0},
+        ]
+    }  # fmt: skip
 
 
 def test_a_missed_notification_is_covered_by_the_slow_poll(
@@ -219,6 +302,9 @@ def test_every_response_carries_a_position_that_never_goes_backwards(
     paths = [
         f"/accounts/{account_id}",
         f"/accounts/{account_id}/transactions?limit=3",
+        f"/accounts/{account_id}/transfers?limit=3",
+        f"/transfers/{uuid.uuid4()}",
+        "/totals",
         "/accounts?owner=yan",
         f"/accounts/{uuid.uuid4()}",
         "/accounts/not-an-id",

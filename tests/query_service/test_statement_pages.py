@@ -28,6 +28,7 @@ def statement_page(
     for item in body["items"]:
         assert item.pop("currency") == "EUR"
         assert item.pop("recorded_at")
+        assert (item.pop("counterparty"), item.pop("transfer_id")) == (None, None)
         lines.append(Line(**item))
     return lines, body["next_cursor"]
 

@@ -25,6 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVICES: dict[str, tuple[str, str]] = {
     "command": ("command_service", "COMMAND_SERVICE_PORT"),
     "relay": ("command_service.relay", "RELAY_PORT"),
+    "saga": ("command_service.transfer_saga", "TRANSFER_SAGA_PORT"),
     "projector": ("projector", "PROJECTOR_PORT"),
     "query": ("query_service", "QUERY_SERVICE_PORT"),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import NamedTuple
 from uuid import UUID
 
@@ -20,11 +21,23 @@ import psycopg
 from shared_kernel.events import (
     AccountClosed,
     AccountOpened,
+    LedgerEvent,
     MoneyDeposited,
+    MoneyRefunded,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
     MoneyWithdrawn,
+    TransferCompleted,
+    TransferDebited,
+    TransferFailed,
+    TransferRefunded,
+    TransferRequested,
     decode_event,
 )
 from shared_kernel.settings import EVENTS_TABLE
+
+#: Every projection the projector keeps, each with its own checkpoint row.
+PROJECTION_NAMES = ("account_balances", "account_transactions", "transfers", "currency_totals")
 
 
 class BalanceRow(NamedTuple):
@@ -47,14 +60,138 @@ class TransactionRow(NamedTuple):
     balance_after: int
     reference: str | None
     recorded_at: datetime
+    counterparty: UUID | None = None
+    transfer_id: UUID | None = None
+
+
+class TransferRow(NamedTuple):
+    from_account: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    requested_at: datetime
+    debited_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    version: int
+    requested_position: int
+    last_position: int
+
+
+class TotalsRow(NamedTuple):
+    balance: int
+    accounts: int
+    open_accounts: int
+    closed_accounts: int
+    updated_at: datetime
+    last_position: int
 
 
 @dataclass
 class ReadModels:
-    """``account_balances`` by account id and ``account_transactions`` by position."""
+    """Every read model, keyed as its table is: balances and transfers by id,
+    statement lines by position, totals by currency."""
 
     balances: dict[UUID, BalanceRow] = field(default_factory=dict)
     transactions: dict[int, TransactionRow] = field(default_factory=dict)
+    transfers: dict[UUID, TransferRow] = field(default_factory=dict)
+    totals: dict[str, TotalsRow] = field(default_factory=dict)
+
+
+Leg = tuple[str, int, UUID | None, UUID | None, str | None]
+
+
+def _money_moved(event: LedgerEvent) -> Leg | None:
+    """(kind, balance change, counterparty, transfer, reference), or None if no money moved."""
+    if isinstance(event, MoneyDeposited):
+        return "deposit", event.amount, None, None, event.reference
+    if isinstance(event, MoneyWithdrawn):
+        return "withdrawal", -event.amount, None, None, event.reference
+    if isinstance(event, MoneyTransferredOut):
+        return "transfer_out", -event.amount, event.to_account, event.transfer_id, None
+    if isinstance(event, MoneyTransferredIn):
+        return "transfer_in", event.amount, event.from_account, event.transfer_id, None
+    if isinstance(event, MoneyRefunded):
+        return "refund", event.amount, event.to_account, event.transfer_id, None
+    return None
+
+
+_FINISHED = {TransferCompleted: "completed", TransferRefunded: "refunded", TransferFailed: "failed"}
+
+
+def _fold_account(expected: ReadModels, position: int, event: LedgerEvent) -> None:
+    account_id = event.originator_id
+    if isinstance(event, AccountOpened):
+        expected.balances[account_id] = BalanceRow(
+            event.owner, event.currency, 0, "open", event.originator_version,
+            event.timestamp, event.timestamp, position,
+        )  # fmt: skip
+        _count(expected, event.currency, position, event.timestamp, accounts=1, open_accounts=1)
+        return
+    row = expected.balances[account_id]
+    row = row._replace(
+        version=event.originator_version, updated_at=event.timestamp, last_position=position
+    )
+    leg = _money_moved(event)
+    if leg is not None:
+        kind, change, counterparty, transfer_id, reference = leg
+        row = row._replace(balance=row.balance + change)
+        expected.transactions[position] = TransactionRow(
+            account_id, event.originator_version, kind, abs(change), row.currency, row.balance,
+            reference, event.timestamp, counterparty, transfer_id,
+        )  # fmt: skip
+        _count(expected, row.currency, position, event.timestamp, balance=change)
+    elif isinstance(event, AccountClosed):
+        row = row._replace(status="closed")
+        _count(expected, row.currency, position, event.timestamp, open_accounts=-1,
+               closed_accounts=1)  # fmt: skip
+    expected.balances[account_id] = row
+
+
+def _count(
+    expected: ReadModels,
+    currency: str,
+    position: int,
+    at: datetime,
+    *,
+    balance: int = 0,
+    accounts: int = 0,
+    open_accounts: int = 0,
+    closed_accounts: int = 0,
+) -> None:
+    row = expected.totals.get(currency, TotalsRow(0, 0, 0, 0, at, position))
+    expected.totals[currency] = TotalsRow(
+        row.balance + balance, row.accounts + accounts, row.open_accounts + open_accounts,
+        row.closed_accounts + closed_accounts, at, position,
+    )  # fmt: skip
+
+
+def _fold_transfer(expected: ReadModels, position: int, event: LedgerEvent) -> None:
+    transfer_id = event.originator_id
+    if isinstance(event, TransferRequested):
+        expected.transfers[transfer_id] = TransferRow(
+            event.from_account, event.to_account, event.amount, event.currency, "requested",
+            None, event.timestamp, None, None, event.timestamp, event.originator_version,
+            position, position,
+        )  # fmt: skip
+        return
+    row = expected.transfers[transfer_id]._replace(
+        version=event.originator_version, updated_at=event.timestamp, last_position=position
+    )
+    if isinstance(event, TransferDebited):
+        row = row._replace(status="debited", debited_at=event.timestamp)
+    else:
+        row = row._replace(status=_FINISHED[type(event)], finished_at=event.timestamp)
+        if isinstance(event, TransferRefunded | TransferFailed):
+            row = row._replace(reason=event.reason)
+    expected.transfers[transfer_id] = row
+
+
+_TRANSFER_EVENTS = (
+    TransferRequested, TransferDebited, TransferCompleted, TransferRefunded, TransferFailed,
+)  # fmt: skip
 
 
 def expected_read_models(database_url: str) -> ReadModels:
@@ -66,27 +203,10 @@ def expected_read_models(database_url: str) -> ReadModels:
         ).fetchall()
     for position, topic, state in rows:
         event = decode_event(topic, bytes(state))
-        account_id = event.originator_id
-        if isinstance(event, AccountOpened):
-            expected.balances[account_id] = BalanceRow(
-                event.owner, event.currency, 0, "open", event.originator_version,
-                event.timestamp, event.timestamp, position,
-            )  # fmt: skip
-            continue
-        row = expected.balances[account_id]
-        row = row._replace(
-            version=event.originator_version, updated_at=event.timestamp, last_position=position
-        )
-        if isinstance(event, MoneyDeposited | MoneyWithdrawn):
-            deposit = isinstance(event, MoneyDeposited)
-            row = row._replace(balance=row.balance + (event.amount if deposit else -event.amount))
-            expected.transactions[position] = TransactionRow(
-                account_id, event.originator_version, "deposit" if deposit else "withdrawal",
-                event.amount, event.currency, row.balance, event.reference, event.timestamp,
-            )  # fmt: skip
-        elif isinstance(event, AccountClosed):
-            row = row._replace(status="closed")
-        expected.balances[account_id] = row
+        if isinstance(event, _TRANSFER_EVENTS):
+            _fold_transfer(expected, position, event)
+        else:
+            _fold_account(expected, position, event)
     return expected
 
 
@@ -101,9 +221,21 @@ def live_read_models(database_url: str) -> ReadModels:
             live.balances[account_id] = BalanceRow(*values)
         for position, *values in conn.execute(
             "SELECT position, account_id, version, kind, amount, currency, balance_after,"
-            " reference, recorded_at FROM account_transactions"
+            " reference, recorded_at, counterparty, transfer_id FROM account_transactions"
         ):
             live.transactions[position] = TransactionRow(*values)
+        for transfer_id, *values in conn.execute(
+            "SELECT transfer_id, from_account, to_account, amount, currency, status, reason,"
+            " requested_at, debited_at, finished_at, updated_at, version, requested_position,"
+            " last_position FROM transfers"
+        ):
+            live.transfers[transfer_id] = TransferRow(*values)
+        for currency, balance, *values in conn.execute(
+            "SELECT currency, balance, accounts, open_accounts, closed_accounts, updated_at,"
+            " last_position FROM currency_totals"
+        ):
+            assert isinstance(balance, Decimal) and balance == int(balance)
+            live.totals[currency] = TotalsRow(int(balance), *values)
     return live
 
 

@@ -1,0 +1,63 @@
+"""``POST /transfers``: record a transfer request; the saga moves the money.
+
+The answer is 202: the request is in the event store (its ``position`` works
+with the query service's read-your-writes), the money has not moved yet.
+``Location`` names the query service's ``/transfers/{id}``, where the
+transfer's status (requested, debited, completed, refunded, failed) shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from command_service.commands import RequestTransfer
+from command_service.gateway import CommandGateway
+from command_service.http.accounts import problems
+from command_service.http.bodies import TransferAcceptedResponse, TransferRequest, decode_strictly
+from command_service.http.headers import CorrelationIdHeader, correlation_id
+from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
+
+
+class TransferCommands(Controller):
+    path = "/transfers"
+    tags = ["transfers"]
+    parameters = IDEMPOTENCY_PARAMETERS
+
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Request a transfer between two accounts of one currency",
+        description=(
+            "Refused at once (422) for the same account on both sides, an amount that is not"
+            " a positive integer, or accounts in different currencies; 404 for an unknown"
+            " source. Everything else is decided by the saga: the transfer ends completed,"
+            " refunded (target closed or missing) or failed (source closed, insufficient funds)."
+        ),
+        responses=problems(400, 404, 409, 413, 422, 503),
+        before_request=decode_strictly,
+    )
+    async def request_transfer(
+        self,
+        request: Request[Any, Any, Any],
+        data: TransferRequest,
+        commands: CommandGateway,
+        x_correlation_id: CorrelationIdHeader = None,
+    ) -> Response[TransferAcceptedResponse]:
+        attempt = attempt_of(request)
+        command = RequestTransfer(
+            account_id=data.from_account,
+            to_account=data.to_account,
+            amount=data.amount,
+            command_id=attempt.command_id,
+            recovering=attempt.recovering,
+            correlation_id=correlation_id(request, x_correlation_id),
+        )
+        accepted = await commands.request_transfer(command)
+        return Response(
+            TransferAcceptedResponse(transfer_id=accepted.transfer_id, position=accepted.position),
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": f"/transfers/{accepted.transfer_id}"},
+        )

@@ -1,0 +1,1 @@
+"""Idempotency keys: the same request, retried, has one effect and one answer."""

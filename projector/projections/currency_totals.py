@@ -1,0 +1,122 @@
+"""``currency_totals``: per currency, the sum of all balances and the number of accounts.
+
+Kept by deltas: each batch adds up what its events change per currency and
+adds them to the stored totals in one statement, inside the
+batch transaction that also advances this projection's checkpoint. So
+``GET /totals`` reads one row per currency, however many accounts exist,
+instead of summing ``account_balances`` on every request.
+
+Every event that changes a total names its currency, except ``AccountClosed``.
+For that one the projection reads the account's ``AccountOpened`` from the
+event store (a primary-key lookup of version 1) rather than another
+projection's table: the store is the source of truth and is always at or past
+this checkpoint, so the totals stay rebuildable on their own, in any order
+with the other projections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, decode_event
+from shared_kernel.settings import EVENTS_TABLE
+
+NAME = "currency_totals"
+HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed)
+
+_OPENINGS = (
+    f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
+    " WHERE originator_id = ANY(%s) AND originator_version = 1"
+)
+#: Add the deltas to the currencies that have a row, insert the others. Not
+#: INSERT ... ON CONFLICT: PostgreSQL checks the CHECK constraints of the row it
+#: would insert even when it then updates, and a delta may well be negative.
+#: Only the projector writes here, under its checkpoint locks, so nothing races.
+_ADD = (
+    "WITH delta (currency, balance, accounts, open_accounts, closed_accounts, updated_at,"
+    " last_position) AS (SELECT * FROM unnest(%s::text[], %s::numeric[], %s::bigint[],"
+    " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])),"
+    " updated AS (UPDATE currency_totals AS t SET balance = t.balance + d.balance,"
+    " accounts = t.accounts + d.accounts, open_accounts = t.open_accounts + d.open_accounts,"
+    " closed_accounts = t.closed_accounts + d.closed_accounts, updated_at = d.updated_at,"
+    " last_position = d.last_position FROM delta AS d WHERE t.currency = d.currency"
+    " RETURNING t.currency)"
+    " INSERT INTO currency_totals (currency, balance, accounts, open_accounts, closed_accounts,"
+    " updated_at, last_position)"
+    " SELECT * FROM delta WHERE currency NOT IN (SELECT currency FROM updated)"
+)
+
+
+@dataclass
+class _Delta:
+    """What one batch adds to one currency's totals."""
+
+    updated_at: datetime
+    last_position: int
+    balance: int = 0
+    accounts: int = 0
+    open_accounts: int = 0
+    closed_accounts: int = 0
+
+
+async def _currencies_of_closed(
+    conn: AsyncConnection[Any], events: Sequence[RecordedEvent]
+) -> dict[UUID, str]:
+    """The currency of every account the batch closes, opened in the batch or before it."""
+    currencies: dict[UUID, str] = {}
+    closing: set[UUID] = set()
+    for recorded in events:
+        event = recorded.event
+        if isinstance(event, AccountOpened):
+            currencies[event.originator_id] = event.currency
+        elif isinstance(event, AccountClosed) and event.originator_id not in currencies:
+            closing.add(event.originator_id)
+    if closing:
+        cursor = await conn.execute(_OPENINGS, (list(closing),))
+        for account_id, topic, state in await cursor.fetchall():
+            opened = decode_event(topic, bytes(state))
+            if isinstance(opened, AccountOpened):
+                currencies[account_id] = opened.currency
+    return currencies
+
+
+async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
+    currencies = await _currencies_of_closed(conn, events)
+    deltas: dict[str, _Delta] = {}
+    for recorded in events:
+        event = recorded.event
+        if is_movement(event):
+            currency = event.currency
+        elif isinstance(event, AccountOpened | AccountClosed):
+            try:
+                currency = currencies[event.originator_id]
+            except KeyError:
+                raise CannotProject(f"account {event.originator_id} was never opened") from None
+        else:
+            continue
+        delta = deltas.setdefault(currency, _Delta(event.timestamp, recorded.position))
+        delta.updated_at, delta.last_position = event.timestamp, recorded.position
+        if is_movement(event):
+            delta.balance += signed_amount(event)
+        elif isinstance(event, AccountOpened):
+            delta.accounts += 1
+            delta.open_accounts += 1
+        else:
+            delta.open_accounts -= 1
+            delta.closed_accounts += 1
+    if not deltas:
+        return
+    rows = [
+        (currency, d.balance, d.accounts, d.open_accounts, d.closed_accounts, d.updated_at,
+         d.last_position)
+        for currency, d in deltas.items()
+    ]  # fmt: skip
+    await conn.execute(_ADD, [list(column) for column in zip(*rows, strict=True)])

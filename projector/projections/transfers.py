@@ -1,0 +1,146 @@
+"""``transfers``: one row per transfer, its status folded from the transfer stream.
+
+The stream of a transfer reads ``TransferRequested``, then either
+``TransferFailed`` (the source could not be debited), or ``TransferDebited``
+followed by ``TransferCompleted`` or ``TransferRefunded``. Like the balances,
+a batch is folded in memory from the current rows and written back with one
+``unnest`` upsert. An event that does not follow its transfer's version, or
+that the published language does not allow in the current status, is refused
+(and dead-lettered) rather than shown: a transfer that looks completed without
+having been debited would be a lie about money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection
+
+from projector.projections.base import CannotProject, RecordedEvent
+from shared_kernel.events import (
+    LedgerEvent,
+    TransferCompleted,
+    TransferDebited,
+    TransferFailed,
+    TransferRefunded,
+    TransferRequested,
+)
+
+NAME = "transfers"
+HANDLES: tuple[type[LedgerEvent], ...] = (
+    TransferRequested,
+    TransferDebited,
+    TransferCompleted,
+    TransferRefunded,
+    TransferFailed,
+)
+
+TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
+
+#: Which status each event needs before it, and the status it leaves.
+_TRANSITIONS: dict[type[LedgerEvent], tuple[TransferStatus, TransferStatus]] = {
+    TransferDebited: ("requested", "debited"),
+    TransferFailed: ("requested", "failed"),
+    TransferCompleted: ("debited", "completed"),
+    TransferRefunded: ("debited", "refunded"),
+}
+
+_COLUMNS = (
+    "transfer_id, from_account, to_account, amount, currency, status, reason, requested_at,"
+    " debited_at, finished_at, updated_at, version, requested_position, last_position"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM transfers WHERE transfer_id = ANY(%s)"
+_UPSERT = (
+    f"INSERT INTO transfers ({_COLUMNS})"
+    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::bigint[], %s::text[],"
+    " %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],"
+    " %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " ON CONFLICT (transfer_id) DO UPDATE SET status = EXCLUDED.status,"
+    " reason = EXCLUDED.reason, debited_at = EXCLUDED.debited_at,"
+    " finished_at = EXCLUDED.finished_at, updated_at = EXCLUDED.updated_at,"
+    " version = EXCLUDED.version, last_position = EXCLUDED.last_position"
+)
+
+
+class Transfer(msgspec.Struct, frozen=True):
+    """One row of ``transfers``."""
+
+    transfer_id: UUID
+    from_account: UUID
+    to_account: UUID
+    amount: int
+    currency: str
+    status: TransferStatus
+    reason: str | None
+    requested_at: datetime
+    debited_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    version: int
+    requested_position: int
+    last_position: int
+
+
+def transfer_after(row: Transfer | None, recorded: RecordedEvent) -> Transfer:
+    """The row once ``recorded`` is applied; raises :class:`CannotProject` when it does not fit."""
+    event = recorded.event
+    if isinstance(event, TransferRequested):
+        if row is not None:
+            raise CannotProject(f"transfer {event.originator_id} was already requested")
+        return Transfer(
+            transfer_id=event.originator_id,
+            from_account=event.from_account,
+            to_account=event.to_account,
+            amount=event.amount,
+            currency=event.currency,
+            status="requested",
+            reason=None,
+            requested_at=event.timestamp,
+            debited_at=None,
+            finished_at=None,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+            requested_position=recorded.position,
+            last_position=recorded.position,
+        )
+    if row is None:
+        raise CannotProject(f"{type(event).__name__} for unknown transfer {event.originator_id}")
+    if event.originator_version != row.version + 1:
+        raise CannotProject(
+            f"transfer {row.transfer_id} is at version {row.version};"
+            f" version {event.originator_version} does not follow it"
+        )
+    before, after = _TRANSITIONS[type(event)]
+    if row.status != before:
+        raise CannotProject(
+            f"transfer {row.transfer_id} is {row.status}; {type(event).__name__} needs {before}"
+        )
+    changes: dict[str, Any] = {
+        "status": after,
+        "version": event.originator_version,
+        "updated_at": event.timestamp,
+        "last_position": recorded.position,
+    }
+    if isinstance(event, TransferDebited):
+        changes["debited_at"] = event.timestamp
+    else:
+        changes["finished_at"] = event.timestamp
+    if isinstance(event, TransferRefunded | TransferFailed):
+        changes["reason"] = event.reason
+    return msgspec.structs.replace(row, **changes)
+
+
+async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
+    transfer_ids = list({recorded.event.originator_id for recorded in events})
+    cursor = await conn.execute(_SELECT, (transfer_ids,))
+    rows: dict[UUID, Transfer] = {row[0]: Transfer(*row) for row in await cursor.fetchall()}
+    changed: dict[UUID, Transfer] = {}
+    for recorded in events:
+        transfer_id = recorded.event.originator_id
+        changed[transfer_id] = rows[transfer_id] = transfer_after(rows.get(transfer_id), recorded)
+    columns = list(zip(*(msgspec.structs.astuple(row) for row in changed.values()), strict=True))
+    await conn.execute(_UPSERT, [list(column) for column in columns])

@@ -1,0 +1,165 @@
+"""kill -9 of the command service and of the saga, at random moments, under transfer load.
+
+Clients request transfers among a few accounts over HTTP (a tenth of them to
+an account that does not exist, to be refunded), each with its own
+Idempotency-Key, and retry it through every crash until it is answered
+(the retry after a kill takes over the dead attempt's claim and recovers
+what it recorded). Meanwhile the command service and the saga process are
+killed with SIGKILL and restarted, again and again. Then everything is let
+settle, and the event store must say:
+
+- every requested transfer reached completed, refunded or failed;
+- each transfer's legs are exactly those of its outcome, none twice;
+- no client request was recorded twice, none answered was lost;
+- no balance below zero, and the sum of balances equals deposits minus
+  withdrawals: no money created or destroyed, nothing left in flight.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+
+from tests.support.processes import Stack
+from tests.transfers.commands import open_account
+from tests.transfers.ledger_view import wait_until_finished
+
+ACCOUNTS = 5
+CHAOS_SECONDS = 20.0
+EXPECTED_LEGS = {
+    "completed": Counter(MoneyTransferredOut=1, MoneyTransferredIn=1, TransferSettled=1),
+    "refunded": Counter(MoneyTransferredOut=1, MoneyRefunded=1),
+    "failed": Counter(),
+}
+
+
+@pytest.fixture
+def crash_stack(database_url: str, stream_name: str, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(
+        database_url=database_url,
+        stream_name=stream_name,
+        log_dir=tmp_path,
+        # A retry after a kill waits for the dead attempt's lease: keep it short.
+        extra_env={"IDEMPOTENCY_LEASE_SECONDS": "1", "IDEMPOTENCY_WAIT_SECONDS": "5"},
+    )
+    stack.start("command", "saga")
+    yield stack
+    stack.stop()
+
+
+class TransferClients:
+    """Threads requesting transfers until told to stop, each retried until answered."""
+
+    def __init__(self, url: str, accounts: list[str], threads: int = 4) -> None:
+        self._url = url
+        self._accounts = accounts
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(seed,), daemon=True) for seed in range(threads)
+        ]
+        self._lock = threading.Lock()
+        self.answers: dict[str, httpx.Response] = {}
+        self.retries = 0
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> TransferClients:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+    def _run(self, seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with httpx.Client(base_url=self._url, timeout=30) as client:
+                while not self._stopping.is_set():
+                    source, target = rng.sample(self._accounts, 2)
+                    if rng.random() < 0.1:
+                        target = str(uuid.uuid4())  # no such account: refunded
+                    amount = rng.randint(1, 400)
+                    body = {"from_account": source, "to_account": target, "amount": amount}
+                    self._request_until_answered(client, f"crash-{uuid.uuid4()}", body)
+        except BaseException as error:
+            self.errors.append(error)
+
+    def _request_until_answered(
+        self, client: httpx.Client, key: str, body: dict[str, object]
+    ) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                response = client.post("/transfers", json=body, headers={"Idempotency-Key": key})
+            except httpx.TransportError:  # the service is down: same key, again
+                response = None
+            if response is not None and response.status_code < 500 and response.status_code != 409:
+                with self._lock:
+                    self.answers[key] = response
+                return
+            with self._lock:
+                self.retries += 1
+            time.sleep(0.05)
+        raise AssertionError(f"request {key} was never answered")
+
+
+def test_transfers_survive_kill_9_of_command_service_and_saga(
+    crash_stack: Stack, database_url: str
+) -> None:
+    command = crash_stack.process("command")
+    with httpx.Client(base_url=command.url, timeout=30) as client:
+        accounts = [open_account(client, deposit=1_000) for _ in range(ACCOUNTS)]
+    rng = random.Random(3)
+    kills: Counter[str] = Counter()
+
+    with TransferClients(command.url, accounts) as clients:
+        deadline = time.monotonic() + CHAOS_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.3, 1.5))
+            victim = rng.choice(["command", "saga"])
+            crash_stack.process(victim).kill()
+            kills[victim] += 1
+            time.sleep(rng.uniform(0.0, 0.3))
+            crash_stack.process(victim).start()
+    assert not clients.errors, clients.errors
+
+    view = wait_until_finished(database_url, timeout=90)
+
+    answered = {key: r for key, r in clients.answers.items()}
+    assert all(r.status_code == 202 for r in answered.values()), {
+        r.status_code for r in answered.values()
+    }
+    answered_ids = {UUID(r.json()["transfer_id"]) for r in answered.values()}
+    assert len(answered_ids) == len(answered), "two keys were answered with one transfer"
+    assert set(view.requests) == answered_ids, "a request was recorded twice, or one was lost"
+    outcomes = Counter(view.status.values())
+    assert set(outcomes) <= set(EXPECTED_LEGS), outcomes
+    for transfer_id, status in view.status.items():
+        assert view.legs.get(transfer_id, Counter()) == EXPECTED_LEGS[status], transfer_id
+    assert all(balance >= 0 for balance in view.balances.values())
+    assert view.in_flight == 0
+    assert sum(view.balances.values()) == view.deposited - view.withdrawn == ACCOUNTS * 1_000
+    assert kills["command"] >= 1 and kills["saga"] >= 1
+    assert outcomes["completed"] > 0 and outcomes["refunded"] > 0
+    command_log = command.log_path.read_text(errors="replace")
+    recovered = Counter(
+        '"found": true' in line
+        for line in command_log.splitlines()
+        if "recovering an idempotent request" in line
+    )
+    print(
+        f"\ntransfers: {len(answered)} ({dict(outcomes)}), kills: {dict(kills)},"
+        f" client retries: {clients.retries}, take-overs that found the dead attempt's"
+        f" event: {recovered[True]}, that did not: {recovered[False]}"
+    )
