@@ -1,18 +1,21 @@
-"""kill -9 of the command service and of the saga, at random moments, under transfer load.
+"""kill -9 of the command service, the saga, the relay and the projector under transfer load.
 
 Clients request transfers among a few accounts over HTTP (a tenth of them to
 an account that does not exist, to be refunded), each with its own
 Idempotency-Key, and retry it through every crash until it is answered
 (the retry after a kill takes over the dead attempt's claim and recovers
-what it recorded). Meanwhile the command service and the saga process are
-killed with SIGKILL and restarted, again and again. Then everything is let
-settle, and the event store must say:
+what it recorded). Meanwhile the command service, the saga, the relay and the
+projector are killed with SIGKILL and restarted, again and again. Then
+everything is let settle, and the event store must say:
 
 - every requested transfer reached completed, refunded or failed;
 - each transfer's legs are exactly those of its outcome, none twice;
 - no client request was recorded twice, none answered was lost;
 - no balance below zero, and the sum of balances equals deposits minus
   withdrawals: no money created or destroyed, nothing left in flight.
+
+and the read models must equal a fresh fold of that store (every transfer
+terminal there too, no statement line twice).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ import httpx
 import pytest
 
 from tests.support.processes import Stack
+from tests.support.reference_fold import (
+    expected_read_models,
+    live_read_models,
+    wait_until_projected,
+)
 from tests.transfers.commands import open_account
 from tests.transfers.ledger_view import wait_until_finished
 
@@ -51,7 +59,7 @@ def crash_stack(database_url: str, stream_name: str, tmp_path: Path) -> Iterator
         # A retry after a kill waits for the dead attempt's lease: keep it short.
         extra_env={"IDEMPOTENCY_LEASE_SECONDS": "1", "IDEMPOTENCY_WAIT_SECONDS": "5"},
     )
-    stack.start("command", "saga")
+    stack.start("command", "saga", "relay", "projector")
     yield stack
     stack.stop()
 
@@ -114,7 +122,7 @@ class TransferClients:
         raise AssertionError(f"request {key} was never answered")
 
 
-def test_transfers_survive_kill_9_of_command_service_and_saga(
+def test_transfers_survive_kill_9_of_every_process(
     crash_stack: Stack, database_url: str
 ) -> None:
     command = crash_stack.process("command")
@@ -127,7 +135,7 @@ def test_transfers_survive_kill_9_of_command_service_and_saga(
         deadline = time.monotonic() + CHAOS_SECONDS
         while time.monotonic() < deadline:
             time.sleep(rng.uniform(0.3, 1.5))
-            victim = rng.choice(["command", "saga"])
+            victim = rng.choice(["command", "saga", "command", "saga", "relay", "projector"])
             crash_stack.process(victim).kill()
             kills[victim] += 1
             time.sleep(rng.uniform(0.0, 0.3))
@@ -151,6 +159,12 @@ def test_transfers_survive_kill_9_of_command_service_and_saga(
     assert view.in_flight == 0
     assert sum(view.balances.values()) == view.deposited - view.withdrawn == ACCOUNTS * 1_000
     assert kills["command"] >= 1 and kills["saga"] >= 1
+
+    wait_until_projected(database_url, timeout=90)
+    expected = expected_read_models(database_url)
+    assert live_read_models(database_url) == expected
+    assert {row.status for row in expected.transfers.values()} <= set(EXPECTED_LEGS)
+    assert len(expected.transfers) == len(view.status)
     assert outcomes["completed"] > 0 and outcomes["refunded"] > 0
     command_log = command.log_path.read_text(errors="replace")
     recovered = Counter(
