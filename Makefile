@@ -43,7 +43,7 @@ services: ## check PostgreSQL and Redis answer (start local ones when they do no
 migrate: install services ## apply schema/sql to DATABASE_URL (idempotent)
 	$(PYTHON) -m schema.migrate
 
-run: migrate ## start command service, relay, projector and query service (Ctrl-C stops all)
+run: migrate ## start command service, transfer saga, relay, projector and query service (Ctrl-C stops all)
 	honcho start -f Procfile
 
 test: lint typecheck pytest ## lint, typecheck, then the whole test suite on real PostgreSQL and Redis
