@@ -27,6 +27,7 @@ import httpx
 from rich.progress import Progress
 
 from bench.settings import BenchSettings
+from bench.wrk_driver import WrkResult, wrk_executable
 
 
 class StackNotRunning(RuntimeError):
@@ -54,6 +55,12 @@ class LoadResult:
     balances_checked: int = 0
     balance_mismatches: list[str] = field(default_factory=list)
     client_cpu_seconds: float = 0.0  # CPU the benchmark process used during the load phase
+    driver: str = "httpx"
+    wrk: WrkResult | None = None  # set when wrk drove the load phase
+    wrk_accounts: int = 0
+    wrk_initial_total: int = 0
+    wrk_expected_range: tuple[int, int] = (0, 0)
+    wrk_balance_total: int = 0  # what the query service shows for the wrk accounts together
 
 
 @dataclass
@@ -283,6 +290,8 @@ async def _read(
             header = response.headers.get("x-projection-position")
             if header is None or int(header) < position:
                 result.query_errors[f"X-Projection-Position {header} below {position}"] += 1
+            if first_round and not account.certain:
+                result.wrk_balance_total += int(response.json()["balance"])
             if first_round and account.certain:
                 result.balances_checked += 1
                 balance = int(response.json()["balance"])
@@ -320,7 +329,17 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
         started = time.perf_counter()
         accounts = await _setup(clients, settings, result, run_id=f"{int(time.time())}")
         result.setup_seconds = time.perf_counter() - started
-        await _load(clients, probe_client, settings, accounts, result)
+        driver = settings.bench_driver
+        if driver == "auto":
+            driver = "wrk" if wrk_executable() else "httpx"
+        result.driver = driver
+        if driver == "wrk":
+            # wrk_load builds on this module's probes, so it can only be imported here.
+            from bench.wrk_load import load_with_wrk  # noqa: PLC0415
+
+            result.wrk = await load_with_wrk(probe_client, settings, accounts, result)
+        else:
+            await _load(clients, probe_client, settings, accounts, result)
         await _read(clients, settings, accounts, result)
     return result
 

@@ -36,6 +36,13 @@ def build_report(
     """Everything measured, as plain JSON-able data."""
     commands = len(load.command_latencies)
     per_second = commands / load.load_seconds if load.load_seconds else 0.0
+    latency = asdict(summarize(load.command_latencies))
+    if load.wrk is not None:
+        commands, per_second = load.wrk.accepted, load.wrk.per_second
+        wrk = load.wrk
+        latency = asdict(
+            Summary(wrk.requests, None, wrk.p50_seconds * 1e3, wrk.p99_seconds * 1e3, None)
+        )
     cpu_percent = 100.0 * load.client_cpu_seconds / load.load_seconds if load.load_seconds else None
     notes = []
     if cpu_percent is not None and cpu_percent > 80:
@@ -45,6 +52,23 @@ def build_report(
         )
     if ceiling is None:
         notes.append(f"no ceiling: {ceiling_error}")
+    if load.wrk is not None:
+        notes.append(
+            "deposits were sent by wrk (C); the Python client only sampled visibility lag"
+        )
+        low, high = load.wrk_expected_range
+        grown = load.wrk_balance_total - load.wrk_initial_total
+        if not low <= grown <= high:
+            load.balance_mismatches.append(
+                f"the {load.wrk_accounts} wrk accounts grew by {grown},"
+                f" answered deposits add up to {low} (at most {high} with those in flight)"
+            )
+        else:
+            load.balances_checked += load.wrk_accounts
+    else:
+        notes.append(
+            "deposits were sent by Python httpx workers (install wrk for a lighter client)"
+        )
     return {
         "started_at": started_at.isoformat(timespec="seconds"),
         "settings": {
@@ -69,8 +93,9 @@ def build_report(
             "accepted": commands,
             "per_second": per_second,
             "ratio_to_ceiling": per_second / ceiling.tps if ceiling and ceiling.tps else None,
-            "latency": asdict(summarize(load.command_latencies)),
-            "errors": dict(load.command_errors),
+            "latency": latency,
+            "driver": load.driver,
+            "errors": dict(load.command_errors) | _wrk_errors(load),
             "setup_seconds": load.setup_seconds,
             "load_seconds": load.load_seconds,
         },
@@ -93,6 +118,17 @@ def build_report(
         "client_cpu_percent": cpu_percent,
         "notes": notes,
     }
+
+
+def _wrk_errors(load: LoadResult) -> dict[str, int]:
+    if load.wrk is None:
+        return {}
+    counts = {
+        "non-2xx (wrk)": load.wrk.non_2xx,
+        "socket errors (wrk)": load.wrk.socket_errors,
+        "timeouts (wrk)": load.wrk.timeouts,
+    }
+    return {name: count for name, count in counts.items() if count}
 
 
 def _ms(value: float | None) -> str:

@@ -9,6 +9,7 @@ most BENCH_CLIENTS requests in flight (plus a few lag probes).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +57,10 @@ class BenchSettings(BaseSettings):
         default=60.0, gt=0, description="Longest wait, after the load, for every transfer to end."
     )
     bench_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    bench_driver: Literal["auto", "wrk", "httpx"] = Field(
+        default="auto",
+        description="Who sends the deposits: wrk (C, when installed) or Python httpx workers.",
+    )
     bench_currency: str = Field(default="EUR", min_length=3, max_length=3)
     bench_report_dir: Path = Path("bench-reports")
     command_service_url: str = Field(default_factory=_command_url)
