@@ -1,4 +1,4 @@
-"""Random ledgers with transfers driven step by step, over the pure domain.
+"""Random ledgers with transfers driven step by step, over the domain and the real store.
 
 A hypothesis state machine opens accounts, deposits, withdraws, closes,
 requests transfers and advances them one step at a time in any interleaving,
@@ -6,6 +6,9 @@ and sometimes repeats a step decided on a transfer state that has since moved
 on (what a second saga, or a saga restarted after a crash, would do). The
 appends go to a tiny in-memory store with the real store's one rule: a
 (stream, version) key is taken once, and a save is all or nothing.
+
+The same machine runs once more with PostgreSQL as the store: every save is
+real, and at the end every stream folds back to the state the model holds.
 
 After every step: no balance below zero; the sum of balances plus the money
 in flight (debited, not yet credited or refunded) equals deposits minus
@@ -17,16 +20,24 @@ to completed, refunded or failed, with exactly the legs its outcome implies.
 from __future__ import annotations
 
 from collections import Counter
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from eventsourcing.persistence import IntegrityError
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from command_service.domain import account as accounts
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, DomainError
 from command_service.domain.transfer import Transfer, next_step, request_transfer
+from command_service.event_store import LedgerEventStore, event_store_env
 from shared_kernel.events import EventMetadata, LedgerEvent
 
 META = EventMetadata(correlation_id="model", causation_id="model")
@@ -232,3 +243,53 @@ class Ledger(RuleBasedStateMachine):
 
 Ledger.TestCase.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)
 TestTransferStateMachine = Ledger.TestCase
+
+
+# -- the same state machine on the real event store ---------------------------------
+
+
+class PostgresStore:
+    """The real event store behind the model's ``save``: its primary key decides."""
+
+    def __init__(self, store: LedgerEventStore) -> None:
+        self.store = store
+        self.saves_refused = 0
+
+    def save(self, events: list[LedgerEvent]) -> bool:
+        try:
+            self.store.save(*events)
+        except IntegrityError:
+            self.saves_refused += 1
+            return False
+        return True
+
+
+def test_the_state_machine_holds_on_the_real_event_store(database_url: str) -> None:
+    """Every save goes to PostgreSQL; afterwards each stream folds back to the model's state."""
+    store = LedgerEventStore(env=event_store_env(database_url))
+
+    class PostgresLedger(Ledger):
+        def __init__(self) -> None:
+            super().__init__()
+            self.store = PostgresStore(store)  # type: ignore[assignment]
+            # One database serves every example: ids differ per example, not per run.
+            self._prefix = uuid4().int >> 64 << 64
+
+        def new_id(self) -> UUID:
+            self._ids += 1
+            return UUID(int=self._prefix | self._ids)
+
+        def teardown(self) -> None:
+            super().teardown()
+            for account in self.accounts.values():
+                assert store.get_account(account.id) == account
+            for transfer in self.transfers.values():
+                assert store.get_transfer(transfer.id) == transfer
+
+    try:
+        run_state_machine_as_test(
+            PostgresLedger,
+            settings=settings(max_examples=25, stateful_step_count=40, deadline=None),
+        )
+    finally:
+        store.close()
