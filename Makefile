@@ -24,6 +24,8 @@ PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
+.PHONY: replay republish
+.PHONY: rebuild
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +63,29 @@ typecheck: install ## mypy (strict)
 
 bench: install ## benchmark the running stack (start it with `make run` first)
 	$(PYTHON) -m bench
+
+# `make replay STREAM=<id> [VERSION=n] [FORMAT=json]` reads the event store; with AT=<position>
+# it shows the stream's read-model rows as of that position; `make replay FROM=<position>` is
+# `make republish`. Exit status 1: snapshot + tail differs from the full fold; 2: bad or unknown id.
+replay: install ## STREAM=<id> [VERSION=n] [FORMAT=json]: events, states, snapshot check; AT=<position>: read models then
+ifneq ($(strip $(FROM)),)
+	@$(PYTHON) -m command_service.relay.republish --from $(FROM)$(if $(INTO), --stream $(INTO))$(if $(KEEP_GROUPS), --keep-groups)
+else ifneq ($(strip $(AT)),)
+	@$(PYTHON) -m projector.time_travel $(STREAM) --at $(AT)$(if $(FORMAT), --format $(FORMAT))
+else
+	@$(PYTHON) -m command_service.replay $(STREAM)$(if $(VERSION), --version $(VERSION))$(if $(FORMAT), --format $(FORMAT))
+endif
+
+republish: install ## FROM=<position> [INTO=<key>] [KEEP_GROUPS=1]: re-publish the log to the Redis Stream
+	@$(PYTHON) -m command_service.relay.republish --from $(FROM)$(if $(INTO), --stream $(INTO))$(if $(KEEP_GROUPS), --keep-groups)
+
+# `make rebuild PROJECTION=<name>` runs `python -m projector.rebuild <name>` (progress bar,
+# verify, swap); ARGS=--rollback swaps back, ARGS=--drop-old drops the replaced tables,
+# ARGS=--status shows every projection's last rebuild. Exit 1: refused or failed; 3: one runs.
+rebuild: install ## PROJECTION=<name> [ARGS=--rollback|--drop-old]: rebuild a read model beside the live one, verify, swap
+	@if [ -z "$(strip $(PROJECTION))$(filter --status,$(ARGS))" ]; then \
+		echo "make rebuild: name the read model, e.g. make rebuild PROJECTION=account_balances" >&2; exit 2; fi
+	@$(PYTHON) -m projector.rebuild $(PROJECTION) $(ARGS)
 
 schemas: install ## regenerate schema/events/*.json from shared_kernel.events
 	$(PYTHON) -m schema.generate_event_schemas

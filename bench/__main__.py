@@ -12,12 +12,14 @@ import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
 
 from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
+from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
 from bench.report import build_report, print_table, write_report
 from bench.settings import BenchSettings
 from bench.transfers import TransferResult, run_transfers, transfers_failed
@@ -37,6 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ceiling", action="store_true", help="skip pgbench")
     parser.add_argument("--transfer-seconds", type=float, help="length of the transfers phase")
     parser.add_argument("--no-transfers", action="store_true", help="skip the transfers phase")
+    parser.add_argument(
+        "--rebuild-events", type=int, help="events in the store the rebuild phase fills (0 skips)"
+    )
+    parser.add_argument(
+        "--rebuild-only", action="store_true", help="only the rebuild phase (needs no stack)"
+    )
     return parser.parse_args(argv)
 
 
@@ -62,10 +70,25 @@ def load_settings(args: argparse.Namespace) -> BenchSettings:
         raise SystemExit(2) from None
 
 
+def _rebuild_phase(database_url: str, events: int | None, console: Console) -> dict[str, Any]:
+    """Rebuild speed on a scratch store of its own (``bench/rebuild.py``)."""
+    console.print("rebuild: filling a scratch event store, then rebuilding from it ...")
+    return rebuild_section(database_url, events)
+
+
+def _rebuild_only(settings: BenchSettings, events: int | None, console: Console) -> int:
+    section = _rebuild_phase(settings.database_url, events, console)
+    for measure, value, beside in rebuild_rows(section):
+        console.print(f"{measure}: {value} ({beside})")
+    return 1 if rebuild_failed(section) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args)
     console = Console(stderr=False)
+    if args.rebuild_only:
+        return _rebuild_only(settings, args.rebuild_events, console)
     started_at = datetime.now(tz=UTC)
     try:
         asyncio.run(preflight(settings))
@@ -112,12 +135,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: transfers: {error}", file=sys.stderr)
             return 2
 
-    report = build_report(settings, started_at, ceiling, ceiling_error, load, transfers=transfers)
+    rebuild = _rebuild_phase(settings.database_url, args.rebuild_events, console)
+    report = build_report(
+        settings, started_at, ceiling, ceiling_error, load, transfers=transfers, rebuild=rebuild
+    )
     print_table(report, console)
     json_path, md_path = write_report(report, settings.bench_report_dir)
     console.print(f"report: {json_path} and {md_path}")
     if report["balances"]["mismatch_count"] or not report["commands"]["accepted"]:
         print("bench: the read side disagrees with the accepted commands", file=sys.stderr)
+        return 1
+    if rebuild_failed(rebuild):
+        print("bench: the rebuild was refused or failed", file=sys.stderr)
         return 1
     if transfers_failed(report["transfers"]):
         print("bench: transfers did not all end, or money was not conserved", file=sys.stderr)

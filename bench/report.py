@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bench.ceiling import Ceiling
 from bench.load import LoadResult
+from bench.rebuild import rebuild_rows
 from bench.settings import BenchSettings
 from bench.stats import Summary, summarize
 from bench.transfers import TransferResult, transfer_rows, transfer_section
@@ -32,6 +33,7 @@ def build_report(
     load: LoadResult,
     *,
     transfers: TransferResult | None = None,
+    rebuild: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything measured, as plain JSON-able data."""
     commands = len(load.command_latencies)
@@ -115,6 +117,7 @@ def build_report(
             "mismatch_count": len(load.balance_mismatches),
         },
         "transfers": transfer_section(transfers, ceiling.tps if ceiling else None),
+        "rebuild": rebuild if rebuild is not None else {"skipped": "not measured"},
         "client_cpu_percent": cpu_percent,
         "notes": notes,
     }
@@ -180,6 +183,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             "ok" if balances["mismatch_count"] == 0 else "MISMATCH",
         ),
         *transfer_rows(report.get("transfers", {"skipped": "not in this report"})),
+        *rebuild_rows(report.get("rebuild", {"skipped": "not in this report"})),
     ]
 
 

@@ -6,28 +6,21 @@ into shared transactions, which only works when they meet in one process.
 
 from __future__ import annotations
 
-import sys
-
 import uvicorn
-from eventsourcing.persistence import PersistenceError
 
 from command_service.bootstrap import build_app
+from command_service.event_store import build_or_exit
 from command_service.settings import CommandServiceSettings
 from shared_kernel.observability import configure_logging
 from shared_kernel.settings import load_settings
+from shared_kernel.tracing import setup_tracing
 
 
 def main() -> None:
     settings = load_settings(CommandServiceSettings)
     configure_logging("command_service", settings.log_level)
-    try:
-        app = build_app(settings)
-    except PersistenceError as error:  # the store's recorder connects when it is built
-        print(
-            f"command_service: cannot use the event store at {settings.database_url}: {error}",
-            file=sys.stderr,
-        )
-        raise SystemExit(1) from None
+    setup_tracing("command_service")
+    app = build_or_exit("command_service", settings.database_url, lambda: build_app(settings))
     uvicorn.run(
         app,
         host=settings.host,

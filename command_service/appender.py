@@ -30,13 +30,15 @@ from uuid import UUID
 from eventsourcing.application import LRUCache
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from command_service import metrics
+from command_service import command_spans, metrics
 from command_service.batch import AccountStates, Decision, decide_batch
 from command_service.commands import Command, CommandResult, RequestTransfer, TransferAccepted
 from command_service.domain.account import Account, DomainError
 from command_service.errors import AppenderStopped, StoreUnavailable, VersionConflict
 from command_service.event_store import LedgerEventStore
 from command_service.handlers import command_name
+from shared_kernel import tracing
+from shared_kernel.observability import log_context
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class Pending:
     future: asyncio.Future[Result]
     submitted_at: float = field(default_factory=time.perf_counter)
     conflicts: int = 0
+    #: Only when tracing: where the writer thread tells the command's span its batch.
+    trace: command_spans.CommandTrace | None = None
 
 
 _STOP = object()
@@ -110,8 +114,15 @@ class Appender:
         return result
 
     async def _submit(self, command: Command) -> Result:
+        if tracing.enabled():
+            return await command_spans.traced(command, self._enqueue)
+        return await self._enqueue(command)
+
+    async def _enqueue(
+        self, command: Command, trace: command_spans.CommandTrace | None = None
+    ) -> Result:
         loop = asyncio.get_running_loop()
-        pending = Pending(command, loop, loop.create_future())
+        pending = Pending(command, loop, loop.create_future(), trace=trace)
         with self._gate:
             if not self._accepting:
                 raise AppenderStopped("the command service is not accepting commands")
@@ -152,16 +163,30 @@ class Appender:
             if not batch:
                 continue
             metrics.APPEND_BATCH_SIZE.observe(len(batch))
-            try:
-                self._process(batch)
-            except Exception as error:  # a bug must fail its batch, never kill the writer
-                log.exception("appender failed a batch", extra={"batch_size": len(batch)})
-                answered = {id(f) for settled in self._answers.values() for f, _ in settled}
-                for pending in batch:
-                    if id(pending.future) not in answered:
-                        self._resolve(pending, StoreUnavailable(f"the command failed: {error}"))
+            # A batch of one command logs with that command's correlation id.
+            single = batch[0].command.correlation_id if len(batch) == 1 else None
+            with log_context(correlation_id=single):
+                self._process_traced(batch)
             self._hand_over()
         log.info("appender stopped")
+
+    def _process_traced(self, batch: list[Pending]) -> None:
+        if tracing.enabled():
+            commands, traces = [p.command for p in batch], [p.trace for p in batch]
+            with command_spans.append_batch(commands, traces):
+                self._process_answering(batch)
+        else:
+            self._process_answering(batch)
+
+    def _process_answering(self, batch: list[Pending]) -> None:
+        try:
+            self._process(batch)
+        except Exception as error:  # a bug must fail its batch, never kill the writer
+            log.exception("appender failed a batch", extra={"batch_size": len(batch)})
+            answered = {id(f) for settled in self._answers.values() for f, _ in settled}
+            for pending in batch:
+                if id(pending.future) not in answered:
+                    self._resolve(pending, StoreUnavailable(f"the command failed: {error}"))
 
     def _take_batch(self) -> tuple[list[Pending], bool]:
         """Block for one command, then take whatever else waits, up to the batch limit."""
@@ -201,7 +226,11 @@ class Appender:
         if not decision.events:
             return []
         try:
-            recordings = self._store.save(*decision.events)
+            if tracing.enabled():
+                with command_spans.save(len(decision.events)):
+                    recordings = self._store.save(*decision.events)
+            else:
+                recordings = self._store.save(*decision.events)
         except IntegrityError:
             metrics.APPEND_CONFLICTS.inc()
             return None

@@ -27,6 +27,7 @@ from command_service.http.app import create_app
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.settings import CommandServiceSettings
 from shared_kernel.event_log import head_position
+from shared_kernel.worker_app import redis_check
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,6 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         ) as conn:
             await head_position(conn)
 
-    async def redis_ready() -> None:
-        await redis_client.ping()
-
     async def start() -> None:
         await pool.open(wait=False)
         purging.append(asyncio.create_task(purge_expired_keys(), name="idempotency-purge"))
@@ -116,7 +114,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         CommandGateway(appender, store, pool),
         idempotency_keys=keys,
         idempotency_wait_seconds=settings.idempotency_wait_seconds,
-        health_checks={"postgres": postgres_ready, "redis": redis_ready},
+        health_checks={"postgres": postgres_ready, "redis": redis_check(redis_client)},
         max_body_bytes=settings.max_body_bytes,
         on_startup=[start],
         on_shutdown=[stop],

@@ -25,6 +25,8 @@ class Command:
     causation id of the event the command records; an idempotent request
     keeps one ``command_id`` across its attempts, so an attempt that takes
     over from a dead one (``recovering``) can find what that one recorded.
+    ``traceparent`` is the W3C trace context of the command's span (None when
+    tracing is off); the event it records carries it to the relay and projector.
     """
 
     account_id: UUID
@@ -32,6 +34,7 @@ class Command:
     expected_version: int | None = None
     command_id: UUID = field(default_factory=new_command_id)
     recovering: bool = False
+    traceparent: str | None = None
 
     @property
     def recorded_stream(self) -> UUID:

@@ -14,23 +14,27 @@ than ignored, and an existing database keeps its fast loads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, PersistenceError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, register_topic
 
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, apply
 from command_service.domain.transfer import Transfer
 from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
+from shared_kernel.observability import mask_secrets, redacted_url
 from shared_kernel.settings import EVENT_STORE_NAME
+
+T = TypeVar("T")
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,3 +156,20 @@ def event_store_env(database_url: str, pool_size: int = 5, cache_size: int = 0) 
     if cache_size > 0:
         env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)
     return env
+
+
+def build_or_exit(process_name: str, database_url: str, build: Callable[[], T]) -> T:
+    """``build()``, or one line on stderr and exit 1 when the event store is unusable.
+
+    The store's recorder connects when it is built, so a process that builds one
+    at start-up says here, rather than in a traceback, that PostgreSQL is missing.
+    """
+    try:
+        return build()
+    except PersistenceError as error:
+        print(
+            f"{process_name}: cannot use the event store at {redacted_url(database_url)}:"
+            f" {mask_secrets(str(error))}",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None

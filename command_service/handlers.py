@@ -77,9 +77,12 @@ HANDLERS: dict[type[Command], Handler] = {
 
 
 def metadata_for(command: Command) -> EventMetadata:
-    """The event records which request it belongs to and which command caused it."""
+    """The event records which request it belongs to, which command caused it, and the
+    trace context of that command (so later spans join the command's trace)."""
     return EventMetadata(
-        correlation_id=command.correlation_id, causation_id=str(command.command_id)
+        correlation_id=command.correlation_id,
+        causation_id=str(command.command_id),
+        traceparent=command.traceparent,
     )
 
 

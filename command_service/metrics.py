@@ -50,6 +50,11 @@ RECOVERIES = Counter(
     "Take-overs of an abandoned idempotent attempt, by whether its event was already recorded.",
     ["outcome"],
 )
+# Every outcome exists from the start (at 0), so a dashboard's rate() has a series to read.
+for _outcome in ("first", "replayed", "recovering", "reused", "in-progress"):
+    IDEMPOTENT_REQUESTS.labels(_outcome)
+for _outcome in ("found", "not-found"):
+    RECOVERIES.labels(_outcome)
 IDEMPOTENCY_KEYS_PURGED = Counter(
     "idempotency_keys_purged_total", "Expired idempotency keys deleted by the periodic purge."
 )

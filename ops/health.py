@@ -1,20 +1,30 @@
-"""Where each process of the running stack listens, and whether it is ready.
+"""`make status`: each process's health, the event store's head, each projection's lag.
 
-`make status` prints one line per process; the benchmark uses the same URLs.
+One screen answers "is a projection behind, and by how much": a line per
+process (``/health/ready``, with the check that fails when one does), the
+position of the newest event in the store, how far the relay has published,
+and per projection its checkpoint, its lag in positions and in seconds (now
+minus the time of the last event it applied, while the store is ahead).
 Ports come from the processes' own settings classes, so an exported
-``COMMAND_SERVICE_PORT`` (and friends) moves both the process and this check.
+``COMMAND_SERVICE_PORT`` (and friends) moves both the process and this check;
+the database is ``DATABASE_URL``. Exit status 1 when anything is not ready.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import psycopg
 
 from command_service.settings import CommandServiceSettings, RelaySettings, TransferSagaSettings
 from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
+from shared_kernel.observability import mask_secrets, redacted_url
+from shared_kernel.settings import EVENTS_TABLE, CommonSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +51,114 @@ def processes() -> list[Process]:
     ]
 
 
-def readiness(process: Process, timeout: float = 2.0) -> str | None:
-    """None when ``/health/ready`` answers 200, else why not."""
+@dataclass(frozen=True, slots=True)
+class Health:
+    ready: bool
+    detail: str
+
+
+def health(process: Process, timeout: float = 3.0) -> Health:
+    """What ``/health/ready`` says: ready or not, and the checks worth showing."""
     try:
         response = httpx.get(f"{process.url}/health/ready", timeout=timeout)
     except httpx.HTTPError as error:
-        return f"no answer ({type(error).__name__})"
-    if response.status_code != httpx.codes.OK:
-        return f"{response.status_code} {response.text[:200]}"
-    return None
+        return Health(False, f"no answer ({type(error).__name__})")
+    try:
+        checks: dict[str, Any] = dict(response.json().get("checks", {}))
+    except ValueError:
+        checks = {}
+    ready = response.status_code == httpx.codes.OK
+    if not checks:
+        return Health(ready, "" if ready else f"{response.status_code} {response.text[:200]}")
+    failing = [f"{name}: {value}" for name, value in checks.items() if _failing(value)]
+    shown = failing or [f"{name} {_short(value)}" for name, value in checks.items()]
+    return Health(ready, "; ".join(shown))
+
+
+def _failing(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("failing")
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{key}={item}" for key, item in value.items())
+    return str(value)
+
+
+def readiness(process: Process, timeout: float = 2.0) -> str | None:
+    """None when ``/health/ready`` answers 200, else why not."""
+    result = health(process, timeout)
+    return None if result.ready else result.detail
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionLag:
+    name: str
+    checkpoint: int
+    lag_events: int
+    lag_seconds: float
+    last_event_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    head: int
+    relay_positions: dict[str, int]
+    projections: list[ProjectionLag]
+
+
+_HEAD = f"SELECT COALESCE(MAX(notification_id), 0) FROM {EVENTS_TABLE}"
+_RELAY = "SELECT stream_name, position FROM relay_positions ORDER BY stream_name"
+_CHECKPOINTS = (
+    "SELECT projection, position, last_event_at FROM projection_checkpoints ORDER BY projection"
+)
+
+
+def store_status(database_url: str, now: datetime | None = None) -> StoreStatus:
+    """The head, the relay's positions and every projection's checkpoint and lag."""
+    now = now or datetime.now(tz=UTC)
+    with psycopg.connect(database_url, connect_timeout=3, autocommit=True) as conn:
+        row = conn.execute(_HEAD).fetchone()
+        head = int(row[0]) if row else 0
+        relay = {str(name): int(at) for name, at in conn.execute(_RELAY).fetchall()}
+        projections = []
+        for name, at, last_event_at in conn.execute(_CHECKPOINTS).fetchall():
+            behind = max(0, head - int(at))
+            age = (now - last_event_at).total_seconds() if behind and last_event_at else 0.0
+            projections.append(ProjectionLag(name, int(at), behind, max(0.0, age), last_event_at))
+    return StoreStatus(head, relay, projections)
+
+
+def print_store(status: StoreStatus) -> None:
+    print(f"\nevent store head: position {status.head}")
+    for stream, at in status.relay_positions.items():
+        print(f"relay published:  position {at} on {stream} (lag {max(0, status.head - at)})")
+    if not status.projections:
+        print("no projection has a checkpoint yet (is the projector running?)")
+        return
+    print(f"\n{'projection':<24} {'checkpoint':>10} {'lag events':>10} {'lag s':>8}  last event")
+    for p in status.projections:
+        last = p.last_event_at.isoformat(timespec="seconds") if p.last_event_at else "-"
+        print(f"{p.name:<24} {p.checkpoint:>10} {p.lag_events:>10} {p.lag_seconds:>8.1f}  {last}")
 
 
 def main() -> int:
     failing = 0
+    print(f"{'process':<10} {'url':<24} state")
     for process in processes():
-        problem = readiness(process)
-        state = "ready" if problem is None else f"NOT READY: {problem}"
-        print(f"{process.name:<10} {process.url:<24} {state}")
-        failing += problem is not None
+        result = health(process)
+        state = "ready" if result.ready else "NOT READY"
+        print(f"{process.name:<10} {process.url:<24} {state:<9}  {result.detail}")
+        failing += not result.ready
+    database_url = CommonSettings().database_url
+    try:
+        print_store(store_status(database_url))
+    except psycopg.Error as error:
+        message = mask_secrets(str(error).strip().splitlines()[0] if str(error) else repr(error))
+        print(f"\ncannot read the event store at {redacted_url(database_url)}: {message}")
+        failing += 1
     if failing:
-        print("start the stack with `make run`", file=sys.stderr)
+        print("\nstart the stack with `make run`", file=sys.stderr)
     return 1 if failing else 0
 
 

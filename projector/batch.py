@@ -7,6 +7,10 @@ the rest batched per projection, parks poison events in the dead-letter
 stream, advances the checkpoints and NOTIFYs the new position. Nothing is
 acknowledged on Redis here: the caller XACKs after this commits.
 
+A projection whose tables another version of its code built (stale, see
+:mod:`projector.checkpoints`) is left out of the batch: its checkpoint neither
+holds the others back nor moves, until a rebuild swaps in tables of this version.
+
 It stops at the first entry whose ``previous`` lies beyond the checkpoint:
 Redis lost the events in between, and the caller must fetch them from the
 store before that entry can be applied.
@@ -101,6 +105,7 @@ class BatchApplier:
     def __init__(self, projections: Sequence[Projection], dead_letters: DeadLetters) -> None:
         self.projections = list(projections)
         self.names = [projection.NAME for projection in self.projections]
+        self.versions = {projection.NAME: projection.VERSION for projection in self.projections}
         self._dead_letters = dead_letters
 
     async def apply(
@@ -112,7 +117,7 @@ class BatchApplier:
         move the checkpoint there even when that position is a hole.
         """
         async with conn.transaction():
-            checkpoints = await lock_checkpoints(conn, self.names)
+            checkpoints = await lock_checkpoints(conn, self.names, self.versions)
             position = checkpoints.floor
             fresh: list[RecordedEvent] = []
             poison: list[Poison] = []
@@ -145,7 +150,7 @@ class BatchApplier:
                 await self._dead_letters.park(poison)
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
             if position > checkpoints.floor:
-                await advance_checkpoints(conn, self.names, position, last_event_at)
+                await advance_checkpoints(conn, list(checkpoints.live), position, last_event_at)
         return BatchOutcome(
             consumed=consumed,
             checkpoint=max(position, checkpoints.floor),
@@ -200,6 +205,8 @@ class BatchApplier:
         self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent], checkpoints: Checkpoints
     ) -> None:
         for projection in self.projections:
+            if projection.NAME in checkpoints.stale:
+                continue
             start = checkpoints.positions[projection.NAME]
             mine = [
                 recorded

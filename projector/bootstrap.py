@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Sequence
 
-import uvicorn
 from litestar import Litestar
-from psycopg_pool import AsyncConnectionPool
+from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from projector.batch import BatchApplier
+from projector.admin import ProjectionAdmin
+from projector.apply_spans import applier_class
 from projector.consumer import StreamConsumer
 from projector.dead_letters import DeadLetters
 from projector.projections import PROJECTIONS
 from projector.projector import Projector
 from projector.settings import ProjectorSettings
-from shared_kernel.observability import configure_logging, health_routes, metrics
+from projector.stall import StallWatch, advancing_check
+from shared_kernel.observability import configure_logging
 from shared_kernel.settings import load_settings
+from shared_kernel.tracing import setup_tracing
+from shared_kernel.worker_app import (
+    background_worker_app,
+    operations_pool,
+    postgres_check,
+    redis_check,
+    serve,
+)
 
 
-def create_app(settings: ProjectorSettings) -> Litestar:
-    """The projector task plus /health/live, /health/ready and /metrics."""
+def create_app(
+    settings: ProjectorSettings, routes: Sequence[ControllerRouterHandler] = ()
+) -> Litestar:
+    """The projector task plus /health/live, /health/ready, /metrics and ``routes``."""
     # The projector's own loop retries and logs; redis-py retrying underneath would hide
     # outages. The socket timeout must outlast a blocking XREADGROUP.
     redis = Redis.from_url(
@@ -34,15 +42,7 @@ def create_app(settings: ProjectorSettings) -> Litestar:
         socket_timeout=settings.projector_block_ms / 1000 + 10,
         retry=Retry(NoBackoff(), 0),
     )
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=3,
-        open=False,
-        kwargs={"autocommit": True},
-        check=AsyncConnectionPool.check_connection,
-        name="projector",
-    )
+    pool = operations_pool(settings.database_url, "projector", max_size=3)
     dead_letters = DeadLetters(redis, settings.dead_letter_stream)
     projector = Projector(
         settings,
@@ -55,15 +55,8 @@ def create_app(settings: ProjectorSettings) -> Litestar:
             batch_size=settings.projector_batch_size,
             block_ms=settings.projector_block_ms,
         ),
-        BatchApplier(PROJECTIONS, dead_letters),
+        applier_class()(PROJECTIONS, dead_letters),
     )
-
-    async def postgres() -> None:
-        async with pool.connection(timeout=2.0) as conn:
-            await conn.execute("SELECT 1")
-
-    async def redis_ping() -> None:
-        await redis.ping()
 
     async def projection() -> dict[str, int]:
         if projector.status.failing:
@@ -74,35 +67,29 @@ def create_app(settings: ProjectorSettings) -> Litestar:
         """Parked events are visible here but do not make the projector unready."""
         return await dead_letters.count()
 
-    @contextlib.asynccontextmanager
-    async def running(_: Litestar) -> AsyncIterator[None]:
-        await pool.open(wait=False)
-        task = asyncio.create_task(projector.run(), name="projector")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await pool.close()
-            await redis.aclose()
-
     checks = {
-        "postgres": postgres,
-        "redis": redis_ping,
+        "postgres": postgres_check(pool),
+        "redis": redis_check(redis),
         "projector": projection,
+        "advancing": advancing_check(
+            pool, lambda: projector.status.checkpoint, StallWatch(settings.projector_stall_seconds)
+        ),
         "dead_lettered": dead_lettered,
     }
-    return Litestar(
-        route_handlers=[*health_routes(checks), metrics],
-        lifespan=[running],
-        logging_config=None,  # configure_logging already set JSON lines up
+    # Rebuilds, the start-up version check and the retention of replaced tables.
+    admin = ProjectionAdmin(settings)
+    return background_worker_app(
+        "projector",
+        admin.alongside(projector.run),
+        checks,
+        pool=pool,
+        on_close=[redis.aclose],
+        routes=[*routes, *admin.routes()],
     )
 
 
 def main() -> None:
     settings = load_settings(ProjectorSettings)
     configure_logging("projector", settings.log_level)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.projector_port, log_config=None
-    )
+    setup_tracing("projector")
+    serve(create_app(settings), settings.host, settings.projector_port)

@@ -19,3 +19,23 @@ DEAD_LETTERED = Counter("projector_dead_lettered", "Events parked in the dead-le
 CATCH_UP = Counter(
     "projector_catch_up_events", "Events applied from the event store rather than the stream."
 )
+STALE_PROJECTIONS = Gauge(
+    "projector_stale_projections",
+    "Projections whose live tables another version of their code built (found at start-up).",
+)
+REBUILD_EVENTS_DONE = Gauge(
+    "projector_rebuild_events_done",
+    "Events the current (or last) rebuild of a projection has replayed.",
+    ["projection"],
+)
+REBUILD_EVENTS_TARGET = Gauge(
+    "projector_rebuild_events_target",
+    "Events the current (or last) rebuild of a projection has to replay in all.",
+    ["projection"],
+)
+
+
+def rebuild_progress(projection: str, done: int, total: int) -> None:
+    """A rebuild's progress: ``done / total`` of its events replayed."""
+    REBUILD_EVENTS_DONE.labels(projection).set(done)
+    REBUILD_EVENTS_TARGET.labels(projection).set(total)

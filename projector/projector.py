@@ -88,15 +88,21 @@ class Projector:
     async def _session(self) -> None:
         settings = self._settings
         async with self._pool.connection() as conn:
-            await ensure_checkpoints(conn, self._applier.names)
-            checkpoints = await read_checkpoints(conn, self._applier.names)
+            versions = self._applier.versions
+            await ensure_checkpoints(conn, self._applier.names, versions)
+            checkpoints = await read_checkpoints(conn, self._applier.names, versions=versions)
         self._observe(checkpoints.floor, checkpoints.last_event_at)
-        leading = max(checkpoints.positions.values(), default=0)
+        if checkpoints.stale:
+            log.warning(
+                "projections built by another version of their code are left alone until rebuilt",
+                extra={"projections": sorted(checkpoints.stale)},
+            )
+        leading = max(checkpoints.live.values(), default=0)
         if checkpoints.floor < leading:
             # A projection added to a database the others have projected (or
             # rebuilt from nothing) starts at 0: bring it level with the others
             # from the store before the stream, whose entries start far past it.
-            behind = sorted(name for name, at in checkpoints.positions.items() if at < leading)
+            behind = sorted(name for name, at in checkpoints.live.items() if at < leading)
             log.info(
                 "projections behind the others; catching them up from the event store",
                 extra={"projections": behind, "from": checkpoints.floor, "up_to": leading},
@@ -190,7 +196,10 @@ class Projector:
         async with self._pool.connection() as conn:
             head = await head_position(conn)
             target = min(up_to, head)
-            checkpoint = (await read_checkpoints(conn, self._applier.names)).floor
+            checkpoints = await read_checkpoints(
+                conn, self._applier.names, versions=self._applier.versions
+            )
+            checkpoint = checkpoints.floor
             while checkpoint < target:
                 entries = await read_log(conn, after=checkpoint, limit=batch_size, up_to=target)
                 done = len(entries) < batch_size
@@ -229,7 +238,10 @@ class Projector:
         self.status.checkpoint = checkpoint
         self.status.last_event_at = last_event_at
         metrics.CHECKPOINT.set(checkpoint)
-        metrics.LAG_EVENTS.set(max(0, self.status.store_head - checkpoint))
+        behind = max(0, self.status.store_head - checkpoint)
+        metrics.LAG_EVENTS.set(behind)
+        if not behind:
+            metrics.LAG_SECONDS.set(0)  # caught up: no stale age until the next refresh
 
     async def _refresh_lag(self) -> None:
         async with self._pool.connection() as conn:

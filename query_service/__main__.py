@@ -8,11 +8,13 @@ from query_service.bootstrap import build_app
 from query_service.settings import QueryServiceSettings
 from shared_kernel.observability import configure_logging
 from shared_kernel.settings import load_settings
+from shared_kernel.tracing import setup_tracing
 
 
 def main() -> None:
     settings = load_settings(QueryServiceSettings)
     configure_logging("query_service", settings.log_level)
+    setup_tracing("query_service")
     uvicorn.run(
         build_app(settings),
         host=settings.host,

@@ -7,11 +7,6 @@ the server starts, and closes them in reverse order when it stops.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -19,18 +14,22 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from query_service.owner_routes import OWNER_EXCEPTION_HANDLERS, OwnerQueries
 from query_service.projection_position import ProjectionPosition
 from query_service.read_models import ReadModels
 from query_service.read_your_writes import ReadYourWrites
 from query_service.routes import QUERY_EXCEPTION_HANDLERS, AccountQueries, PageSize
 from query_service.settings import QueryServiceSettings
+from query_service.time_travel import AccountHistory
 from query_service.transfer_routes import (
     TRANSFER_EXCEPTION_HANDLERS,
     TotalsQueries,
     TransferQueries,
 )
-from shared_kernel.observability import health_routes, metrics
+from shared_kernel import tracing
+from shared_kernel.observability import RequestContext, health_routes, metrics
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
+from shared_kernel.worker_app import background_lifespan, postgres_check, redis_check
 
 #: Longest a readiness probe waits on one dependency before calling it failing.
 _HEALTH_TIMEOUT_SECONDS = 2.0
@@ -58,38 +57,24 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
     read_your_writes = ReadYourWrites(
         ReadModels(pool), position, max_wait_seconds=settings.max_wait_seconds
     )
+    account_history = AccountHistory(pool)
 
-    async def postgres_answers() -> None:
-        async with pool.connection(timeout=_HEALTH_TIMEOUT_SECONDS) as conn:
-            await conn.execute("SELECT 1")
-
-    async def redis_answers() -> None:
-        await redis.ping()
-
-    @asynccontextmanager
-    async def running(_: Litestar) -> AsyncIterator[None]:
-        # wait=False: the process comes up even while PostgreSQL is down, and
-        # /health/ready says so until it is back.
-        await pool.open(wait=False)
-        follower = asyncio.create_task(position.follow(), name="projection-position")
-        try:
-            yield
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-            await pool.close()
-            await redis.aclose()
+    # The pool opens without waiting: the process comes up even while PostgreSQL
+    # is down, and /health/ready says so until it is back.
+    running = background_lifespan(
+        "projection-position", position.follow, pool=pool, on_close=[redis.aclose]
+    )
 
     return Litestar(
         route_handlers=[
             AccountQueries,
             TransferQueries,
             TotalsQueries,
+            OwnerQueries,
             *health_routes(
                 {
-                    "postgres": postgres_answers,
-                    "redis": redis_answers,
+                    "postgres": postgres_check(pool, timeout=_HEALTH_TIMEOUT_SECONDS),
+                    "redis": redis_check(redis),
                     "projection_position": position.check,
                 }
             ),
@@ -97,14 +82,17 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         ],
         dependencies={
             "read_models": Provide(read_your_writes.read_models),
+            "account_history": Provide(lambda: account_history, sync_to_thread=False),
             "page_size": Provide(PageSize(settings.page_size_max).resolve, sync_to_thread=False),
         },
         exception_handlers={
             **EXCEPTION_HANDLERS,
             **QUERY_EXCEPTION_HANDLERS,
             **TRANSFER_EXCEPTION_HANDLERS,
+            **OWNER_EXCEPTION_HANDLERS,
         },
-        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
+        middleware=[RequestContext()],
         before_send=[read_your_writes.header_hook()],
         lifespan=[running],
         # configure_logging owns the log format (JSON lines); Litestar must not replace it.

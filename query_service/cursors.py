@@ -58,8 +58,14 @@ class TransfersCursor(msgspec.Struct, frozen=True, array_like=True, tag="transfe
     before_position: Version
 
 
-Cursor = StatementCursor | AccountsCursor | TransfersCursor
-C = TypeVar("C", StatementCursor, AccountsCursor, TransfersCursor)
+class OwnersCursor(msgspec.Struct, frozen=True, array_like=True, tag="owners"):
+    """Continue the owner list after ``after_owner``."""
+
+    after_owner: str
+
+
+Cursor = StatementCursor | AccountsCursor | TransfersCursor | OwnersCursor
+C = TypeVar("C", StatementCursor, AccountsCursor, TransfersCursor, OwnersCursor)
 
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _decoder = msgspec.msgpack.Decoder(Cursor)

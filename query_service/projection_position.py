@@ -36,13 +36,14 @@ from shared_kernel.settings import PROJECTION_CHANNEL
 log = logging.getLogger(__name__)
 
 #: The projections whose tables this service reads (their checkpoint names).
-BALANCES, STATEMENTS, TRANSFERS, TOTALS = (
+BALANCES, STATEMENTS, TRANSFERS, TOTALS, OWNERS = (
     "account_balances",
     "account_transactions",
     "transfers",
     "currency_totals",
+    "owner_summaries",
 )
-SERVED_PROJECTIONS = (BALANCES, STATEMENTS, TRANSFERS, TOTALS)
+SERVED_PROJECTIONS = (BALANCES, STATEMENTS, TRANSFERS, TOTALS, OWNERS)
 #: ``application_name`` of the listening connection, so an operator (or a
 #: test) can find it in ``pg_stat_activity``.
 LISTENER_APPLICATION_NAME = "query_service.projection_listener"

@@ -3,9 +3,10 @@
 The only tables read here are ``account_balances``, ``account_transactions``,
 ``transfers`` and ``currency_totals`` (see ``schema/sql/003_read_models.sql``
 and ``006_transfer_read_models.sql``); the event store is the projector's
-business. Pages are keyset pages: each continues strictly after the last row
-served, on a unique, indexed key, so concurrent inserts never repeat or skip a
-row and the cost of page N does not grow with N.
+business (the one exception, time travel with ``as_of``, is
+:mod:`query_service.time_travel`'s). Pages are keyset pages: each continues
+strictly after the last row served, on a unique, indexed key, so concurrent
+inserts never repeat or skip a row and the cost of page N does not grow with N.
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from query_service.cursors import (
     MAX_BIGINT,
     AccountsCursor,
     InvalidCursor,
+    OwnersCursor,
     StatementCursor,
     TransfersCursor,
     encode_cursor,
 )
+from query_service.owner_summaries import owner_page, owner_summary
 from query_service.views import (
     AccountPage,
     AccountStatus,
     AccountView,
     CurrencyTotal,
+    OwnerPage,
+    OwnerView,
     Totals,
     TransactionPage,
     TransactionView,
@@ -210,6 +215,16 @@ class ReadModels:
         if len(rows) > limit:
             next_cursor = encode_cursor(TransfersCursor(account_id, positions[limit - 1]))
         return TransferPage(items=items, next_cursor=next_cursor)
+
+    async def owner(self, owner: str) -> OwnerView:
+        """One owner's accounts and balances; :class:`OwnerNotFound` for an unknown owner."""
+        async with self._pool.connection() as conn:
+            return await owner_summary(conn, owner)
+
+    async def owners(self, *, limit: int, after: OwnersCursor | None) -> OwnerPage:
+        """Owners in owner order, after the cursor's."""
+        async with self._pool.connection() as conn:
+            return await owner_page(conn, limit=limit, after=after)
 
     async def totals(self) -> Totals:
         async with self._pool.connection() as conn:

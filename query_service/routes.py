@@ -37,7 +37,9 @@ from query_service.metrics import QueryTimer
 from query_service.projection_position import BALANCES, STATEMENTS, TRANSFERS
 from query_service.read_models import AccountFilter, AccountNotFound, ReadModels
 from query_service.read_your_writes import reads
+from query_service.time_travel import AccountHistory
 from query_service.views import (
+    AccountAsOfView,
     AccountPage,
     AccountStatus,
     AccountView,
@@ -99,6 +101,7 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
     account_id: str | None = None
     transfer_id: str | None = None
+    owner: str | None = None
     min_position: int | None = None
     projection_position: int | None = None
 
@@ -130,6 +133,17 @@ _ACCOUNT_RESPONSES = {
 }
 
 
+AsOfParam = Annotated[
+    int | None,
+    Parameter(
+        ge=0,
+        le=MAX_BIGINT,
+        description="Time travel: the account as the read models showed it when the event log"
+        " stood at this position, folded from the account's own events (adds `as_of`).",
+    ),
+]
+
+
 class AccountQueries(Controller):
     path = "/accounts"
     tags = ["accounts"]
@@ -137,11 +151,19 @@ class AccountQueries(Controller):
 
     @get(
         "/{account_id:uuid}",
-        summary="An account's balance and status",
+        summary="An account's balance and status (now, or as of a past position)",
         responses=_ACCOUNT_RESPONSES,
         opt=reads(BALANCES),
     )
-    async def account(self, account_id: UUID, read_models: ReadModels) -> AccountView:
+    async def account(
+        self,
+        account_id: UUID,
+        read_models: ReadModels,
+        account_history: AccountHistory,
+        as_of: AsOfParam = None,
+    ) -> AccountView | AccountAsOfView:
+        if as_of is not None:
+            return await account_history.account_as_of(account_id, as_of)
         return await read_models.account(account_id)
 
     @get(

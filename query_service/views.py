@@ -30,6 +30,12 @@ class AccountView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class AccountAsOfView(AccountView, frozen=True, kw_only=True):
+    """An account as the balances projection showed it when the log stood at ``as_of``."""
+
+    as_of: int
+
+
 class TransactionView(msgspec.Struct, frozen=True, kw_only=True):
     """One statement line: money in or out, and the balance after it.
 
@@ -100,3 +106,31 @@ class Totals(msgspec.Struct, frozen=True, kw_only=True):
     """Per currency, in currency order. Balances of different currencies never add up."""
 
     currencies: list[CurrencyTotal]
+
+
+class OwnerCurrencyView(msgspec.Struct, frozen=True, kw_only=True):
+    """An owner's accounts in one currency and the sum of their balances."""
+
+    currency: str
+    balance: int
+    accounts: int
+    open_accounts: int
+    closed_accounts: int
+
+
+class OwnerView(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one owner holds: account counts, and per currency (in currency order) the
+    balance. Balances of different currencies never add up, so there is no grand total."""
+
+    owner: str
+    accounts: int
+    open_accounts: int
+    closed_accounts: int
+    currencies: list[OwnerCurrencyView]
+
+
+class OwnerPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of owners in owner order; ``next_cursor`` is null at the end."""
+
+    items: list[OwnerView]
+    next_cursor: str | None

@@ -13,7 +13,7 @@ event before it in the log, so a consumer whose checkpoint is below
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -112,6 +112,24 @@ async def read_log(
     else:
         cursor = await conn.execute(_SELECT_RANGE, (after, up_to, limit))
     return _entries(await cursor.fetchall(), after)
+
+
+async def log_batches(
+    conn: AsyncConnection[Any], after: int, batch_size: int, *, up_to: int | None = None
+) -> AsyncIterator[list[LogEntry]]:
+    """The events after ``after`` (and at most ``up_to``), ``batch_size`` at a time.
+
+    Each batch is read when the one before has been handled; a batch shorter
+    than ``batch_size`` is the last (what is appended meanwhile waits for the next call).
+    """
+    while True:
+        entries = await read_log(conn, after, batch_size, up_to=up_to)
+        if not entries:
+            return
+        yield entries
+        if len(entries) < batch_size:
+            return
+        after = entries[-1].position
 
 
 def read_log_sync(conn: Connection[Any], after: int, limit: int) -> list[LogEntry]:

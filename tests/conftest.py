@@ -1,4 +1,4 @@
-"""Fixtures: a scratch database and stream per test, and the real processes."""
+"""Fixtures: a scratch database and stream per test, a writer into it, the real processes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.support.infra import REDIS_URL, scratch_database, unique_stream_name
+from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack
 
 
@@ -27,6 +28,21 @@ def stream_name() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(match=f"{name}*"):
         client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def writer(database_url: str) -> Iterator[LedgerWriter]:
+    """Appends to this test's event store as the command service would."""
+    ledger = LedgerWriter(database_url)
+    yield ledger
+    ledger.close_store()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
     client.close()
 
 

@@ -128,6 +128,25 @@ def check_currency(account: Account, currency: str | None) -> str:
     return account.currency
 
 
+def check_credit(account: Account, amount: int, currency: str | None) -> str:
+    """The rules of money coming in (a deposit, a transfer's credit); returns the currency."""
+    check_amount(amount)
+    check_open(account)
+    currency = check_currency(account, currency)
+    if account.balance + amount > MAX_BALANCE:
+        raise BalanceLimitExceeded(f"a balance may not exceed {MAX_BALANCE} minor units")
+    return currency
+
+
+def check_funds(account: Account, amount: int, action: str) -> None:
+    """The account holds ``amount``, which it would ``action`` (withdraw, transfer)."""
+    if amount > account.balance:
+        raise InsufficientFunds(
+            f"account {account.id} holds {account.balance}, cannot {action} {amount}",
+            balance=account.balance,
+        )
+
+
 def open_account(
     account_id: UUID, owner: str, currency: str, metadata: EventMetadata
 ) -> AccountOpened:
@@ -152,11 +171,7 @@ def deposit(
     reference: str | None,
     metadata: EventMetadata,
 ) -> MoneyDeposited:
-    check_amount(amount)
-    check_open(account)
-    currency = check_currency(account, currency)
-    if account.balance + amount > MAX_BALANCE:
-        raise BalanceLimitExceeded(f"a balance may not exceed {MAX_BALANCE} minor units")
+    currency = check_credit(account, amount, currency)
     return MoneyDeposited(
         originator_id=account.id,
         originator_version=account.version + 1,
@@ -177,11 +192,7 @@ def withdraw(
     check_amount(amount)
     check_open(account)
     currency = check_currency(account, currency)
-    if amount > account.balance:
-        raise InsufficientFunds(
-            f"account {account.id} holds {account.balance}, cannot withdraw {amount}",
-            balance=account.balance,
-        )
+    check_funds(account, amount, "withdraw")
     return MoneyWithdrawn(
         originator_id=account.id,
         originator_version=account.version + 1,

@@ -22,11 +22,10 @@ from uuid import UUID
 
 from command_service.domain.account import (
     Account,
-    BalanceLimitExceeded,
     DomainError,
-    InsufficientFunds,
     check_amount,
-    check_currency,
+    check_credit,
+    check_funds,
     check_open,
 )
 from shared_kernel.events import (
@@ -36,7 +35,6 @@ from shared_kernel.events import (
     MoneyTransferredOut,
     TransferSettled,
 )
-from shared_kernel.money import MAX_BALANCE
 
 
 class TransferNotPending(DomainError):
@@ -68,11 +66,7 @@ def transfer_out(
             f"account {account.id} already paid out transfer {transfer_id}",
             transfer_id=str(transfer_id),
         )
-    if amount > account.balance:
-        raise InsufficientFunds(
-            f"account {account.id} holds {account.balance}, cannot transfer {amount}",
-            balance=account.balance,
-        )
+    check_funds(account, amount, "transfer")
     return MoneyTransferredOut(
         originator_id=account.id,
         originator_version=account.version + 1,
@@ -94,11 +88,7 @@ def transfer_in(
     metadata: EventMetadata,
 ) -> MoneyTransferredIn:
     """Credit the target; refused when it is closed, holds another currency or would overflow."""
-    check_amount(amount)
-    check_open(account)
-    check_currency(account, currency)
-    if account.balance + amount > MAX_BALANCE:
-        raise BalanceLimitExceeded(f"a balance may not exceed {MAX_BALANCE} minor units")
+    check_credit(account, amount, currency)
     return MoneyTransferredIn(
         originator_id=account.id,
         originator_version=account.version + 1,

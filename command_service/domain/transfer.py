@@ -76,6 +76,8 @@ class Transfer(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str
     requested_at: datetime
     modified_at: datetime
+    #: The request's trace context: the saga's steps carry it on, like the correlation id.
+    traceparent: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -128,6 +130,7 @@ def _step_metadata(transfer: Transfer) -> EventMetadata:
     return EventMetadata(
         correlation_id=transfer.correlation_id,
         causation_id=f"{transfer.id}@{transfer.version}",
+        traceparent=transfer.traceparent,
     )
 
 
@@ -232,6 +235,7 @@ def apply(transfer: Transfer | None, event: LedgerEvent) -> Transfer:
             currency=event.currency,
             status="requested",
             correlation_id=event.metadata.correlation_id,
+            traceparent=event.metadata.traceparent,
             requested_at=event.timestamp,
             modified_at=event.timestamp,
         )

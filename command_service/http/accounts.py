@@ -66,6 +66,42 @@ def _changed(result: CommandResult) -> Response[AccountChangedResponse]:
     )
 
 
+def _money_route(path: str, summary: str) -> post:
+    """The route of a deposit or a withdrawal: the same statuses, problems and body decoding."""
+    return post(
+        path,
+        status_code=HTTP_200_OK,
+        summary=summary,
+        responses=problems(400, 404, 409, 413, 422, 503),
+        before_request=decode_strictly,
+    )
+
+
+async def _move_money(
+    kind: type[DepositMoney | WithdrawMoney],
+    request: Request[Any, Any, Any],
+    commands: CommandGateway,
+    *,
+    account_id: UUID,
+    data: MoneyRequest,
+    x_correlation_id: str | None,
+    if_match: str | None,
+) -> Response[AccountChangedResponse]:
+    """A deposit or a withdrawal: the request's command of ``kind``, submitted."""
+    attempt = attempt_of(request)
+    command = kind(
+        account_id=account_id,
+        command_id=attempt.command_id,
+        recovering=attempt.recovering,
+        amount=data.amount,
+        currency=data.currency,
+        reference=data.reference,
+        expected_version=expected_version(if_match),
+        correlation_id=correlation_id(request, x_correlation_id),
+    )
+    return _changed(await commands.submit(command))
+
+
 class AccountCommands(Controller):
     path = "/accounts"
     tags = ["accounts"]
@@ -104,13 +140,7 @@ class AccountCommands(Controller):
             headers={"ETag": etag(result.version), "Location": f"/accounts/{result.account_id}"},
         )
 
-    @post(
-        "/{account_id:uuid}/deposits",
-        status_code=HTTP_200_OK,
-        summary="Deposit money",
-        responses=problems(400, 404, 409, 413, 422, 503),
-        before_request=decode_strictly,
-    )
+    @_money_route("/{account_id:uuid}/deposits", "Deposit money")
     async def deposit(
         self,
         account_id: UUID,
@@ -121,26 +151,17 @@ class AccountCommands(Controller):
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
-        attempt = attempt_of(request)
-        command = DepositMoney(
+        return await _move_money(
+            DepositMoney,
+            request,
+            commands,
             account_id=account_id,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
-            amount=data.amount,
-            currency=data.currency,
-            reference=data.reference,
-            expected_version=expected_version(if_match),
-            correlation_id=correlation_id(request, x_correlation_id),
+            data=data,
+            x_correlation_id=x_correlation_id,
+            if_match=if_match,
         )
-        return _changed(await commands.submit(command))
 
-    @post(
-        "/{account_id:uuid}/withdrawals",
-        status_code=HTTP_200_OK,
-        summary="Withdraw money (never below zero)",
-        responses=problems(400, 404, 409, 413, 422, 503),
-        before_request=decode_strictly,
-    )
+    @_money_route("/{account_id:uuid}/withdrawals", "Withdraw money (never below zero)")
     async def withdraw(
         self,
         account_id: UUID,
@@ -151,18 +172,15 @@ class AccountCommands(Controller):
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
-        attempt = attempt_of(request)
-        command = WithdrawMoney(
+        return await _move_money(
+            WithdrawMoney,
+            request,
+            commands,
             account_id=account_id,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
-            amount=data.amount,
-            currency=data.currency,
-            reference=data.reference,
-            expected_version=expected_version(if_match),
-            correlation_id=correlation_id(request, x_correlation_id),
+            data=data,
+            x_correlation_id=x_correlation_id,
+            if_match=if_match,
         )
-        return _changed(await commands.submit(command))
 
     @post(
         "/{account_id:uuid}/close",

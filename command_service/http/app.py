@@ -20,11 +20,12 @@ from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
 from command_service.gateway import CommandGateway
 from command_service.http.accounts import AccountCommands
-from command_service.http.headers import echo_correlation_id
+from command_service.http.headers import correlation_id_of, echo_correlation_id
 from command_service.http.transfers import TransferCommands
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
-from shared_kernel.observability import HealthCheck, health_routes, metrics
+from shared_kernel import tracing
+from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
 
 
@@ -67,6 +68,7 @@ def create_app(
         ],
         dependencies={"commands": Provide(lambda: commands, sync_to_thread=False)},
         middleware=[
+            RequestContext(correlation_id_of),
             DefineMiddleware(
                 IdempotencyMiddleware,
                 keys=idempotency_keys,
@@ -79,7 +81,7 @@ def create_app(
             DomainError: _refused,
             ServiceUnavailable: _unavailable,
         },
-        plugins=[ProblemDetailsPlugin(problem_details_config())],
+        plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         before_send=[echo_correlation_id],
         openapi_config=OpenAPIConfig(
             title="Ledger command service",

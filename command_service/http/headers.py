@@ -74,6 +74,11 @@ def correlation_id(request: Request[Any, Any, Any], given: str | None) -> str:
     return given or _correlation_id_of(request.scope)
 
 
+def correlation_id_of(scope: Scope) -> str:
+    """The request's correlation id from its ASGI scope (for the log context)."""
+    return _correlation_id_of(scope)
+
+
 def _correlation_id_of(scope: Scope) -> str:
     """The client's id when valid, else one generated once per request (kept in the scope)."""
     state = scope.setdefault("state", {})

@@ -8,8 +8,9 @@ its new position, so a crash repeats steps rather than skipping them, and a
 repeated step is refused by the transfer stream's version key.
 
 One saga works at a time: the one holding a PostgreSQL advisory lock on a
-dedicated connection (the relay's pattern). The lock dies with the session,
-so after a kill -9 a standby takes over within about a second.
+dedicated connection (:mod:`command_service.leader_loop`, shared with the relay).
+The lock dies with the session, so after a kill -9 a standby takes over within
+about a second.
 
 On taking the lead, and then periodically, it *sweeps*: every transfer
 requested after the last sweep's mark that has not reached an end gets its
@@ -24,8 +25,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -33,10 +32,9 @@ import psycopg
 from eventsourcing import persistence as eventsourcing_persistence
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
 
 from command_service.domain.transfer import Transfer
-from command_service.relay.leadership import listen_for_appends, try_to_lead, wait_for_append
+from command_service.leader_loop import LeaderLoop, LoopLog, Role
 from command_service.settings import TransferSagaSettings
 from command_service.transfer_saga import metrics
 from command_service.transfer_saga.positions import (
@@ -46,8 +44,10 @@ from command_service.transfer_saga.positions import (
     unfinished_transfers,
 )
 from command_service.transfer_saga.steps import TransferSteps
-from shared_kernel.event_log import LogEntry, head_position, read_log
+from shared_kernel.event_log import LogEntry, head_position, log_batches
 from shared_kernel.events import TransferDebited, TransferRequested
+
+__all__ = ["OUTAGES", "Role", "TransferSaga", "saga_lock_key"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ OUTAGES: tuple[type[Exception], ...] = (
     eventsourcing_persistence.InterfaceError,
     OSError,
 )
-STANDBY_RETRY_SECONDS = 1.0
-RETRY_CAP_SECONDS = 2.0
 #: Transfers whose latest version the saga knows, so its own events on the log cost nothing.
 KNOWN_TRANSFERS = 100_000
 
@@ -73,110 +71,53 @@ def saga_lock_key() -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-class Role(StrEnum):
-    STARTING = "starting"
-    STANDBY = "standby"
-    ACTIVE = "active"
-    FAILING = "failing"
-
-
-@dataclass
-class SagaStatus:
-    """What /health/ready reports about the saga itself."""
-
-    role: Role = Role.STARTING
-    position: int = 0
-    last_error: str = ""
-
-
-class TransferSaga:
+class TransferSaga(LeaderLoop):
     def __init__(
         self,
         settings: TransferSagaSettings,
         pool: AsyncConnectionPool[Any],
         steps: TransferSteps,
     ) -> None:
+        super().__init__(
+            database_url=settings.database_url,
+            pool=pool,
+            lock_key=saga_lock_key(),
+            poll_seconds=settings.transfer_saga_poll_seconds,
+            outages=OUTAGES,
+            active=metrics.ACTIVE,
+            loop_log=LoopLog(
+                log,
+                outage="saga lost PostgreSQL; retrying",
+                failure="saga failed; retrying",  # the event store's errors among them
+                standby="another saga holds the lock; standing by",
+            ),
+        )
         self._settings = settings
-        self._pool = pool
         self._steps = steps
-        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
-        self._failures = 0
         self._known: OrderedDict[UUID, int] = OrderedDict()
         self._swept_to = 0
         self._next_sweep = 0.0
-        self.status = SagaStatus()
 
-    async def run(self) -> None:
-        """Work until cancelled; every failure is logged and retried with backoff."""
-        while True:
-            try:
-                await self._serve_one_term()
-            except OUTAGES as error:
-                self._failed(error)
-                log.warning(
-                    "saga lost PostgreSQL; retrying",
-                    extra={"error": f"{type(error).__name__}: {error}", "failures": self._failures},
-                )
-            except Exception as error:  # the event store's errors among them
-                self._failed(error)
-                log.exception("saga failed; retrying", extra={"failures": self._failures})
-            await asyncio.sleep(self._backoff.compute(self._failures))
-            self._failures += 1
-
-    def _failed(self, error: Exception) -> None:
-        self.status.role = Role.FAILING
-        self.status.last_error = f"{type(error).__name__}: {error}"
-        metrics.ACTIVE.set(0)
-
-    async def _serve_one_term(self) -> None:
-        conn = await AsyncConnection.connect(
-            self._settings.database_url,
-            autocommit=True,
-            connect_timeout=10,
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
+    async def _term(self, conn: AsyncConnection[Any], reader: AsyncConnection[Any]) -> None:
+        position, self._swept_to = await load_saga_position(reader)
+        self._became_active()
+        log.info(
+            "saga active; sweeping, then following the log",
+            extra={"position": position, "swept_to": self._swept_to},
         )
-        async with conn:
-            await self._await_leadership(conn)
-            await listen_for_appends(conn)
-            async with self._pool.connection() as reader:
-                position, self._swept_to = await load_saga_position(reader)
-                self.status.role, self.status.last_error = Role.ACTIVE, ""
-                metrics.ACTIVE.set(1)
-                log.info(
-                    "saga active; sweeping, then following the log",
-                    extra={"position": position, "swept_to": self._swept_to},
-                )
-                self._known.clear()  # another saga may have moved transfers meanwhile
+        self._known.clear()  # another saga may have moved transfers meanwhile
+        await self._sweep(reader)
+        while True:
+            position = await self._follow(reader, position)
+            if time.monotonic() >= self._next_sweep:
                 await self._sweep(reader)
-                while True:
-                    position = await self._follow(reader, position)
-                    if time.monotonic() >= self._next_sweep:
-                        await self._sweep(reader)
-                    self._failures = 0
-                    await wait_for_append(conn, self._settings.transfer_saga_poll_seconds)
-
-    async def _await_leadership(self, conn: AsyncConnection[Any]) -> None:
-        announced = False
-        while not await try_to_lead(conn, saga_lock_key()):
-            if not announced:
-                log.info("another saga holds the lock; standing by")
-                announced = True
-            self.status.role, self.status.last_error = Role.STANDBY, ""
-            metrics.ACTIVE.set(0)
-            self._failures = 0
-            await asyncio.sleep(STANDBY_RETRY_SECONDS)
+            await self._idle(conn)
 
     async def _follow(self, reader: AsyncConnection[Any], position: int) -> int:
         """Advance the transfers of every event after ``position``; returns the new position."""
         head = await head_position(reader)
         batch_size = self._settings.transfer_saga_batch_size
-        while True:
-            entries = await read_log(reader, after=position, limit=batch_size)
-            if not entries:
-                break
+        async for entries in log_batches(reader, position, batch_size):
             transfer_ids = self._to_advance(entries)
             if transfer_ids:
                 self._remember(await asyncio.to_thread(self._steps.advance, transfer_ids))
@@ -189,8 +130,6 @@ class TransferSaga:
                 "followed the log",
                 extra={"position": position, "events": len(entries), "advanced": len(transfer_ids)},
             )
-            if len(entries) < batch_size:
-                break
         head = max(head, position)
         metrics.STORE_HEAD.set(head)
         metrics.LAG.set(head - position)

@@ -14,7 +14,7 @@ this projection skipped would make the account's next event look like a gap.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,10 +24,35 @@ from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.reference_sql import (
+    decoded,
+    signed_amount_sql,
+    topic,
+)
 from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, TransferSettled
 
 NAME = "account_balances"
+VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed, TransferSettled)
+TABLES: tuple[str, ...] = ("account_balances",)
+
+#: The independent fold a rebuild is verified against: per account stream, the
+#: opening's owner and currency, the sum of signed amounts, closed if ever closed,
+#: and the time and position of its newest event.
+REFERENCE: Mapping[str, str] = {
+    "account_balances": (
+        f"WITH e AS ({decoded(*HANDLES)}),"
+        " folded AS (SELECT stream_id, max(version) AS version, max(position) AS last_position,"
+        f" sum({signed_amount_sql()}) AS balance,"
+        f" bool_or(topic = {topic(AccountClosed)}) AS closed FROM e GROUP BY stream_id)"
+        " SELECT f.stream_id, o.d->>'owner', (o.d->>'currency')::char(3), f.balance::bigint,"
+        " CASE WHEN f.closed THEN 'closed' ELSE 'open' END, f.version,"
+        " (o.d->>'timestamp')::timestamptz, (l.d->>'timestamp')::timestamptz, f.last_position"
+        " FROM folded AS f"
+        f" JOIN e AS o ON o.stream_id = f.stream_id AND o.topic = {topic(AccountOpened)}"
+        " JOIN e AS l ON l.position = f.last_position"
+    )
+}
 
 _COLUMNS = (
     "account_id, owner, currency, balance, status, version, opened_at, updated_at, last_position"

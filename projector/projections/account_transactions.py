@@ -11,7 +11,7 @@ The position is the primary key: the same event can never make two lines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,10 +26,41 @@ from projector.projections.movements import (
     statement_kind,
     transfer_of,
 )
-from shared_kernel.events import LedgerEvent, MoneyDeposited, MoneyWithdrawn
+from projector.projections.reference_sql import decoded, signed_amount_sql, topic
+from shared_kernel.events import (
+    LedgerEvent,
+    MoneyDeposited,
+    MoneyTransferredIn,
+    MoneyTransferredOut,
+    MoneyWithdrawn,
+)
 
 NAME = "account_transactions"
+VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = MOVEMENTS
+TABLES: tuple[str, ...] = ("account_transactions",)
+
+_KIND_SQL = (
+    f"CASE topic WHEN {topic(MoneyDeposited)} THEN 'deposit'"
+    f" WHEN {topic(MoneyWithdrawn)} THEN 'withdrawal'"
+    f" WHEN {topic(MoneyTransferredOut)} THEN 'transfer_out'"
+    f" WHEN {topic(MoneyTransferredIn)} THEN 'transfer_in' ELSE 'refund' END"
+)
+#: The independent fold a rebuild is verified against: one line per movement,
+#: its balance after as the running sum of the account's signed amounts.
+REFERENCE: Mapping[str, str] = {
+    "account_transactions": (
+        f"WITH m AS ({decoded(*HANDLES)})"
+        f" SELECT position, stream_id, version, {_KIND_SQL}, (d->>'amount')::bigint,"
+        " (d->>'currency')::char(3),"
+        f" (sum({signed_amount_sql()}) OVER (PARTITION BY stream_id ORDER BY version))::bigint,"
+        " d->>'reference', (d->>'timestamp')::timestamptz,"
+        f" CASE WHEN topic = {topic(MoneyTransferredIn)} THEN (d->>'from_account')::uuid"
+        "  ELSE (d->>'to_account')::uuid END,"
+        " (d->>'transfer_id')::uuid"
+        " FROM m"
+    )
+}
 
 _LAST_BALANCES = (
     "SELECT DISTINCT ON (account_id) account_id, balance_after FROM account_transactions"

@@ -1,16 +1,30 @@
-"""What every projection is: a name, the event types it reads, and how it applies a batch.
+"""What every projection is: a name, a version, the events it reads, its tables, how it applies.
 
-A projection is one module with ``NAME``, ``HANDLES`` and ``apply``. The
-projector calls ``apply`` inside the transaction that also advances the
-checkpoint, with only the events of ``HANDLES`` that the projection has not
-applied yet, in log order. ``apply`` raises :class:`CannotProject` for an
-event that does not fit the read model (the projector then dead-letters it);
-any database error it lets through is judged by the projector.
+A projection is one module with:
+
+- ``NAME``: its checkpoint row in ``projection_checkpoints`` and how operators call it;
+- ``VERSION``: raised whenever what ``apply`` writes changes, so tables an older
+  version built are rebuilt (or flagged stale) instead of mixed with new rows;
+- ``HANDLES``: the event types it reads;
+- ``TABLES``: the tables it owns, created by its DDL in ``schema/sql``; a rebuild
+  builds copies of exactly these beside the live ones and swaps them in together;
+- ``REFERENCE``: per table, an SQL fold of ``ledger_events`` up to
+  ``%(up_to)s`` giving the rows the table must hold, every column in table
+  order. It is the independent check a rebuild is verified against before
+  the swap, so it must share nothing with ``apply`` (different language,
+  different route to the answer);
+- ``apply``: called inside the transaction that also advances the checkpoint,
+  with only the events of ``HANDLES`` the projection has not applied yet, in
+  log order. It names its tables unqualified, so the same code writes the live
+  tables or a rebuild's copies, whichever the connection's ``search_path``
+  finds first. It raises :class:`CannotProject` for an event that does not fit
+  the read model (the projector then dead-letters it); any database error it
+  lets through is judged by the projector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +49,9 @@ class CannotProject(Exception):
 
 class Projection(Protocol):
     NAME: str
+    VERSION: int
     HANDLES: tuple[type[LedgerEvent], ...]
+    TABLES: tuple[str, ...]
+    REFERENCE: Mapping[str, str]
 
     async def apply(self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None: ...

@@ -16,7 +16,7 @@ with the other projections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,11 +26,32 @@ from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.reference_sql import decoded, signed_amount_sql, topic
 from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, decode_event
 from shared_kernel.settings import EVENTS_TABLE
 
 NAME = "currency_totals"
+VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed)
+TABLES: tuple[str, ...] = ("currency_totals",)
+
+#: The independent fold a rebuild is verified against: every event in the
+#: currency its account was opened in, then counted and summed per currency.
+REFERENCE: Mapping[str, str] = {
+    "currency_totals": (
+        f"WITH e AS ({decoded(*HANDLES)}),"
+        " c AS (SELECT e.*, o.d->>'currency' AS currency FROM e"
+        f"  JOIN e AS o ON o.stream_id = e.stream_id AND o.topic = {topic(AccountOpened)}),"
+        f" per AS (SELECT currency, sum({signed_amount_sql()}) AS balance,"
+        f"  count(*) FILTER (WHERE topic = {topic(AccountOpened)}) AS accounts,"
+        f"  count(*) FILTER (WHERE topic = {topic(AccountClosed)}) AS closed,"
+        "  max(position) AS last_position FROM c GROUP BY currency)"
+        " SELECT per.currency::char(3), per.balance::numeric(39, 0), per.accounts,"
+        " per.accounts - per.closed, per.closed, (l.d->>'timestamp')::timestamptz,"
+        " per.last_position"
+        " FROM per JOIN e AS l ON l.position = per.last_position"
+    )
+}
 
 _OPENINGS = (
     f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"

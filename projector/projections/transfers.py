@@ -12,7 +12,7 @@ having been debited would be a lie about money.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -21,6 +21,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.reference_sql import decoded, topic, topics
 from shared_kernel.events import (
     LedgerEvent,
     TransferCompleted,
@@ -38,6 +39,37 @@ HANDLES: tuple[type[LedgerEvent], ...] = (
     TransferRefunded,
     TransferFailed,
 )
+VERSION = 1
+TABLES: tuple[str, ...] = ("transfers",)
+
+_STATUS_SQL = (
+    f"CASE l.topic WHEN {topic(TransferRequested)} THEN 'requested'"
+    f" WHEN {topic(TransferDebited)} THEN 'debited'"
+    f" WHEN {topic(TransferCompleted)} THEN 'completed'"
+    f" WHEN {topic(TransferRefunded)} THEN 'refunded' ELSE 'failed' END"
+)
+#: The independent fold a rebuild is verified against: per transfer stream, the
+#: request's terms, the status named by its newest event, and when each step was.
+REFERENCE: Mapping[str, str] = {
+    "transfers": (
+        f"WITH t AS ({decoded(*HANDLES)}),"
+        " folded AS (SELECT stream_id, max(version) AS version, max(position) AS last_position,"
+        f" max(position) FILTER (WHERE topic = {topic(TransferDebited)}) AS debited,"
+        " max(position) FILTER (WHERE topic IN"
+        f" ({topics(TransferCompleted, TransferRefunded, TransferFailed)})) AS finished"
+        " FROM t GROUP BY stream_id)"
+        " SELECT f.stream_id, (r.d->>'from_account')::uuid, (r.d->>'to_account')::uuid,"
+        f" (r.d->>'amount')::bigint, (r.d->>'currency')::char(3), {_STATUS_SQL},"
+        " l.d->>'reason', (r.d->>'timestamp')::timestamptz, (db.d->>'timestamp')::timestamptz,"
+        " (fin.d->>'timestamp')::timestamptz, (l.d->>'timestamp')::timestamptz, f.version,"
+        " r.position, f.last_position"
+        " FROM folded AS f"
+        f" JOIN t AS r ON r.stream_id = f.stream_id AND r.topic = {topic(TransferRequested)}"
+        " JOIN t AS l ON l.position = f.last_position"
+        " LEFT JOIN t AS db ON db.position = f.debited"
+        " LEFT JOIN t AS fin ON fin.position = f.finished"
+    )
+}
 
 TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
 

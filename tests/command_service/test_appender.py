@@ -76,6 +76,25 @@ def notification_ids(database_url: str, account_id: UUID) -> dict[int, int]:
     return {version: position for version, position in rows}
 
 
+def deposit_by_another_writer(
+    database_url: str, account_id: UUID, *, version: int, amount: int
+) -> None:
+    """Another process's store appends a deposit at ``version``, behind the appender's back."""
+    other = LedgerEventStore(env=event_store_env(database_url))
+    try:
+        other.save(
+            MoneyDeposited(
+                originator_id=account_id,
+                originator_version=version,
+                metadata=EventMetadata(correlation_id="other", causation_id="other"),
+                amount=amount,
+                currency="EUR",
+            )
+        )
+    finally:
+        other.close()
+
+
 def deposit(account_id: UUID, amount: int, expected: int | None = None) -> DepositMoney:
     return DepositMoney(
         account_id=account_id, amount=amount, correlation_id="test", expected_version=expected
@@ -134,19 +153,7 @@ async def test_a_conflict_with_another_writer_is_retried_without_expected_versio
     await appender.submit(open_command(account_id))
     await appender.submit(deposit(account_id, 100))  # the appender now caches version 2
 
-    other = LedgerEventStore(env=event_store_env(database_url))
-    try:
-        other.save(
-            MoneyDeposited(
-                originator_id=account_id,
-                originator_version=3,
-                metadata=EventMetadata(correlation_id="other", causation_id="other"),
-                amount=1,
-                currency="EUR",
-            )
-        )
-    finally:
-        other.close()
+    deposit_by_another_writer(database_url, account_id, version=3, amount=1)
     conflicts_before = counter("append_conflicts_total")
 
     result = await appender.submit(withdrawal(account_id, 50))
@@ -167,20 +174,7 @@ async def test_a_conflict_is_reported_when_the_client_expected_a_version(
     await appender.submit(open_command(account_id))
     await appender.submit(deposit(account_id, 100))
 
-    other = LedgerEventStore(env=event_store_env(database_url))
-    try:
-        account = other.get_account(account_id)
-        other.save(
-            MoneyDeposited(
-                originator_id=account_id,
-                originator_version=account.version + 1,
-                metadata=EventMetadata(correlation_id="other", causation_id="other"),
-                amount=5,
-                currency="EUR",
-            )
-        )
-    finally:
-        other.close()
+    deposit_by_another_writer(database_url, account_id, version=3, amount=5)
     conflicts_before = counter("append_conflicts_total")
 
     with pytest.raises(VersionConflict) as conflict:
@@ -198,19 +192,7 @@ async def test_retries_are_bounded(store: LedgerEventStore, database_url: str) -
     try:
         account_id = uuid4()
         await appender.submit(open_command(account_id))
-        other = LedgerEventStore(env=event_store_env(database_url))
-        try:
-            other.save(
-                MoneyDeposited(
-                    originator_id=account_id,
-                    originator_version=2,
-                    metadata=EventMetadata(correlation_id="other", causation_id="other"),
-                    amount=5,
-                    currency="EUR",
-                )
-            )
-        finally:
-            other.close()
+        deposit_by_another_writer(database_url, account_id, version=2, amount=5)
         with pytest.raises(VersionConflict) as conflict:
             await appender.submit(deposit(account_id, 1))
         assert conflict.value.context["current_version"] == 2
@@ -227,19 +209,7 @@ async def test_a_refusal_is_never_decided_on_a_stale_cache(
     appender.start()
     account_id = uuid4()
     await appender.submit(open_command(account_id))  # cached: balance 0
-    other = LedgerEventStore(env=event_store_env(database_url))
-    try:
-        other.save(
-            MoneyDeposited(
-                originator_id=account_id,
-                originator_version=2,
-                metadata=EventMetadata(correlation_id="other", causation_id="other"),
-                amount=50,
-                currency="EUR",
-            )
-        )
-    finally:
-        other.close()
+    deposit_by_another_writer(database_url, account_id, version=2, amount=50)
 
     result = await appender.submit(withdrawal(account_id, 50))
 

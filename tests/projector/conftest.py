@@ -1,25 +1,26 @@
-"""Fixtures of the projector tests: a writer into the test's event store, a Redis client."""
+"""Fixtures of the projector tests that drive its batch code directly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-import redis
+from redis.asyncio import Redis
 
+from projector.batch import BatchApplier
+from projector.dead_letters import DeadLetters
+from projector.projections import PROJECTIONS
 from tests.support.infra import REDIS_URL
-from tests.support.ledger_writer import LedgerWriter
 
 
 @pytest.fixture
-def writer(database_url: str) -> Iterator[LedgerWriter]:
-    ledger = LedgerWriter(database_url)
-    yield ledger
-    ledger.close_store()
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+async def redis(stream_name: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
     yield client
-    client.close()
+    await client.aclose()
+
+
+@pytest.fixture
+def applier(redis: Redis, stream_name: str) -> BatchApplier:
+    """Every projection, dead-lettering into this test's own stream."""
+    return BatchApplier(PROJECTIONS, DeadLetters(redis, f"{stream_name}:dead-letter"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -12,11 +11,8 @@ from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from projector.batch import BatchApplier
-from projector.dead_letters import DeadLetters
-from projector.projections import PROJECTIONS
 from shared_kernel.event_log import read_log
 from shared_kernel.settings import PROJECTION_CHANNEL
-from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.reference_fold import (
     PROJECTION_NAMES,
@@ -25,18 +21,6 @@ from tests.support.reference_fold import (
     live_read_models,
     store_head,
 )
-
-
-@pytest.fixture
-async def redis(stream_name: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def applier(redis: Redis, stream_name: str) -> BatchApplier:
-    return BatchApplier(PROJECTIONS, DeadLetters(redis, f"{stream_name}:dead-letter"))
 
 
 async def connect(database_url: str) -> AsyncConnection[Any]:

@@ -41,7 +41,7 @@ from tests.support.reference_fold import (
 from tests.support.streams import wait_for
 from tests.support.transfer_writer import Outcome, TransferWriter
 
-NEW = ("transfers", "currency_totals")
+NEW = ("transfers", "currency_totals", "owner_summaries")
 
 
 def all_at_head(database_url: str) -> bool:

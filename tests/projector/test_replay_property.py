@@ -36,7 +36,7 @@ from tests.support.reference_fold import expected_read_models, live_read_models
 from tests.support.transfer_writer import Outcome, TransferWriter
 
 #: Every read-model table, emptied between examples.
-READ_MODELS = "account_balances, account_transactions, transfers, currency_totals"
+READ_MODELS = ", ".join(table for projection in PROJECTIONS for table in projection.TABLES)
 
 Command = tuple[str, int, int, int, Outcome]
 KINDS = ["open", "deposit", "deposit", "withdraw", "close", "transfer", "transfer"]

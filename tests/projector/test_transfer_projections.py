@@ -7,7 +7,7 @@ batch code; the read models must equal the independent reference fold.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -16,11 +16,8 @@ from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from projector.batch import BatchApplier
-from projector.dead_letters import DeadLetters
-from projector.projections import PROJECTIONS
 from shared_kernel.event_log import read_log
 from shared_kernel.events import EventMetadata, TransferCompleted
-from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.reference_fold import (
     PROJECTION_NAMES,
@@ -30,18 +27,6 @@ from tests.support.reference_fold import (
     store_head,
 )
 from tests.support.transfer_writer import TransferWriter
-
-
-@pytest.fixture
-async def redis(stream_name: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def applier(redis: Redis, stream_name: str) -> BatchApplier:
-    return BatchApplier(PROJECTIONS, DeadLetters(redis, f"{stream_name}:dead-letter"))
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from tests.query_service.conftest import QueryService
 
 pytestmark = pytest.mark.processes
 
-PARAMETERS = ("limit", "cursor", "owner", "status", "min_balance", "min_position", "extra")
+PARAMETERS = (
+    "limit", "cursor", "owner", "status", "min_balance", "min_position", "as_of", "extra",
+)  # fmt: skip
 
 # Texts a client might send: numbers at and past every boundary, words, and
 # arbitrary unicode (surrogates excluded, as no HTTP client can encode them).

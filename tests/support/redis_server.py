@@ -63,6 +63,16 @@ class PrivateRedis:
         self.kill()
         self.start()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections open and answers nothing (a hang)."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused server answers again, everything it held intact."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.send_signal(signal.SIGCONT)
+
 
 @contextmanager
 def private_redis() -> Iterator[PrivateRedis]:

@@ -37,7 +37,13 @@ from shared_kernel.events import (
 from shared_kernel.settings import EVENTS_TABLE
 
 #: Every projection the projector keeps, each with its own checkpoint row.
-PROJECTION_NAMES = ("account_balances", "account_transactions", "transfers", "currency_totals")
+PROJECTION_NAMES = (
+    "account_balances",
+    "account_transactions",
+    "transfers",
+    "currency_totals",
+    "owner_summaries",
+)
 
 
 class BalanceRow(NamedTuple):
@@ -89,15 +95,25 @@ class TotalsRow(NamedTuple):
     last_position: int
 
 
+class OwnerRow(NamedTuple):
+    accounts: int
+    open_accounts: int
+    closed_accounts: int
+    balance: int
+    updated_at: datetime
+    last_position: int
+
+
 @dataclass
 class ReadModels:
     """Every read model, keyed as its table is: balances and transfers by id,
-    statement lines by position, totals by currency."""
+    statement lines by position, totals by currency, owner summaries by (owner, currency)."""
 
     balances: dict[UUID, BalanceRow] = field(default_factory=dict)
     transactions: dict[int, TransactionRow] = field(default_factory=dict)
     transfers: dict[UUID, TransferRow] = field(default_factory=dict)
     totals: dict[str, TotalsRow] = field(default_factory=dict)
+    owners: dict[tuple[str, str], OwnerRow] = field(default_factory=dict)
 
 
 Leg = tuple[str, int, UUID | None, UUID | None, str | None]
@@ -128,7 +144,8 @@ def _fold_account(expected: ReadModels, position: int, event: LedgerEvent) -> No
             event.owner, event.currency, 0, "open", event.originator_version,
             event.timestamp, event.timestamp, position,
         )  # fmt: skip
-        _count(expected, event.currency, position, event.timestamp, accounts=1, open_accounts=1)
+        _count(expected, event.currency, position, event.timestamp, accounts=1, open_accounts=1,
+               owner=event.owner)  # fmt: skip
         return
     row = expected.balances[account_id]
     row = row._replace(
@@ -142,11 +159,11 @@ def _fold_account(expected: ReadModels, position: int, event: LedgerEvent) -> No
             account_id, event.originator_version, kind, abs(change), row.currency, row.balance,
             reference, event.timestamp, counterparty, transfer_id,
         )  # fmt: skip
-        _count(expected, row.currency, position, event.timestamp, balance=change)
+        _count(expected, row.currency, position, event.timestamp, balance=change, owner=row.owner)
     elif isinstance(event, AccountClosed):
         row = row._replace(status="closed")
         _count(expected, row.currency, position, event.timestamp, open_accounts=-1,
-               closed_accounts=1)  # fmt: skip
+               closed_accounts=1, owner=row.owner)  # fmt: skip
     expected.balances[account_id] = row
 
 
@@ -160,12 +177,19 @@ def _count(
     accounts: int = 0,
     open_accounts: int = 0,
     closed_accounts: int = 0,
+    owner: str | None = None,
 ) -> None:
     row = expected.totals.get(currency, TotalsRow(0, 0, 0, 0, at, position))
     expected.totals[currency] = TotalsRow(
         row.balance + balance, row.accounts + accounts, row.open_accounts + open_accounts,
         row.closed_accounts + closed_accounts, at, position,
     )  # fmt: skip
+    if owner is not None:
+        mine = expected.owners.get((owner, currency), OwnerRow(0, 0, 0, 0, at, position))
+        expected.owners[(owner, currency)] = OwnerRow(
+            mine.accounts + accounts, mine.open_accounts + open_accounts,
+            mine.closed_accounts + closed_accounts, mine.balance + balance, at, position,
+        )  # fmt: skip
 
 
 def _fold_transfer(expected: ReadModels, position: int, event: LedgerEvent) -> None:
@@ -236,6 +260,16 @@ def live_read_models(database_url: str) -> ReadModels:
         ):
             assert isinstance(balance, Decimal) and balance == int(balance)
             live.totals[currency] = TotalsRow(int(balance), *values)
+        for owner, currency, accounts, open_accounts, closed_accounts, balance, *values in (
+            conn.execute(
+                "SELECT owner, currency, accounts, open_accounts, closed_accounts, balance,"
+                " updated_at, last_position FROM owner_summaries"
+            )
+        ):
+            assert isinstance(balance, Decimal) and balance == int(balance)
+            live.owners[(owner, currency)] = OwnerRow(
+                accounts, open_accounts, closed_accounts, int(balance), *values
+            )
     return live
 
 

@@ -1,0 +1,249 @@
+"""``python -m command_service.relay.republish --from N``: re-publish the event log to Redis.
+
+:data:`SEMANTICS` (the ``--help`` text, repeated in the README) says exactly
+what it does; the pieces are :mod:`command_service.relay.takeover` (being the
+stream's only writer for a moment) and :mod:`command_service.relay.stream_swap`
+(building the new stream beside the live one and swapping it in atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from command_service.relay.leadership import leader_lock_key
+from command_service.relay.stream_swap import (
+    GroupMove,
+    add,
+    copy_below,
+    create_empty,
+    id_order,
+    position_of,
+    raise_top,
+    swap_in,
+    top_id,
+    top_of,
+)
+from command_service.relay.takeover import LockUnavailable, take_over
+from shared_kernel.event_log import head_position, read_log
+from shared_kernel.settings import EVENTS_TABLE, CommonSettings, load_settings
+
+MAX_POSITION = 2**63 - 1
+SEMANTICS = """\
+Re-publish the event store's log into a Redis Stream, from position N on.
+
+1. Take the relay's PostgreSQL advisory lock for the stream. A running relay
+   holding it has its lock session ended (pg_terminate_backend): it logs an
+   outage, stands by, and resumes from the stream's top once this command
+   ends. Meanwhile this command is the stream's only writer.
+2. Build the new stream beside the live key: the live stream's entries below N
+   unchanged, then every stored event from position N to the head, exactly as
+   the relay writes them (id <position>-0, same fields, `previous` naming the
+   event before it in the log).
+3. Swap it in atomically (one Lua script RENAMEs it over the live key; if a
+   relay added entries meanwhile, copy up to them first and try again), with
+   every consumer group recreated: rewound so it reads again from N, or, with
+   --keep-groups, where it was. Pending (delivered, unacknowledged) entries
+   are not carried over.
+4. Add what was appended meanwhile, and release the lock.
+
+Harmless to the projector: it skips every position at or below its
+checkpoint, so a re-delivered event changes nothing, and it reads the store
+whenever an entry's `previous` shows a gap. --stream KEY re-publishes into
+another key instead (say, a fresh stream for a new consumer): no relay feeds
+it, nothing trims it. The live relay trims its stream to about
+STREAM_MAX_LENGTH entries at every add, so re-publishing more than that into
+the live stream is cut back at the next add. Redis holds both copies for the
+duration. Killed halfway, it leaves the live stream as it was (the swap is
+atomic), and the next run deletes the copy it left. A second run for the same
+stream refuses to start while one runs. Exit status 0, or 1 with one line on
+stderr.
+"""
+#: Swap attempts before giving up on a live stream that keeps moving past the copy.
+SWAP_ATTEMPTS = 20
+_BEFORE = f"SELECT COALESCE(MAX(notification_id), 0) FROM {EVENTS_TABLE} WHERE notification_id < %s"
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+@dataclass
+class Republished:
+    stream: str
+    from_position: int
+    events: int = 0
+    kept_below: int = 0
+    last_position: int = 0
+    topped_up: int = 0
+    groups: tuple[GroupMove, ...] = ()
+    relay_sessions_ended: tuple[int, ...] = ()
+
+
+async def _copy_log(
+    reader: AsyncConnection[Any], redis: Redis, key: str, after: int, *, up_to: int, batch: int
+) -> tuple[int, int]:
+    """Add the store's events in (``after``, ``up_to``] to ``key``; (added, last position)."""
+    added = 0
+    while True:
+        entries = await read_log(reader, after=after, limit=batch, up_to=up_to)
+        if not entries:
+            return added, after
+        added += await add(redis, key, entries)
+        after = entries[-1].position
+
+
+async def republish(
+    settings: CommonSettings,
+    *,
+    from_position: int,
+    stream: str,
+    keep_groups: bool = False,
+    batch_size: int = 1_000,
+    lock_wait_seconds: float = 30.0,
+) -> Republished:
+    report = Republished(stream, from_position)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    beside = f"{stream}:republish:{uuid.uuid4().hex[:12]}"
+    lock_conn = await AsyncConnection.connect(settings.database_url, autocommit=True)
+    reader = await AsyncConnection.connect(settings.database_url, autocommit=True)
+    try:
+        ended = await take_over(lock_conn, reader, leader_lock_key(stream), lock_wait_seconds)
+        report.relay_sessions_ended = tuple(ended)
+        # Holding the lock, no other republish of this stream runs: what lies beside
+        # it was left by one that was killed.
+        async for leftover in redis.scan_iter(match=f"{_glob_escape(stream)}:republish:*"):
+            await redis.delete(leftover)
+        await create_empty(redis, beside)
+        report.kept_below = await copy_below(redis, stream, beside, from_position, batch_size)
+        cursor = await reader.execute(_BEFORE, (from_position,))
+        row = await cursor.fetchone()
+        copied = int(row[0]) if row else 0
+        head = await head_position(reader)
+        report.events, copied = await _copy_log(
+            reader, redis, beside, copied, up_to=head, batch=batch_size
+        )
+        rewind_to = None if keep_groups else max(from_position - 1, 0)
+        for _ in range(SWAP_ATTEMPTS):
+            outcome = await swap_in(redis, stream, beside, rewind_to=rewind_to)
+            if outcome.swapped:
+                report.groups = outcome.groups
+                break
+            # A relay added entries while the copy was built: copy up to them, then retry.
+            head = max(position_of(outcome.live_top), await head_position(reader))
+            more, copied = await _copy_log(
+                reader, redis, beside, copied, up_to=head, batch=batch_size
+            )
+            report.events += more
+            if id_order(await top_id(redis, beside)) < id_order(outcome.live_top):
+                # The live stream has ids the store has no event for: keep its top.
+                await raise_top(redis, beside, outcome.live_top)
+        else:
+            msg = f"{stream} kept moving past the copy; is a relay without the lock writing?"
+            raise RuntimeError(msg)
+        top = await top_of(redis, stream)
+        head = await head_position(reader)
+        report.topped_up, _ = await _copy_log(
+            reader, redis, stream, top, up_to=head, batch=batch_size
+        )
+        report.last_position = await top_of(redis, stream)
+    finally:
+        await redis.delete(beside)
+        await redis.aclose()
+        await reader.close()
+        await lock_conn.close()  # releases the lock: a relay resumes from the stream's top
+    return report
+
+
+def _position(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= MAX_POSITION:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_POSITION}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m command_service.relay.republish",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=SEMANTICS,
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_position",
+        type=_position,
+        required=True,
+        metavar="N",
+        help="first position to re-publish (0 or 1: the whole log)",
+    )
+    parser.add_argument(
+        "--stream", metavar="KEY", help="Redis Stream key to re-publish into (default: STREAM_NAME)"
+    )
+    parser.add_argument(
+        "--keep-groups",
+        action="store_true",
+        help="leave each consumer group where it was instead of rewinding it to N",
+    )
+    parser.add_argument("--batch-size", type=int, default=1_000, metavar="B")
+    parser.add_argument(
+        "--lock-wait", type=float, default=30.0, metavar="SECONDS", help="longest wait for the lock"
+    )
+    return parser
+
+
+def describe(report: Republished) -> list[str]:
+    lines = [
+        f"republish: the relay's lock session (PostgreSQL pid {pid}) was ended: the relay stood"
+        " by meanwhile and resumes from the stream's top"
+        for pid in report.relay_sessions_ended
+    ]
+    lines.append(
+        f"republish: {report.stream} re-published from position {report.from_position}:"
+        f" {report.events} events from the event store, {report.kept_below} earlier entries"
+        f" kept, {report.topped_up} appended meanwhile; it ends at position {report.last_position}"
+    )
+    lines += [
+        f"republish: consumer group {group.name} was at {group.was}, now reads after {group.now}"
+        for group in report.groups
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.batch_size < 1:
+        parser().error("--batch-size must be at least 1")
+    settings = load_settings(CommonSettings)
+    try:
+        report = asyncio.run(
+            republish(
+                settings,
+                from_position=args.from_position,
+                stream=args.stream or settings.stream_name,
+                keep_groups=args.keep_groups,
+                batch_size=args.batch_size,
+                lock_wait_seconds=args.lock_wait,
+            )
+        )
+    except (LockUnavailable, psycopg.OperationalError, RedisError, RuntimeError) as error:
+        print(f"republish: {error}".rstrip(), file=sys.stderr)
+        raise SystemExit(1) from None
+    print("\n".join(describe(report)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""``owner_summaries``: per owner and currency, the accounts (open, closed) and their balance.
+
+Added in issue 4 as the proof that a read model is one module plus its DDL
+(``schema/sql/008_owner_summaries.sql``): registering it in
+:mod:`projector.projections` is all the projector needs; a database that was
+projected before it existed catches it up from the event store at start-up.
+
+Kept by deltas, like ``currency_totals``: each batch adds up what it changes
+per (owner, currency) and adds that to the stored rows in one statement. Only
+``AccountOpened`` names the owner, so for an account the batch did not open
+the projection reads that account's opening from the event store (a
+primary-key lookup of version 1), never another projection's table, so it
+rebuilds on its own, in any order with the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.reference_sql import decoded, signed_amount_sql, topic
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, decode_event
+from shared_kernel.settings import EVENTS_TABLE
+
+NAME = "owner_summaries"
+VERSION = 1
+HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed)
+TABLES: tuple[str, ...] = ("owner_summaries",)
+
+#: The independent fold a rebuild is verified against: every event under the
+#: owner and currency of its account's opening, counted and summed per pair.
+REFERENCE: Mapping[str, str] = {
+    "owner_summaries": (
+        f"WITH e AS ({decoded(*HANDLES)}),"
+        " c AS (SELECT e.*, o.d->>'owner' AS owner, o.d->>'currency' AS currency FROM e"
+        f"  JOIN e AS o ON o.stream_id = e.stream_id AND o.topic = {topic(AccountOpened)}),"
+        " per AS (SELECT owner, currency,"
+        f"  count(*) FILTER (WHERE topic = {topic(AccountOpened)}) AS accounts,"
+        f"  count(*) FILTER (WHERE topic = {topic(AccountClosed)}) AS closed,"
+        f"  sum({signed_amount_sql()}) AS balance,"
+        "  max(position) AS last_position FROM c GROUP BY owner, currency)"
+        " SELECT per.owner, per.currency::char(3), per.accounts, per.accounts - per.closed,"
+        " per.closed, per.balance::numeric(39, 0), (l.d->>'timestamp')::timestamptz,"
+        " per.last_position"
+        " FROM per JOIN e AS l ON l.position = per.last_position"
+    )
+}
+
+_OPENINGS = (
+    f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
+    " WHERE originator_id = ANY(%s) AND originator_version = 1"
+)
+#: Add the deltas to the pairs that have a row, insert the others (not ON
+#: CONFLICT: a negative delta would fail the CHECK of the row it would insert).
+_ADD = (
+    "WITH delta (owner, currency, accounts, open_accounts, closed_accounts, balance, updated_at,"
+    " last_position) AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[],"
+    " %s::bigint[], %s::bigint[], %s::numeric[], %s::timestamptz[], %s::bigint[])),"
+    " updated AS (UPDATE owner_summaries AS s SET accounts = s.accounts + d.accounts,"
+    " open_accounts = s.open_accounts + d.open_accounts,"
+    " closed_accounts = s.closed_accounts + d.closed_accounts, balance = s.balance + d.balance,"
+    " updated_at = d.updated_at, last_position = d.last_position"
+    " FROM delta AS d WHERE s.owner = d.owner AND s.currency = d.currency"
+    " RETURNING s.owner, s.currency)"
+    " INSERT INTO owner_summaries (owner, currency, accounts, open_accounts, closed_accounts,"
+    " balance, updated_at, last_position)"
+    " SELECT * FROM delta WHERE (owner, currency) NOT IN (SELECT owner, currency FROM updated)"
+)
+
+
+@dataclass
+class _Delta:
+    """What one batch adds to one owner's accounts in one currency."""
+
+    updated_at: datetime
+    last_position: int
+    accounts: int = 0
+    open_accounts: int = 0
+    closed_accounts: int = 0
+    balance: int = 0
+
+
+async def _openings(
+    conn: AsyncConnection[Any], events: Sequence[RecordedEvent]
+) -> dict[UUID, AccountOpened]:
+    """The opening of every account in the batch: from the batch itself, else from the store."""
+    openings: dict[UUID, AccountOpened] = {}
+    for recorded in events:
+        if isinstance(recorded.event, AccountOpened):
+            openings[recorded.event.originator_id] = recorded.event
+    missing = {recorded.event.originator_id for recorded in events} - openings.keys()
+    if missing:
+        cursor = await conn.execute(_OPENINGS, (list(missing),))
+        for account_id, event_topic, state in await cursor.fetchall():
+            opened = decode_event(event_topic, bytes(state))
+            if isinstance(opened, AccountOpened):
+                openings[account_id] = opened
+    return openings
+
+
+async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
+    openings = await _openings(conn, events)
+    deltas: dict[tuple[str, str], _Delta] = {}
+    for recorded in events:
+        event = recorded.event
+        opened = openings.get(event.originator_id)
+        if opened is None:
+            raise CannotProject(f"account {event.originator_id} was never opened")
+        key = (opened.owner, opened.currency)
+        delta = deltas.setdefault(key, _Delta(event.timestamp, recorded.position))
+        delta.updated_at, delta.last_position = event.timestamp, recorded.position
+        if is_movement(event):
+            delta.balance += signed_amount(event)
+        elif isinstance(event, AccountOpened):
+            delta.accounts += 1
+            delta.open_accounts += 1
+        elif isinstance(event, AccountClosed):
+            delta.open_accounts -= 1
+            delta.closed_accounts += 1
+    if not deltas:
+        return
+    rows = [
+        (owner, currency, d.accounts, d.open_accounts, d.closed_accounts, d.balance,
+         d.updated_at, d.last_position)
+        for (owner, currency), d in deltas.items()
+    ]  # fmt: skip
+    await conn.execute(_ADD, [list(column) for column in zip(*rows, strict=True)])

@@ -1,0 +1,74 @@
+"""What ``GET /admin/projections`` shows of each projection.
+
+Its code's version and the version that built its live tables, its checkpoint
+and how far it trails the store (in positions, and in seconds: the age of the
+oldest event it has not applied), whether it is live, stale (built by another
+version, left alone by the projector) or being rebuilt, and its last rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from projector.projections import Projection
+from projector.rebuild import records
+from projector.rebuild.lock import is_running
+from shared_kernel.event_log import head_position
+from shared_kernel.events import utc_now
+from shared_kernel.settings import EVENTS_TABLE
+
+_CHECKPOINTS = (
+    "SELECT projection, position, version, last_event_at FROM projection_checkpoints"
+    " WHERE projection = ANY(%s)"
+)
+_OLDEST_UNAPPLIED = (
+    "SELECT (convert_from(state, 'UTF8')::jsonb->>'timestamp')::timestamptz"
+    f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT 1"
+)
+
+
+async def _lag_seconds(conn: AsyncConnection[Any], checkpoint: int) -> float:
+    cursor = await conn.execute(_OLDEST_UNAPPLIED, (checkpoint,))
+    row = await cursor.fetchone()
+    if row is None or row[0] is None:
+        return 0.0
+    age: float = (utc_now() - row[0]).total_seconds()
+    return max(0.0, round(age, 3))
+
+
+async def projection_statuses(
+    conn: AsyncConnection[Any], projections: Sequence[Projection]
+) -> list[dict[str, Any]]:
+    head = await head_position(conn)
+    cursor = await conn.execute(_CHECKPOINTS, ([p.NAME for p in projections],))
+    found = await cursor.fetchall()
+    rows = {name: (int(at), int(version), last) for name, at, version, last in found}
+    latest = await records.latest_of_each(conn)
+    statuses = []
+    for projection in projections:
+        fresh = (0, projection.VERSION, None)
+        checkpoint, built_by, last_event_at = rows.get(projection.NAME, fresh)
+        lag = max(0, head - checkpoint)
+        running = await is_running(conn, projection.NAME)
+        stale = built_by != projection.VERSION and checkpoint > 0
+        rebuild = latest.get(projection.NAME)
+        statuses.append(
+            {
+                "name": projection.NAME,
+                "version": projection.VERSION,
+                "live_tables_version": built_by,
+                "tables": list(projection.TABLES),
+                "checkpoint": checkpoint,
+                "store_head": head,
+                "lag_events": lag,
+                "lag_seconds": await _lag_seconds(conn, checkpoint) if lag else 0.0,
+                "last_event_at": last_event_at.isoformat() if last_event_at else None,
+                "state": "rebuilding" if running else "stale" if stale else "live",
+                "stale": stale,
+                "rebuild": None if rebuild is None else rebuild.progress() | {"running": running},
+            }
+        )
+    return statuses

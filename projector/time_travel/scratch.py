@@ -1,0 +1,225 @@
+"""Fold one stream's events up to a position into scratch copies of the read models.
+
+What did the read models say for account X when the log stood at position N?
+The projector's tables only hold the present, so the answer is recomputed:
+inside one transaction, every table of the projections that describe the
+stream gets a TEMP twin (``CREATE TEMP TABLE t (LIKE <live t> INCLUDING ALL)
+ON COMMIT DROP``: same columns, checks, keys and indexes). ``pg_temp`` is put
+first on the transaction's ``search_path``, so the projections' own ``apply``
+code, which names its tables unqualified, writes the twins; the stream's
+events at or below N are fed through it as the projector feeds them, and the
+caller reads the twins with the same unqualified SQL it reads the live
+tables with. The transaction is then rolled back: the live tables are never
+written, and the twins vanish.
+
+The projections used describe one stream on their own: ``account_balances``
+and ``account_transactions`` for an account, ``transfers`` for a transfer.
+Each reads only its own table, so the stream's events are all they need
+(``currency_totals`` and ``owner_summaries`` add up every account, which one
+stream cannot answer). An event a projection refuses is skipped and reported,
+as the projector would dead-letter it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+import msgspec
+from psycopg import AsyncConnection, sql
+
+from projector.batch import OUTAGES, recorded_event
+from projector.projections import Projection, RecordedEvent, projection_named
+from shared_kernel.event_log import LogEntry
+from shared_kernel.events import (
+    TransferCompleted,
+    TransferDebited,
+    TransferFailed,
+    TransferRefunded,
+    TransferRequested,
+)
+from shared_kernel.settings import EVENTS_TABLE
+
+StreamKind = Literal["account", "transfer"]
+
+#: The projections that describe one account, and one transfer, on their own.
+ACCOUNT_PROJECTIONS = ("account_balances", "account_transactions")
+TRANSFER_PROJECTIONS = ("transfers",)
+
+_TRANSFER_TOPICS = frozenset(
+    cls.TOPIC
+    for cls in (
+        TransferRequested,
+        TransferDebited,
+        TransferCompleted,
+        TransferRefunded,
+        TransferFailed,
+    )
+)
+_SELECT_STREAM = (
+    "SELECT notification_id, originator_id, originator_version, topic, state"
+    f" FROM {EVENTS_TABLE} WHERE originator_id = %s AND notification_id > %s"
+    " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+)
+_FIRST_POSITION = f"SELECT min(notification_id) FROM {EVENTS_TABLE} WHERE originator_id = %s"
+_LIVE_TABLE = (
+    "SELECT n.nspname, c.relname FROM pg_class AS c"
+    " JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)"
+)
+_RESOLVES_TO_TEMP = "SELECT to_regclass(%s)::oid = to_regclass(%s)::oid"
+#: Events read, and applied, per round trip.
+CHUNK = 2_000
+
+
+class StreamNotFound(LookupError):
+    """The stream has no event at or below the position (or none at all)."""
+
+    def __init__(self, stream_id: UUID, position: int, first_position: int | None) -> None:
+        if first_position is None:
+            text = f"no stream {stream_id} in the event store"
+        else:
+            text = (
+                f"stream {stream_id} has no event at or below position {position}"
+                f" (its first is at position {first_position})"
+            )
+        super().__init__(text)
+        self.stream_id = stream_id
+        self.position = position
+        self.first_position = first_position
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event a projection refused (the live projector dead-letters such an event)."""
+
+    position: int
+    error: str
+
+
+@dataclass
+class ScratchFold:
+    """What was folded into the scratch tables; read them on the same connection."""
+
+    stream_id: UUID
+    kind: StreamKind
+    as_of: int
+    projections: tuple[str, ...]
+    events: int = 0
+    last_position: int = 0
+    refused: list[Refused] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def scratch_read_models(
+    conn: AsyncConnection[Any], stream_id: UUID, as_of: int
+) -> AsyncIterator[ScratchFold]:
+    """Scratch read models of ``stream_id`` as of position ``as_of``, until the block ends.
+
+    Raises :class:`StreamNotFound` when the stream has no event at or below
+    ``as_of``. Everything happens in a transaction (a savepoint when ``conn``
+    is already in one) that is always rolled back.
+    """
+    async with conn.transaction(force_rollback=True):
+        first = await _read(conn, stream_id, after=0, as_of=as_of)
+        if not first:
+            cursor = await conn.execute(_FIRST_POSITION, (stream_id,))
+            row = await cursor.fetchone()
+            raise StreamNotFound(stream_id, as_of, row[0] if row else None)
+        kind: StreamKind = "transfer" if first[0].topic in _TRANSFER_TOPICS else "account"
+        names = TRANSFER_PROJECTIONS if kind == "transfer" else ACCOUNT_PROJECTIONS
+        projections = [projection_named(name) for name in names]
+        await _create_twins(conn, [table for p in projections for table in p.TABLES])
+        fold = ScratchFold(stream_id, kind, as_of, names)
+        entries = first
+        while entries:
+            await _apply(conn, projections, entries, fold)
+            fold.last_position = entries[-1].position
+            if len(entries) < CHUNK:
+                break
+            entries = await _read(conn, stream_id, after=fold.last_position, as_of=as_of)
+        yield fold
+
+
+async def _read(
+    conn: AsyncConnection[Any], stream_id: UUID, *, after: int, as_of: int
+) -> list[LogEntry]:
+    cursor = await conn.execute(_SELECT_STREAM, (stream_id, after, as_of, CHUNK))
+    entries = []
+    previous = after
+    for position, originator_id, version, topic, state in await cursor.fetchall():
+        entries.append(LogEntry(position, previous, originator_id, version, topic, bytes(state)))
+        previous = position
+    return entries
+
+
+async def _create_twins(conn: AsyncConnection[Any], tables: Sequence[str]) -> None:
+    """A TEMP twin of each live table, found first by unqualified names from now on."""
+    live: dict[str, sql.Composable] = {}
+    for table in tables:
+        cursor = await conn.execute(_LIVE_TABLE, (table,))
+        row = await cursor.fetchone()
+        if row is None:
+            msg = f"read-model table {table!r} does not exist (is the schema migrated?)"
+            raise LookupError(msg)
+        live[table] = sql.Identifier(row[0], row[1])
+    await conn.execute(
+        "SELECT set_config('search_path', 'pg_temp, ' || current_setting('search_path'), true)"
+    )
+    for table, source in live.items():
+        await conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL) ON COMMIT DROP").format(
+                sql.Identifier(table), source
+            )
+        )
+        # Belt and braces: never let the projections' SQL reach a live table.
+        cursor = await conn.execute(_RESOLVES_TO_TEMP, (table, f"pg_temp.{table}"))
+        row = await cursor.fetchone()
+        if not (row and row[0]):
+            msg = f"{table!r} does not resolve to its scratch twin; refusing to write"
+            raise RuntimeError(msg)
+
+
+async def _apply(
+    conn: AsyncConnection[Any],
+    projections: Sequence[Projection],
+    entries: Sequence[LogEntry],
+    fold: ScratchFold,
+) -> None:
+    """Apply a chunk like the projector's batch: at once, else one by one to skip the refused."""
+    recorded: list[RecordedEvent] = []
+    for entry in entries:
+        try:
+            recorded.append(recorded_event(entry))
+        except (msgspec.MsgspecError, ValueError) as error:
+            fold.refused.append(Refused(entry.position, f"{type(error).__name__}: {error}"))
+    try:
+        async with conn.transaction():
+            await _apply_all(conn, projections, recorded)
+    except OUTAGES:
+        raise
+    except Exception:
+        for one in recorded:
+            try:
+                async with conn.transaction():
+                    await _apply_all(conn, projections, [one])
+            except OUTAGES:
+                raise
+            except Exception as error:
+                fold.refused.append(Refused(one.position, f"{type(error).__name__}: {error}"))
+            else:
+                fold.events += 1
+        fold.refused.sort(key=lambda refused: refused.position)
+    else:
+        fold.events += len(recorded)
+
+
+async def _apply_all(
+    conn: AsyncConnection[Any], projections: Sequence[Projection], events: Sequence[RecordedEvent]
+) -> None:
+    for projection in projections:
+        mine = [recorded for recorded in events if isinstance(recorded.event, projection.HANDLES)]
+        if mine:
+            await projection.apply(conn, mine)

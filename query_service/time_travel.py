@@ -1,0 +1,65 @@
+"""``GET /accounts/{id}?as_of=N``: the account as the read models showed it at position N.
+
+The one place the query service reads the event store rather than the read
+models: the read models only hold the present, so the past is recomputed
+from the account's own events at or below N, folded by the projector's own
+projection code into scratch tables inside a transaction that is rolled back
+(:mod:`projector.time_travel`). The live tables are never written; the
+answer is what ``GET /accounts/{id}`` answered when the projection stood at N,
+plus ``as_of``. The database role needs the TEMPORARY privilege for it.
+
+It costs a fold of the account's history per request, so it is an audit
+tool, not a hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+import psycopg
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+
+from projector.time_travel import StreamNotFound, scratch_read_models
+from query_service.read_models import AccountNotFound
+from query_service.views import AccountAsOfView, AccountView
+from shared_kernel.problems import problem
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = ", ".join(AccountView.__struct_fields__)
+#: Unqualified, like the live query: inside the fold it finds the scratch twin.
+_ACCOUNT = f"SELECT {_COLUMNS}, %s AS as_of FROM account_balances WHERE account_id = %s"
+
+
+class AccountHistory:
+    """Time-travelled views of accounts, folded on demand."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def account_as_of(self, account_id: UUID, position: int) -> AccountAsOfView:
+        """The account as of ``position``; :class:`AccountNotFound` if it did not exist then."""
+        async with self._pool.connection() as conn:
+            try:
+                async with scratch_read_models(conn, account_id, position) as fold:
+                    if fold.kind != "account":
+                        raise AccountNotFound(account_id)
+                    cursor = conn.cursor(row_factory=class_row(AccountAsOfView))
+                    await cursor.execute(_ACCOUNT, (position, account_id))
+                    view = await cursor.fetchone()
+            except StreamNotFound:
+                raise AccountNotFound(account_id) from None
+            except psycopg.errors.InsufficientPrivilege as error:
+                log.error("time travel needs the TEMPORARY privilege", extra={"error": str(error)})
+                raise problem(
+                    HTTP_503_SERVICE_UNAVAILABLE,
+                    "time-travel-unavailable",
+                    "Time travel is not available on this server",
+                    "the query service's database role may not create temporary tables",
+                ) from None
+        if view is None:  # every event of the account was refused: the projector shows none
+            raise AccountNotFound(account_id)
+        return view

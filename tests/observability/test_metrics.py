@@ -1,0 +1,274 @@
+"""/metrics of every real process moves as commands flow; the dashboard and `make status` agree.
+
+One stack of the five processes serves the whole module: it is scraped, then
+driven (accounts, deposits, a refused withdrawal, a version conflict, a
+transfer, queries, a rebuild over the admin route), then scraped again once
+everything has been projected. The tests compare the two scrapes, check that
+every metric the Grafana dashboard names is one a process exposes, and run
+``python -m ops.health`` (what ``make status`` runs) against the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from tests.observability.scrape import Scrape, delta, metric_names, panel_expressions, scrape
+from tests.rebuild.support import TOKEN
+from tests.support.infra import REDIS_URL, free_port, scratch_database, unique_stream_name
+from tests.support.processes import PROJECT_ROOT, SERVICES, Stack
+from tests.support.reference_fold import store_head, wait_until_projected
+from tests.support.streams import wait_for
+from tests.transfers.commands import open_account, transfer
+
+pytestmark = pytest.mark.processes
+
+DASHBOARD = PROJECT_ROOT / "ops" / "grafana" / "dashboards" / "ledger.json"
+#: Series Prometheus makes itself rather than scraping them.
+PROMETHEUS_OWN = {"up"}
+DEPOSITS = 6
+
+
+@dataclass
+class Observed:
+    stack: Stack
+    database_url: str
+    before: dict[str, Scrape]
+    after: dict[str, Scrape]
+    head: int
+    transfer_position: int
+
+
+def _wait_for_metric(url: str, name: str, value: float, **labels: str) -> None:
+    wait_for(lambda: scrape(url).value(name, **labels) == value, timeout=30, what=f"{name}={value}")
+
+
+def _drive(stack: Stack) -> int:
+    """The traffic: every kind of command and query, one rebuild. Returns the transfer's position."""
+    command, query = stack.process("command").url, stack.process("query").url
+    with httpx.Client(base_url=command, timeout=15) as client:
+        source = open_account(client)
+        target = open_account(client)
+        for _ in range(DEPOSITS - 1):
+            answer = client.post(f"/accounts/{source}/deposits", json={"amount": 100})
+            assert answer.status_code == 200, answer.text
+        answer = client.post(f"/accounts/{target}/deposits", json={"amount": 5})
+        assert answer.status_code == 200, answer.text
+        refused = client.post(f"/accounts/{target}/withdrawals", json={"amount": 10_000})
+        assert refused.status_code == 422, refused.text
+        conflict = client.post(
+            f"/accounts/{source}/deposits", json={"amount": 1}, headers={"If-Match": '"1"'}
+        )
+        assert conflict.status_code == 409, conflict.text
+        key = {"Idempotency-Key": f"observed-{source}"}
+        for _ in range(2):  # the second answer is the first one, replayed
+            again = client.post(f"/accounts/{target}/deposits", json={"amount": 7}, headers=key)
+            assert again.status_code == 200, again.text
+        requested = transfer(client, source, target, 50)
+        assert requested.status_code == 202, requested.text
+        transfer_id, position = requested.json()["transfer_id"], requested.json()["position"]
+    with httpx.Client(base_url=query, timeout=15) as client:
+        seen = client.get(f"/accounts/{source}", params={"min_position": position})
+        assert seen.status_code == 200, seen.text
+        assert client.get(f"/accounts/{source}/transactions").status_code == 200
+        assert client.get("/totals").status_code == 200
+
+        def completed() -> bool:
+            answer = client.get(f"/transfers/{transfer_id}")
+            return answer.status_code == 200 and answer.json()["status"] == "completed"
+
+        wait_for(completed, timeout=30, what="the transfer completed")
+    projector = stack.process("projector").url
+    with httpx.Client(base_url=projector, timeout=15) as client:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        started = client.post("/admin/projections/account_balances/rebuild", headers=auth)
+        assert started.status_code == 202, started.text
+
+        def swapped() -> bool:
+            listing = client.get("/admin/projections", headers=auth).json()["projections"]
+            [balances] = [p for p in listing if p["name"] == "account_balances"]
+            return (balances["rebuild"] or {}).get("state") == "swapped"
+
+        wait_for(swapped, timeout=60, what="the rebuild swapped in")
+    return int(position)
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+    stream = unique_stream_name()
+    with scratch_database() as database_url:
+        stack = Stack(
+            database_url=database_url,
+            stream_name=stream,
+            log_dir=tmp_path_factory.mktemp("observed"),
+            extra_env={"ADMIN_TOKEN": TOKEN, "IDLE_CATCH_UP_SECONDS": "0.2"},
+        )
+        try:
+            stack.start()
+            before = {name: scrape(process.url) for name, process in stack.processes.items()}
+            position = _drive(stack)
+            head = store_head(database_url)
+            wait_until_projected(database_url, head)
+            urls = {name: process.url for name, process in stack.processes.items()}
+            _wait_for_metric(urls["relay"], "relay_position", head)
+            _wait_for_metric(urls["projector"], "projector_checkpoint", head)
+            _wait_for_metric(urls["projector"], "projector_lag_events", 0)
+            _wait_for_metric(urls["projector"], "projector_lag_seconds", 0)
+            _wait_for_metric(urls["saga"], "saga_position", head)
+            after = {name: scrape(url) for name, url in urls.items()}
+            yield Observed(stack, database_url, before, after, head, position)
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            stack.stop()
+            client = redis.Redis.from_url(REDIS_URL)
+            for key in client.scan_iter(match=f"{stream}*"):
+                client.delete(key)
+            client.close()
+
+
+def test_command_service_counts_commands_latency_appends_and_responses(observed: Observed) -> None:
+    before, after = observed.before["command"], observed.after["command"]
+    moved = {
+        ("open_account", "ok"): 2,
+        ("deposit_money", "ok"): DEPOSITS + 1,
+        ("deposit_money", "version-conflict"): 1,
+        ("withdraw_money", "insufficient-funds"): 1,
+        ("request_transfer", "ok"): 1,
+    }
+    for (command, outcome), count in moved.items():
+        assert delta(before, after, "commands_total", command=command, outcome=outcome) == count
+    assert delta(before, after, "command_duration_seconds_count", command="deposit_money") == 8
+    # Millisecond buckets: the smallest bound is below a millisecond.
+    bounds = after.label_values("command_duration_seconds_bucket", "le")
+    assert min(float(bound) for bound in bounds) <= 0.001
+    # Two opens, seven deposits and the transfer request; the saga's legs are not the command's.
+    assert delta(before, after, "events_appended_total") == 2 + DEPOSITS + 1 + 1
+    for outcome in ("first", "replayed"):
+        assert delta(before, after, "idempotent_requests_total", outcome=outcome) == 1
+    assert delta(before, after, "append_batch_size_count") >= 1
+    assert after.has("append_conflicts_total") and after.has("append_retries_total")
+    for code, count in (("201", 2), ("200", DEPOSITS + 2), ("202", 1), ("409", 1), ("422", 1)):
+        assert delta(before, after, "http_responses_total", code=code) == count, code
+
+
+def test_relay_and_saga_report_positions_and_lag(observed: Observed) -> None:
+    relay = observed.after["relay"]
+    assert delta(observed.before["relay"], relay, "relay_published_events_total") == observed.head
+    assert relay.value("relay_position") == relay.value("relay_store_head") == observed.head
+    assert relay.has("relay_lag_events") and relay.value("relay_lag_events") == 0
+    assert relay.value("relay_active") == 1
+    saga = observed.after["saga"]
+    assert delta(observed.before["saga"], saga, "saga_transfers_total", outcome="completed") == 1
+    assert saga.value("saga_position") >= observed.transfer_position
+
+
+def test_projector_reports_checkpoint_lag_batches_dead_letters_and_rebuild(
+    observed: Observed,
+) -> None:
+    before, after = observed.before["projector"], observed.after["projector"]
+    assert after.value("projector_checkpoint") == observed.head
+    assert delta(before, after, "projector_events_applied_total") == observed.head
+    assert delta(before, after, "projector_batch_size_count") >= 1
+    assert delta(before, after, "projector_batch_size_sum") >= observed.head
+    assert after.value("projector_lag_events") == 0
+    assert after.has("projector_lag_seconds") and after.value("projector_lag_seconds") == 0
+    assert after.has("projector_dead_lettered_total")
+    assert after.value("projector_dead_lettered_total") == 0
+    done = after.value("projector_rebuild_events_done", projection="account_balances")
+    target = after.value("projector_rebuild_events_target", projection="account_balances")
+    assert done == target > 0
+
+
+def test_query_service_times_each_route(observed: Observed) -> None:
+    before, after = observed.before["query"], observed.after["query"]
+    routes = after.label_values("query_duration_seconds_count", "route")
+    account = next(route for route in routes if route.startswith("/accounts/{account_id"))
+    assert delta(before, after, "query_duration_seconds_count", route=account) >= 1
+    assert any("transactions" in route for route in routes)
+    assert any(route.startswith("/transfers/") for route in routes)
+    assert delta(before, after, "read_your_writes_wait_seconds_count") >= 1
+    assert after.value("projection_position") >= observed.transfer_position
+
+
+def test_every_metric_of_the_dashboard_is_exposed_by_a_process(observed: Observed) -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    exposed = set().union(*(s.names for s in observed.after.values())) | PROMETHEUS_OWN
+    named: dict[str, set[str]] = {}
+    for title, expression in panel_expressions(dashboard):
+        names = metric_names(expression)
+        assert names, f"{title}: {expression} names no metric"
+        for name in names:
+            named.setdefault(name, set()).add(title)
+    missing = {name: titles for name, titles in named.items() if name not in exposed}
+    assert not missing, f"dashboard panels name metrics no process exposes: {missing}"
+    # The questions the dashboard is for: command rate and latency, both lags, errors.
+    for needed in (
+        "commands_total", "command_duration_seconds_bucket", "projector_lag_events",
+        "projector_lag_seconds", "relay_lag_events", "projector_dead_lettered_total",
+        "http_responses_total",
+    ):  # fmt: skip
+        assert needed in named, needed
+
+
+def test_the_promql_reader_finds_metric_names() -> None:
+    expression = (
+        'histogram_quantile(0.99, sum by (le, route) (rate(query_duration_seconds_bucket'
+        '{route=~"/a.*", code!="5xx"}[1m]))) / ignoring(x) rate(up[5m]) > bool 1e3'
+    )
+    assert metric_names(expression) == {"query_duration_seconds_bucket", "up"}
+
+
+def _status(observed: Observed, **ports: int) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_PORT")}
+    env["DATABASE_URL"] = observed.database_url
+    for name, process in observed.stack.processes.items():
+        env[SERVICES[name][1]] = str(ports.get(name, process.port))
+    return subprocess.run(
+        [sys.executable, "-m", "ops.health"], cwd=PROJECT_ROOT, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_make_status_prints_health_head_and_each_projections_lag(observed: Observed) -> None:
+    shown = _status(observed)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    lines = shown.stdout.splitlines()
+    for name in SERVICES:
+        [line] = [line for line in lines if line.startswith(f"{name} ") and "http://" in line]
+        assert " ready " in f"{line} ", line
+    assert f"event store head: position {observed.head}" in shown.stdout
+    with psycopg.connect(observed.database_url) as conn:
+        projections = [row[0] for row in conn.execute("SELECT projection FROM projection_checkpoints")]
+    assert projections
+    for projection in projections:
+        [line] = [line for line in lines if line.startswith(f"{projection} ")]
+        assert line.split()[1:3] == [str(observed.head), "0"], line
+
+    # A process that does not answer is shown, and the status fails.
+    down = _status(observed, query=free_port())
+    assert down.returncode == 1
+    [query] = [line for line in down.stdout.splitlines() if line.startswith("query  ")]
+    assert "NOT READY" in query and "no answer" in query
+
+
+def test_logs_of_the_stack_are_json_lines_at_the_configured_level(observed: Observed) -> None:
+    for process in observed.stack.processes.values():
+        text = Path(process.log_path).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            record = json.loads(line)
+            for key in ("time", "level", "process", "message", "trace_id", "span_id"):
+                assert key in record, (process.name, line)
+            assert "correlation_id" in record
+            assert record["level"] != "DEBUG", line  # LOG_LEVEL=INFO
