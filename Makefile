@@ -26,6 +26,7 @@ PYTEST_ARGS ?=
 .PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
 .PHONY: replay republish
 .PHONY: rebuild
+.PHONY: bench-tracing
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +65,9 @@ typecheck: install ## mypy (strict)
 bench: install ## benchmark the running stack (start it with `make run` first)
 	$(PYTHON) -m bench
 
+bench-tracing: install services ## tracing on vs off: command throughput and latency (own scratch database)
+	$(PYTHON) -m bench.tracing_overhead $(ARGS)
+
 # `make replay STREAM=<id> [VERSION=n] [FORMAT=json]` reads the event store; with AT=<position>
 # it shows the stream's read-model rows as of that position; `make replay FROM=<position>` is
 # `make republish`. Exit status 1: snapshot + tail differs from the full fold; 2: bad or unknown id.
@@ -90,7 +94,7 @@ rebuild: install ## PROJECTION=<name> [ARGS=--rollback|--drop-old]: rebuild a re
 schemas: install ## regenerate schema/events/*.json from shared_kernel.events
 	$(PYTHON) -m schema.generate_event_schemas
 
-status: install ## PostgreSQL, Redis and each process's /health/ready
+status: install ## PostgreSQL, Redis, each process's /health/ready, the head, each projection's checkpoint and lag
 	@ops/services.sh check && echo "PostgreSQL and Redis answer"
 	@$(PYTHON) -m ops.health
 

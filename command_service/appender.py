@@ -166,11 +166,12 @@ class Appender:
             # A batch of one command logs with that command's correlation id.
             single = batch[0].command.correlation_id if len(batch) == 1 else None
             with log_context(correlation_id=single):
-                self._process_traced(batch)
+                self._process_batch(batch)
             self._hand_over()
         log.info("appender stopped")
 
-    def _process_traced(self, batch: list[Pending]) -> None:
+    def _process_batch(self, batch: list[Pending]) -> None:
+        """Decide, save and answer ``batch`` (inside its span when tracing)."""
         if tracing.enabled():
             commands, traces = [p.command for p in batch], [p.trace for p in batch]
             with command_spans.append_batch(commands, traces):

@@ -174,6 +174,17 @@ HTTP_RESPONSES = Counter(
 )
 
 
+_responses_by_status: dict[int, Any] = {}
+
+
+def _count_response(status: int) -> None:
+    counter = _responses_by_status.get(status)
+    if counter is None:  # labels() costs a lock and a lookup: once per status code
+        counter = HTTP_RESPONSES.labels(str(status) if status else "none")
+        _responses_by_status[status] = counter
+    counter.inc()
+
+
 class RequestContext(ASGIMiddleware):
     """Per request: its correlation id for the log lines, its route in its span's name,
     and its status code in :data:`HTTP_RESPONSES`.
@@ -206,7 +217,7 @@ class RequestContext(ASGIMiddleware):
             await next_app(scope, receive, sending)
         finally:
             CORRELATION_ID.reset(token)
-            HTTP_RESPONSES.labels(str(status) if status else "none").inc()
+            _count_response(status)
 
 
 #: A check raises when its dependency is unusable. It may return a value to show

@@ -13,7 +13,7 @@ from litestar import Litestar
 from command_service.event_store import LedgerEventStore, build_or_exit, event_store_env
 from command_service.settings import TransferSagaSettings
 from command_service.transfer_saga.saga import Role, TransferSaga
-from command_service.transfer_saga.steps import TransferSteps
+from command_service.transfer_saga.step_spans import steps_class
 from shared_kernel.observability import configure_logging
 from shared_kernel.settings import load_settings
 from shared_kernel.tracing import setup_tracing
@@ -27,7 +27,7 @@ def create_app(settings: TransferSagaSettings) -> Litestar:
     )
     pool = operations_pool(settings.database_url, "transfer-saga")
     saga = TransferSaga(
-        settings, pool, TransferSteps(store, snapshot_interval=settings.snapshot_interval)
+        settings, pool, steps_class()(store, snapshot_interval=settings.snapshot_interval)
     )
 
     async def leadership() -> str:

@@ -86,7 +86,11 @@ def test_a_hung_redis_makes_the_relay_and_projector_unready_and_they_recover(
         finally:
             server.resume()
         for url in urls:
-            wait_for(lambda url=url: ready(url)[0] == 200, timeout=60, what="ready again")
+
+            def back(url: str = url) -> bool:
+                return ready(url)[0] == 200
+
+            wait_for(back, timeout=60, what="ready again")
 
 
 def test_an_unreachable_database_makes_each_process_unready_but_live(stack: Stack) -> None:

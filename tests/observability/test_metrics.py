@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import redis
 
+from shared_kernel.settings import EVENTS_TABLE
 from tests.observability.scrape import Scrape, delta, metric_names, panel_expressions, scrape
 from tests.rebuild.support import TOKEN
 from tests.support.infra import REDIS_URL, free_port, scratch_database, unique_stream_name
@@ -54,7 +55,7 @@ def _wait_for_metric(url: str, name: str, value: float, **labels: str) -> None:
 
 
 def _drive(stack: Stack) -> int:
-    """The traffic: every kind of command and query, one rebuild. Returns the transfer's position."""
+    """Every kind of command and query, and one rebuild; returns the transfer's position."""
     command, query = stack.process("command").url, stack.process("query").url
     with httpx.Client(base_url=command, timeout=15) as client:
         source = open_account(client)
@@ -111,7 +112,12 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             database_url=database_url,
             stream_name=stream,
             log_dir=tmp_path_factory.mktemp("observed"),
-            extra_env={"ADMIN_TOKEN": TOKEN, "IDLE_CATCH_UP_SECONDS": "0.2"},
+            # Tracing off whatever the developer's shell exports: the off path is under test.
+            extra_env={
+                "ADMIN_TOKEN": TOKEN,
+                "IDLE_CATCH_UP_SECONDS": "0.2",
+                "OTEL_SDK_DISABLED": "true",
+            },
         )
         try:
             stack.start()
@@ -250,7 +256,8 @@ def test_make_status_prints_health_head_and_each_projections_lag(observed: Obser
         assert " ready " in f"{line} ", line
     assert f"event store head: position {observed.head}" in shown.stdout
     with psycopg.connect(observed.database_url) as conn:
-        projections = [row[0] for row in conn.execute("SELECT projection FROM projection_checkpoints")]
+        rows = conn.execute("SELECT projection FROM projection_checkpoints").fetchall()
+    projections = [str(row[0]) for row in rows]
     assert projections
     for projection in projections:
         [line] = [line for line in lines if line.startswith(f"{projection} ")]
@@ -272,3 +279,13 @@ def test_logs_of_the_stack_are_json_lines_at_the_configured_level(observed: Obse
                 assert key in record, (process.name, line)
             assert "correlation_id" in record
             assert record["level"] != "DEBUG", line  # LOG_LEVEL=INFO
+
+
+def test_with_tracing_off_no_trace_context_is_stored_or_logged(observed: Observed) -> None:
+    with psycopg.connect(observed.database_url) as conn:
+        states = [bytes(row[0]) for row in conn.execute(f"SELECT state FROM {EVENTS_TABLE}")]
+    assert len(states) == observed.head
+    assert not any(b"traceparent" in state for state in states)
+    for process in observed.stack.processes.values():
+        for line in process.logs().splitlines():
+            assert json.loads(line)["trace_id"] is None, line

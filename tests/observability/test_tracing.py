@@ -175,9 +175,26 @@ def test_the_projectors_spans_belong_to_the_commands_trace(
     assert any("account_balances" in w for w in writes), writes
     assert any("projection_checkpoints" in w for w in writes), writes
 
-    # A transfer: the saga's legs carry the request's trace context on to the projector.
-    wait_for(lambda: projected(TRANSFER_TRACE_ID, 4), timeout=30, what="the transfer's legs")
+    # A transfer: the saga's steps and legs join the request's trace.
+    wait_for(
+        lambda: projected(TRANSFER_TRACE_ID, 4) and stepped(path),
+        timeout=30, what="the transfer's steps and legs exported",
+    )  # fmt: skip
     spans = read_spans(path)
+    assert_transfer_traced(spans)
+
+    # No span without a parent is a lone SQL or Redis call (those are not sampled).
+    assert not [s for s in spans if s.parent_id is None and s.kind == "CLIENT"]
+
+
+def stepped(path: Path) -> bool:
+    """Both of the saga's steps of the transfer are exported."""
+    names = {s.name for s in read_spans(path) if s.trace_id == TRANSFER_TRACE_ID}
+    return {"ledger.saga.debit", "ledger.saga.credit"} <= names
+
+
+def assert_transfer_traced(spans: list[Span]) -> None:
+    """The saga's steps and the projector's apply of every leg are in the request's trace."""
     legs = {
         s.attributes["ledger.event_type"]
         for s in spans
@@ -185,9 +202,14 @@ def test_the_projectors_spans_belong_to_the_commands_trace(
     }
     assert {"ledger.TransferRequested.v1", "ledger.MoneyTransferredOut.v1",
             "ledger.MoneyTransferredIn.v1", "ledger.TransferCompleted.v1"} <= legs  # fmt: skip
-
-    # No span without a parent is a lone SQL or Redis call (those are not sampled).
-    assert not [s for s in spans if s.parent_id is None and s.kind == "CLIENT"]
+    request = one(spans, trace_id=TRANSFER_TRACE_ID, name="ledger.command request_transfer")
+    for step in ("debit", "credit"):
+        stepped = one(spans, trace_id=TRANSFER_TRACE_ID, name=f"ledger.saga.{step}")
+        assert stepped.parent_id == request.span_id and stepped.service == "transfer_saga"
+        step_batch = linked(spans, stepped.links[0])
+        assert step_batch.name == f"ledger.saga.{step}_batch"
+        assert any(s.attributes.get("db.system") == "postgresql"
+                   for s in children(spans, step_batch))  # fmt: skip
 
 
 def test_logs_carry_trace_and_correlation_ids_and_no_secrets(

@@ -27,6 +27,7 @@ from tests.support.processes import SERVICES
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"postgres", "redis"}
 APPS = {"command", "relay", "saga", "projector", "query"}
+OBSERVABILITY = {"prometheus", "grafana", "jaeger"}
 
 #: Default port of each process, read from its settings class (env unset).
 DEFAULT_PORTS = {
@@ -74,7 +75,7 @@ def published_ports(service: dict[str, Any]) -> dict[int, str]:
 
 
 def test_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == INFRA | APPS | {"migrate"}
+    assert set(services) == INFRA | APPS | OBSERVABILITY | {"migrate"}
 
 
 def test_infrastructure_images_and_healthchecks(services: dict[str, dict[str, Any]]) -> None:
@@ -182,3 +183,75 @@ def test_dockerfile_copies_every_package_it_installs() -> None:
         assert package in copied, package
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of each bind mount."""
+    found = {}
+    for volume in service.get("volumes", []):
+        host, container = str(volume).split(":")[:2]
+        found[container] = host
+    return found
+
+
+def test_prometheus_scrapes_every_process_where_it_listens(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    prometheus = services["prometheus"]
+    [config_flag] = [a for a in prometheus["command"] if a.startswith("--config.file=")]
+    config_path = config_flag.removeprefix("--config.file=")
+    host_path = mounts(prometheus)[config_path]
+    config = yaml.safe_load((ROOT / host_path).read_text(encoding="utf-8"))
+    targets = {
+        (target, static["labels"]["process"])
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    expected = set()
+    for name in APPS:
+        _, port_variable = SERVICES[name]
+        expected.add((f"{name}:{services[name]['environment'][port_variable]}", name))
+    assert targets == expected
+    for job in config["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert set(prometheus["depends_on"]) == APPS
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_ledger_dashboard(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services["grafana"]
+    volumes = mounts(grafana)
+    provisioning = ROOT / volumes["/etc/grafana/provisioning"]
+    [datasource] = yaml.safe_load(
+        (provisioning / "datasources" / "prometheus.yml").read_text(encoding="utf-8")
+    )["datasources"]
+    url = urlsplit(datasource["url"])
+    assert url.hostname == "prometheus" and url.port in published_ports(services["prometheus"])
+    [provider] = yaml.safe_load(
+        (provisioning / "dashboards" / "ledger.yml").read_text(encoding="utf-8")
+    )["providers"]
+    dashboards = ROOT / volumes[provider["options"]["path"]]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"])
+    dashboard = json.loads((dashboards / home.rsplit("/", 1)[1]).read_text(encoding="utf-8"))
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len(panels) >= 8
+    for panel in panels:
+        assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["expr"].strip(), panel["title"]
+
+
+def test_tracing_is_off_unless_an_otlp_endpoint_is_given(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    environment = compose["x-app-environment"]
+    assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+    for name in APPS:
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" in services[name]["environment"], name
+    jaeger = services["jaeger"]
+    assert jaeger["profiles"] == ["tracing"]
+    assert 4318 in published_ports(jaeger)  # OTLP over HTTP, what the processes export
