@@ -35,10 +35,11 @@ from command_service.relay.stream_swap import (
     top_of,
 )
 from command_service.relay.takeover import LockUnavailable, take_over
+from shared_kernel.cli import MAX_BIGINT, bounded_int
 from shared_kernel.event_log import head_position, read_log
 from shared_kernel.settings import EVENTS_TABLE, CommonSettings, load_settings
 
-MAX_POSITION = 2**63 - 1
+MAX_POSITION = MAX_BIGINT
 SEMANTICS = """\
 Re-publish the event store's log into a Redis Stream, from position N on.
 
@@ -166,14 +167,6 @@ async def republish(
     return report
 
 
-def _position(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= MAX_POSITION:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_POSITION}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -185,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--from",
         dest="from_position",
-        type=_position,
+        type=bounded_int(0, MAX_POSITION),
         required=True,
         metavar="N",
         help="first position to re-publish (0 or 1: the whole log)",

@@ -26,21 +26,14 @@ from command_service.replay.history import (
     summary,
 )
 from command_service.replay.render import JsonReport, Report, TextReport
+from shared_kernel.cli import MAX_BIGINT, bounded_int
 from shared_kernel.settings import CommonSettings, load_settings
 
-MAX_VERSION = 2**63 - 1
+MAX_VERSION = MAX_BIGINT
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
 
 
-def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_VERSION:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_VERSION}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("stream", metavar="STREAM", help="account id or transfer id (a UUID)")
     parser.add_argument(
         "--version",
-        type=_version,
+        type=bounded_int(1, MAX_VERSION),
         metavar="N",
         help="stop at version N; the check then uses the latest snapshot at or below N",
     )

@@ -24,9 +24,10 @@ from psycopg.rows import dict_row
 
 from projector.projections import projection_named
 from projector.time_travel.scratch import ScratchFold, StreamNotFound, scratch_read_models
+from shared_kernel.cli import MAX_BIGINT, bounded_int
 from shared_kernel.settings import CommonSettings, load_settings
 
-MAX_POSITION = 2**63 - 1
+MAX_POSITION = MAX_BIGINT
 EXIT_USAGE = 2
 
 
@@ -42,14 +43,6 @@ class AsOfRecord(msgspec.Struct, kw_only=True):
     refused: list[dict[str, Any]]
 
 
-def _position(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= value <= MAX_POSITION:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_POSITION}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,7 +55,11 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("stream", metavar="STREAM", help="account id or transfer id (a UUID)")
     parser.add_argument(
-        "--at", type=_position, required=True, metavar="POSITION", help="global log position"
+        "--at",
+        type=bounded_int(0, MAX_POSITION),
+        required=True,
+        metavar="POSITION",
+        help="global log position",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--database-url", help="PostgreSQL (default: DATABASE_URL)")
