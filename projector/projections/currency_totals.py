@@ -26,9 +26,9 @@ from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
-from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, decode_event
-from shared_kernel.settings import EVENTS_TABLE
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "currency_totals"
 VERSION = 1
@@ -53,10 +53,6 @@ REFERENCE: Mapping[str, str] = {
     )
 }
 
-_OPENINGS = (
-    f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
-    " WHERE originator_id = ANY(%s) AND originator_version = 1"
-)
 #: Add the deltas to the currencies that have a row, insert the others. Not
 #: INSERT ... ON CONFLICT: PostgreSQL checks the CHECK constraints of the row it
 #: would insert even when it then updates, and a delta may well be negative.
@@ -91,22 +87,10 @@ class _Delta:
 async def _currencies_of_closed(
     conn: AsyncConnection[Any], events: Sequence[RecordedEvent]
 ) -> dict[UUID, str]:
-    """The currency of every account the batch closes, opened in the batch or before it."""
-    currencies: dict[UUID, str] = {}
-    closing: set[UUID] = set()
-    for recorded in events:
-        event = recorded.event
-        if isinstance(event, AccountOpened):
-            currencies[event.originator_id] = event.currency
-        elif isinstance(event, AccountClosed) and event.originator_id not in currencies:
-            closing.add(event.originator_id)
-    if closing:
-        cursor = await conn.execute(_OPENINGS, (list(closing),))
-        for account_id, topic, state in await cursor.fetchall():
-            opened = decode_event(topic, bytes(state))
-            if isinstance(opened, AccountOpened):
-                currencies[account_id] = opened.currency
-    return currencies
+    """The currency of every account the batch opens or closes."""
+    closing = {r.event.originator_id for r in events if isinstance(r.event, AccountClosed)}
+    openings = await account_openings(conn, events, closing)
+    return {account_id: opened.currency for account_id, opened in openings.items()}
 
 
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:

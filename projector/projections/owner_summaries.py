@@ -19,15 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
-from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, decode_event
-from shared_kernel.settings import EVENTS_TABLE
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "owner_summaries"
 VERSION = 1
@@ -53,10 +52,6 @@ REFERENCE: Mapping[str, str] = {
     )
 }
 
-_OPENINGS = (
-    f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
-    " WHERE originator_id = ANY(%s) AND originator_version = 1"
-)
 #: Add the deltas to the pairs that have a row, insert the others (not ON
 #: CONFLICT: a negative delta would fail the CHECK of the row it would insert).
 _ADD = (
@@ -87,26 +82,8 @@ class _Delta:
     balance: int = 0
 
 
-async def _openings(
-    conn: AsyncConnection[Any], events: Sequence[RecordedEvent]
-) -> dict[UUID, AccountOpened]:
-    """The opening of every account in the batch: from the batch itself, else from the store."""
-    openings: dict[UUID, AccountOpened] = {}
-    for recorded in events:
-        if isinstance(recorded.event, AccountOpened):
-            openings[recorded.event.originator_id] = recorded.event
-    missing = {recorded.event.originator_id for recorded in events} - openings.keys()
-    if missing:
-        cursor = await conn.execute(_OPENINGS, (list(missing),))
-        for account_id, event_topic, state in await cursor.fetchall():
-            opened = decode_event(event_topic, bytes(state))
-            if isinstance(opened, AccountOpened):
-                openings[account_id] = opened
-    return openings
-
-
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
-    openings = await _openings(conn, events)
+    openings = await account_openings(conn, events, {r.event.originator_id for r in events})
     deltas: dict[tuple[str, str], _Delta] = {}
     for recorded in events:
         event = recorded.event
