@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-import psycopg
 from litestar import Controller, Request, Response, get
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
@@ -46,6 +45,7 @@ from query_service.views import (
     TransactionPage,
     TransferPage,
 )
+from shared_kernel.outages import outage_handlers
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
@@ -243,23 +243,9 @@ def _invalid_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Resp
     ).to_response(request)
 
 
-def _read_models_unavailable(
-    request: Request[Any, Any, Any], exc: psycopg.OperationalError
-) -> Response[Any]:
-    # PostgreSQL down or the pool exhausted: the client can retry, and the
-    # operator sees it in the log and in /health/ready.
-    log.warning("read models unavailable", extra={"error": repr(exc)})
-    return problem(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        "read-models-unavailable",
-        "The read models cannot be reached right now",
-        headers={"Retry-After": "1"},
-    ).to_response(request)
-
-
 #: Exception handlers of the query routes, beside ``shared_kernel.problems``'s.
 QUERY_EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     AccountNotFound: _account_not_found,
     InvalidCursor: _invalid_cursor,
-    psycopg.OperationalError: _read_models_unavailable,
+    **outage_handlers("read-models-unavailable", "The read models cannot be reached right now"),
 }
