@@ -23,6 +23,11 @@ from psycopg_pool import AsyncConnectionPool
 POOL_WAIT_SECONDS = 2
 #: Longest one connection attempt may take (a host that drops packets, not refuses).
 CONNECT_TIMEOUT_SECONDS = 2
+#: How long the pool keeps re-trying one lost connection, with a doubling delay,
+#: before it drops the attempt. psycopg_pool's 300 s default lets that delay grow
+#: to tens of seconds during an outage, so a server that came back would wait for
+#: it; once the attempt is dropped, the next request starts a fresh one at once.
+RECONNECT_GIVE_UP_SECONDS = 5
 
 
 def postgres_pool(
@@ -45,6 +50,7 @@ def postgres_pool(
         },
         check=AsyncConnectionPool.check_connection,
         timeout=POOL_WAIT_SECONDS,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         name=name,
     )
 
@@ -53,8 +59,8 @@ def event_store_pool_env() -> dict[str, str]:
     """The same policy for the eventsourcing library's pool, as its environment variables.
 
     ``POSTGRES_PRE_PING`` makes it check connections; ``POSTGRES_CONNECT_TIMEOUT``
-    is, despite its name, how long it waits for a pooled connection. The library
-    retries a failed statement up to ten times, so an outage still takes it about
-    ten such waits to give up.
+    is, despite its name, how long it waits for a pooled connection. The command
+    service's recorder retries a failed append three times (the library's reads ten),
+    then asks the store whether the append committed (``COMMIT_SETTLE_SECONDS``).
     """
     return {"POSTGRES_PRE_PING": "y", "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_SECONDS)}
