@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from projector.blocks import Block, read_blocks
 from projector.dead_letters import DeadLetters
 from projector.dead_letters.replay import ReplayResult, replay_blocked
-from projector.projections import PROJECTIONS, Projection
+from projector.projections import PROJECTIONS
 from projector.settings import ProjectorSettings
 from shared_kernel.cli import bounded_int
 from shared_kernel.observability import configure_logging
@@ -119,12 +119,8 @@ def print_replay(results: list[ReplayResult], forgotten: int) -> None:
         print(f"{forgotten} dead-letter entries of unblocked streams deleted")
 
 
-async def run(
-    settings: ProjectorSettings,
-    argv: Sequence[str] | None = None,
-    projections: Sequence[Projection] = PROJECTIONS,
-) -> int:
-    """The command; ``projections`` is the code a replay applies with (the registry's)."""
+async def run(settings: ProjectorSettings, argv: Sequence[str] | None = None) -> int:
+    """The command, on ``settings``' database and Redis; returns the exit status."""
     args = parse_args(argv)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     dead_letters = DeadLetters(redis, settings.dead_letter_stream)
@@ -142,7 +138,7 @@ async def run(
                     print_listing(dead_letters.stream_name, parked, blocks)
                 return 0
             position = None if args.replay == "all" else int(args.replay)
-            results = await replay_blocked(conn, projections, position=position)
+            results = await replay_blocked(conn, PROJECTIONS, position=position)
             still = await read_blocks(conn)
         # Parked copies go once no projection holds their event back any more.
         held_back = {b.position for b in still}
