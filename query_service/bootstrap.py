@@ -54,7 +54,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         settings.database_url, poll_interval=settings.projection_poll_seconds
     )
     read_your_writes = ReadYourWrites(
-        ReadModels(pool), position, max_wait_seconds=settings.max_wait_seconds
+        ReadModels(pool, position.blocked), position, max_wait_seconds=settings.max_wait_seconds
     )
     account_history = AccountHistory(pool)
 

@@ -23,6 +23,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from query_service.blocked_streams import ReadModelBlocked, read_model_blocked
 from query_service.cursors import (
     MAX_BIGINT,
     MAX_CURSOR_LENGTH,
@@ -104,6 +105,7 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     owner: str | None = None
     min_position: int | None = None
     projection_position: int | None = None
+    blocked: list[dict[str, Any]] | None = None
 
 
 def problem_spec(description: str) -> ResponseSpec:
@@ -125,7 +127,11 @@ READ_RESPONSES = {
     HTTP_422_UNPROCESSABLE_ENTITY: problem_spec(
         "validation-failed or invalid-cursor: a parameter or header is not valid"
     ),
-    HTTP_503_SERVICE_UNAVAILABLE: problem_spec("read-models-unavailable: retry later"),
+    HTTP_503_SERVICE_UNAVAILABLE: problem_spec(
+        "read-models-unavailable: retry later; or read-model-blocked: what this read shows"
+        " includes a stream the projector holds back after refusing one of its events (`blocked`"
+        " names them) until an operator replays it"
+    ),
 }
 _ACCOUNT_RESPONSES = {
     **READ_RESPONSES,
@@ -246,6 +252,7 @@ def _invalid_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Resp
 #: Exception handlers of the query routes, beside ``shared_kernel.problems``'s.
 QUERY_EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     AccountNotFound: _account_not_found,
+    ReadModelBlocked: read_model_blocked,
     InvalidCursor: _invalid_cursor,
     **outage_handlers("read-models-unavailable", "The read models cannot be reached right now"),
 }

@@ -1,6 +1,7 @@
-"""Outages of PostgreSQL or Redis reaching a route: a 503 problem with Retry-After, never a 500.
+"""Outages of PostgreSQL or Redis: retried by workers, a 503 with Retry-After on a route.
 
-A connection refused, a backend ended, a pool that had no connection within
+Workers retry :data:`OUTAGES` with backoff and never dead-letter or give up
+on them. On a route, a connection refused, a backend ended, a pool that had no connection within
 its bounded wait (``PoolTimeout``), a Redis that does not answer: none is the
 client's fault, and a retry a moment later may well succeed. Each HTTP app
 registers :func:`outage_handlers` once, so no route needs to catch them.
@@ -12,9 +13,10 @@ import logging
 from typing import Any
 
 import psycopg
-import redis.exceptions
 from litestar import Request, Response
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared_kernel.observability import mask_secrets
 from shared_kernel.problems import problem
@@ -24,11 +26,13 @@ log = logging.getLogger(__name__)
 #: Seconds a client should wait before retrying after an outage answer.
 RETRY_AFTER_SECONDS = 1
 
-#: What an outage of a dependency looks like when it reaches a route.
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+#: Failures of a dependency rather than a bug or bad data.
+OUTAGES: tuple[type[Exception], ...] = (
     psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
+    psycopg.InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
 )
 
 
@@ -48,7 +52,7 @@ def unavailable(
 def outage_handlers(
     code: str, title: str, *more: type[Exception]
 ) -> dict[type[Exception] | int, Any]:
-    """Exception handlers answering :data:`OUTAGE_ERRORS` (and ``more``) as 503 ``code``."""
+    """Exception handlers answering :data:`OUTAGES` (and ``more``) as 503 ``code``."""
 
     def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
         # The operator's view: which route met which outage (the client gets no internals).
@@ -63,4 +67,4 @@ def outage_handlers(
         )
         return unavailable(request, code, title)
 
-    return dict.fromkeys((*OUTAGE_ERRORS, *more), handle)
+    return dict.fromkeys((*OUTAGES, *more), handle)
