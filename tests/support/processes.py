@@ -106,7 +106,9 @@ class Stack:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.endswith("_PORT") and key not in ("DATABASE_URL", "REDIS_URL", "STREAM_NAME")
+            # A *_DATABASE_URL of the caller's would point a process at another database.
+            if not key.endswith(("_PORT", "DATABASE_URL"))
+            and key not in ("REDIS_URL", "STREAM_NAME")
         }
         env.update(
             DATABASE_URL=self.database_url,
