@@ -27,7 +27,7 @@ from psycopg import sql
 from schema.grant import UngrantedTable, apply_privileges
 from schema.roles import RoleRefused, ensure_roles, role_logins
 from shared_kernel.observability import redacted_url
-from shared_kernel.settings import CommonSettings, DatabaseRole, load_settings
+from shared_kernel.settings import CommonSettings, DatabaseRole, default_role_urls, load_settings
 
 log = logging.getLogger("schema.migrate")
 
@@ -71,7 +71,7 @@ def migrate(
     password, if any); by default ``database_url``'s with the default role names.
     """
     ensure_database(database_url)
-    logins = role_logins(role_urls or CommonSettings(database_url=database_url).role_urls())
+    logins = role_logins(role_urls or default_role_urls(database_url))
     with psycopg.connect(database_url, autocommit=True) as conn:
         ensure_roles(conn, logins)
     applied: list[str] = []

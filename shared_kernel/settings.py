@@ -42,6 +42,11 @@ def url_as_role(database_url: str, role_name: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def default_role_urls(database_url: str) -> dict[DatabaseRole, str]:
+    """Each role's URL when none is configured: ``database_url`` as the role's default name."""
+    return {role: url_as_role(database_url, DEFAULT_ROLE_NAMES[role]) for role in DATABASE_ROLES}
+
+
 class CommonSettings(BaseSettings):
     """What every process needs: where the store, the stream and the logs go.
 
@@ -132,10 +137,8 @@ class CommonSettings(BaseSettings):
             "projector": self.projector_database_url,
             "query": self.query_database_url,
         }
-        return {
-            role: configured[role] or url_as_role(self.database_url, DEFAULT_ROLE_NAMES[role])
-            for role in DATABASE_ROLES
-        }
+        defaults = default_role_urls(self.database_url)
+        return {role: configured[role] or defaults[role] for role in DATABASE_ROLES}
 
 
 class WriterDatabaseSettings(CommonSettings):
