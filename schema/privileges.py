@@ -51,6 +51,9 @@ TABLE_PRIVILEGES: Final[Mapping[str, Mapping[DatabaseRole, str]]] = {
     "relay_positions": {"writer": "SELECT, INSERT, UPDATE", "query": "SELECT"},
     "projection_checkpoints": {"projector": "SELECT, INSERT, UPDATE", "query": "SELECT"},
     "projection_rebuilds": {"projector": "SELECT, INSERT, UPDATE"},
+    # Streams a projection refused: the projector blocks and (after a replay) unblocks
+    # them; the query service answers reads of a blocked stream with a problem.
+    "projection_blocks": {"projector": "SELECT, INSERT, UPDATE, DELETE", "query": "SELECT"},
     "account_balances": READ_MODEL,
     "account_transactions": READ_MODEL,
     "transfers": READ_MODEL,
