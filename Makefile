@@ -16,14 +16,16 @@ PACKAGES := shared_kernel command_service query_service projector schema bench o
 export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/ledger
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export PYTHONUNBUFFERED := 1
-# Procfile lines say `python -m ...`: that must be the project's interpreter.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# supervisord's pid file and control socket (ops/supervisord.conf); one per running stack.
+export LEDGER_RUN_DIR ?= $(CURDIR)/.run
+SUPERVISOR_CONF := ops/supervisord.conf
 
 PYTEST_TIMEOUT ?= 300
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
+.PHONY: help install services migrate run ctl test lint typecheck pytest bench schemas status clean distclean
 .PHONY: replay republish
 .PHONY: rebuild
 .PHONY: bench-tracing
@@ -46,8 +48,14 @@ services: ## check PostgreSQL and Redis answer (start local ones when they do no
 migrate: install services ## apply schema/sql to DATABASE_URL (idempotent)
 	$(PYTHON) -m schema.migrate
 
-run: migrate ## start command service, transfer saga, relay, projector and query service (Ctrl-C stops all)
-	honcho start -f Procfile
+# supervisord in the foreground restarts a process that dies; Ctrl-C stops them all and it
+# exits 0 (ops/supervisord.conf).
+run: migrate ## start and supervise command service, transfer saga, relay, projector, query service (Ctrl-C stops all)
+	@mkdir -p $(LEDGER_RUN_DIR)
+	$(VENV)/bin/supervisord -c $(SUPERVISOR_CONF)
+
+ctl: install ## supervisorctl of a running `make run`, e.g. make ctl ARGS='restart projector' (default: status)
+	@$(VENV)/bin/supervisorctl -c $(SUPERVISOR_CONF) $(or $(ARGS),status)
 
 test: lint typecheck pytest ## lint, typecheck, then the whole test suite on real PostgreSQL and Redis
 
