@@ -78,11 +78,15 @@ def test_a_killed_process_is_restarted_alone_and_ctrl_c_stops_everything(
     supervised: SupervisedRun,
 ) -> None:
     supervised.start()
-    first = supervised.wait_all_ready()
-    status_lines = supervised.ctl("status").splitlines()
-    assert sorted(line.split()[:4] for line in status_lines) == sorted(
-        [name, "RUNNING", "pid", f"{first[name]},"] for name in SERVICES
-    ), status_lines
+    first = supervised.wait_ready()
+    expected_status = sorted([name, "RUNNING", "pid", f"{first[name]},"] for name in SERVICES)
+
+    def all_running() -> bool:
+        status = supervised.ctl("status").splitlines()
+        return sorted(line.split()[:4] for line in status) == expected_status
+
+    # RUNNING once up for `startsecs`, however soon it answered ready.
+    wait_for(all_running, 60, "make ctl status: five RUNNING with their pids")
 
     opened = httpx.post(
         f"{supervised.url('command')}/accounts",
@@ -106,6 +110,10 @@ def test_a_killed_process_is_restarted_alone_and_ctrl_c_stops_everything(
         "query": 1,
     }
     assert all(first[name] == spawned[name][0] for name in SERVICES)
+    # Every process's output reaches the console, each line naming the process that wrote it.
+    logged = {(line["process"], line["pid"]) for line in supervised.json_lines()}
+    assert {pid for _, pid in logged} == {pid for pids in spawned.values() for pid in pids}
+    assert len({process for process, _ in logged}) == len(SERVICES)
 
     supervisord = supervised.supervisord_pid()
     status = supervised.interrupt()
@@ -120,3 +128,47 @@ def test_a_killed_process_is_restarted_alone_and_ctrl_c_stops_everything(
     for name, pids in spawned.items():
         for pid in pids:
             assert not running(pid, SERVICES[name][0]), f"{name} (pid {pid}) outlived make run"
+
+
+def retry_delays(run: SupervisedRun, name: str) -> list[tuple[int, float]]:
+    """Per failed start: how many failed in a row so far (k), and the wait before the next.
+
+    A start fails when the process exits before `startsecs`, i.e. without supervisord's
+    `success:` line; one that got that far resets the count (a loaded machine can be slow
+    enough to fail late), as supervisord's own backoff does.
+    """
+    spawns, exits = run.events(name, "spawned"), run.events(name, "exited")
+    successes = run.events(name, "success")
+    delays, in_a_row = [], 0
+    for started, died, next_start in zip(spawns, exits, spawns[1:], strict=False):
+        if any(started <= success <= died for success in successes):
+            in_a_row = 0
+            continue
+        in_a_row += 1
+        delays.append((in_a_row, (next_start - died).total_seconds()))
+    return delays
+
+
+def test_a_process_that_fails_at_start_is_retried_with_growing_delays(
+    supervised: SupervisedRun,
+) -> None:
+    # Only the projector reads this setting: it exits 2 at start-up, the others run.
+    supervised.stack.extra_env["PROJECTOR_BATCH_SIZE"] = "0"
+    supervised.start()
+    others = ("command", "relay", "saga", "query")
+    first = supervised.wait_ready(*others)
+
+    def third_failure_in_a_row() -> bool:
+        return any(k >= 3 for k, _ in retry_delays(supervised, "projector"))
+
+    wait_for(third_failure_in_a_row, 150, "three failed starts of the projector in a row")
+    console = supervised.console()
+    assert "exited: projector (exit status 2; not expected)" in console
+    assert "invalid configuration for ProjectorSettings" in console
+    assert "PROJECTOR_BATCH_SIZE" in console
+    for k, delay in retry_delays(supervised, "projector"):
+        assert delay >= k - 0.1, f"retry after the failure #{k} in a row came after {delay}s"
+    assert supervised.wait_ready(*others) == first, "the others were not restarted"
+
+    assert supervised.interrupt() in (0, -signal.SIGINT)
+    assert "make: ***" not in supervised.console()

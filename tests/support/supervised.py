@@ -9,6 +9,7 @@ lines, the ones an operator reads, and are checked against ``/proc``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,12 @@ from tests.support.streams import wait_for
 
 _SPAWNED = re.compile(r"spawned: '(?P<name>\w+)' with pid (?P<pid>\d+)")
 _SUPERVISORD = re.compile(r"supervisord started with pid (?P<pid>\d+)")
+#: supervisord's own line about a process: "2026-01-02 03:04:05,678 WARN exited: relay (...)".
+_EVENT = re.compile(
+    r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) [A-Z]+ "
+    r"(?P<event>spawned|exited|success|stopped|gave up): '?(?P<name>\w+)'?",
+    re.MULTILINE,
+)
 #: What a nested ``make`` would inherit from a ``make pytest`` around the tests.
 _MAKE_VARIABLES = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
 SUPERVISOR_CONF = PROJECT_ROOT / "ops" / "supervisord.conf"
@@ -127,6 +135,19 @@ class SupervisedRun:
             pids[match["name"]].append(int(match["pid"]))
         return pids
 
+    def events(self, name: str, event: str) -> list[datetime]:
+        """When supervisord logged ``event`` (spawned, exited, ...) for process ``name``."""
+        return [
+            datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S,%f")
+            for match in _EVENT.finditer(self.console())
+            if (match["name"], match["event"]) == (name, event)
+        ]
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The processes' own log lines on the console."""
+        lines = self.console().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
     def pids(self) -> dict[str, int]:
         """The newest pid of each process that is running now."""
         current = {}
@@ -146,13 +167,17 @@ class SupervisedRun:
         except httpx.HTTPError:
             return False
 
-    def wait_all_ready(self, timeout: float = 120.0) -> dict[str, int]:
-        def all_up() -> bool:
-            assert self.popen is not None and self.popen.poll() is None, self.console()
-            return len(self.pids()) == len(SERVICES) and all(self.ready(n) for n in SERVICES)
+    def wait_ready(self, *names: str, timeout: float = 120.0) -> dict[str, int]:
+        """Wait until ``names`` (default: all five) answer ready; their pids."""
+        wanted = names or tuple(SERVICES)
 
-        wait_for(all_up, timeout, "all five processes ready")
-        return self.pids()
+        def up() -> bool:
+            assert self.popen is not None and self.popen.poll() is None, self.console()
+            pids = self.pids()
+            return all(name in pids and self.ready(name) for name in wanted)
+
+        wait_for(up, timeout, f"{', '.join(wanted)} ready")
+        return {name: pid for name, pid in self.pids().items() if name in wanted}
 
     def interrupt(self, timeout: float = 60.0) -> int:
         """Ctrl-C: SIGINT to the foreground process group; make's exit status."""
