@@ -13,8 +13,11 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := shared_kernel command_service query_service projector schema bench ops tests
 
-export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/ledger
-export REDIS_URL ?= redis://127.0.0.1:6379/0
+# No DATABASE_URL/REDIS_URL defaults here: an exported default would hide the `.env` value
+# from the processes (pydantic-settings: environment, then `.env`, then the code's default).
+# The shell script cannot read `.env` itself, so it runs under python-dotenv's `dotenv run`,
+# which likewise leaves variables already in the environment alone.
+DOTENV := $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 export PYTHONUNBUFFERED := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # supervisord's pid file and control socket (ops/supervisord.conf); one per running stack.
@@ -42,8 +45,8 @@ $(STAMP): pyproject.toml | $(PYTHON)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-services: ## check PostgreSQL and Redis answer (start local ones when they do not)
-	@ops/services.sh ensure
+services: install ## check PostgreSQL and Redis answer (start local ones when they do not)
+	@$(DOTENV) ops/services.sh ensure
 
 migrate: install services ## apply schema/sql to DATABASE_URL (idempotent)
 	$(PYTHON) -m schema.migrate
@@ -103,7 +106,7 @@ schemas: install ## regenerate schema/events/*.json from shared_kernel.events
 	$(PYTHON) -m schema.generate_event_schemas
 
 status: install ## PostgreSQL, Redis, each process's /health/ready, the head, each projection's checkpoint and lag
-	@ops/services.sh check && echo "PostgreSQL and Redis answer"
+	@$(DOTENV) ops/services.sh check && echo "PostgreSQL and Redis answer"
 	@$(PYTHON) -m ops.health
 
 clean: ## remove caches and build output (keeps .venv and bench-reports)
