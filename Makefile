@@ -13,17 +13,22 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := shared_kernel command_service query_service projector schema bench ops tests
 
-export DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/ledger
-export REDIS_URL ?= redis://127.0.0.1:6379/0
+# No DATABASE_URL/REDIS_URL defaults here: an exported default would hide the `.env` value
+# from the processes (pydantic-settings: environment, then `.env`, then the code's default).
+# The shell script cannot read `.env` itself, so it runs under python-dotenv's `dotenv run`,
+# which likewise leaves variables already in the environment alone.
+DOTENV := $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 export PYTHONUNBUFFERED := 1
-# Procfile lines say `python -m ...`: that must be the project's interpreter.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# supervisord's pid file and control socket (ops/supervisord.conf); one per running stack.
+export LEDGER_RUN_DIR ?= $(CURDIR)/.run
+SUPERVISOR_CONF := ops/supervisord.conf
 
 PYTEST_TIMEOUT ?= 300
 PYTEST_PATHS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
+.PHONY: help install services migrate run ctl test lint typecheck pytest bench schemas status clean distclean
 .PHONY: replay republish
 .PHONY: rebuild dead-letters
 .PHONY: bench-tracing
@@ -40,14 +45,20 @@ $(STAMP): pyproject.toml | $(PYTHON)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
 
-services: ## check PostgreSQL and Redis answer (start local ones when they do not)
-	@ops/services.sh ensure
+services: install ## check PostgreSQL and Redis answer (start local ones when they do not)
+	@$(DOTENV) ops/services.sh ensure
 
 migrate: install services ## apply schema/sql to DATABASE_URL (idempotent)
 	$(PYTHON) -m schema.migrate
 
-run: migrate ## start command service, transfer saga, relay, projector and query service (Ctrl-C stops all)
-	honcho start -f Procfile
+# supervisord in the foreground restarts a process that dies; Ctrl-C stops them all and it
+# exits 0 (ops/supervisord.conf).
+run: migrate ## start and supervise command service, transfer saga, relay, projector, query service (Ctrl-C stops all)
+	@mkdir -p $(LEDGER_RUN_DIR)
+	$(VENV)/bin/supervisord -c $(SUPERVISOR_CONF)
+
+ctl: install ## supervisorctl of a running `make run`, e.g. make ctl ARGS='restart projector' (default: status)
+	@$(VENV)/bin/supervisorctl -c $(SUPERVISOR_CONF) $(or $(ARGS),status)
 
 test: lint typecheck pytest ## lint, typecheck, then the whole test suite on real PostgreSQL and Redis
 
@@ -101,7 +112,7 @@ schemas: install ## regenerate schema/events/*.json from shared_kernel.events
 	$(PYTHON) -m schema.generate_event_schemas
 
 status: install ## PostgreSQL, Redis, each process's /health/ready, the head, each projection's checkpoint and lag
-	@ops/services.sh check && echo "PostgreSQL and Redis answer"
+	@$(DOTENV) ops/services.sh check && echo "PostgreSQL and Redis answer"
 	@$(PYTHON) -m ops.health
 
 clean: ## remove caches and build output (keeps .venv and bench-reports)

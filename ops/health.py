@@ -41,7 +41,7 @@ class Process:
 
 
 def processes() -> list[Process]:
-    """The processes of ``make run``, in Procfile order, with their ports from the env."""
+    """The processes of ``make run`` (ops/supervisord.conf), with their ports from the env."""
     return [
         Process("command", "command_service", CommandServiceSettings().command_service_port),
         Process("relay", "command_service.relay", RelaySettings().relay_port),

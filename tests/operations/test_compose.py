@@ -1,4 +1,4 @@
-"""compose.yaml, the Dockerfile and the Procfile agree with each other and with the code.
+"""compose.yaml, the Dockerfile and `make run` (ops/supervisord.conf) agree with the code.
 
 Docker is not run here (CI has no engine); instead the files are read and
 cross-checked, so a renamed module, a port that moved or a service that lost
@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
 from shared_kernel.settings import DATABASE_ROLES, DEFAULT_ROLE_NAMES
 from tests.support.processes import SERVICES
+from tests.support.supervised import program_command, supervisor_programs
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = {"postgres", "redis"}
@@ -52,17 +52,14 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(compose["services"])
 
 
-def procfile() -> dict[str, list[str]]:
-    entries = {}
-    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, command = line.split(":", 1)
-            entries[name.strip()] = shlex.split(command)
-    return entries
+def supervised_commands() -> dict[str, list[str]]:
+    """What `make run` starts: program name -> command line."""
+    return {name: program_command(program) for name, program in supervisor_programs().items()}
 
 
 def module_of(command: list[str]) -> str:
-    assert command[:2] in (["python", "-m"], [".venv/bin/python", "-m"]), command
+    assert command[0] == "python" or command[0].endswith("/.venv/bin/python"), command
+    assert command[1] == "-m", command
     return command[2]
 
 
@@ -158,6 +155,21 @@ def test_each_app_listens_where_it_publishes_and_is_checked(
         compile(check[3], f"{name} healthcheck", "exec")
 
 
+def test_every_long_running_service_restarts_and_is_health_checked(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        if name == "migrate":
+            # A one-shot: done once it exits 0; the apps wait for exactly that.
+            assert service["restart"] == "no"
+            assert "healthcheck" not in service
+            continue
+        assert service["restart"] in ("unless-stopped", "always"), name
+        check = service["healthcheck"]
+        assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) >= 2, name
+        assert all(key in check for key in ("interval", "timeout", "retries")), name
+
+
 def test_ports_are_distinct(services: dict[str, dict[str, Any]]) -> None:
     published = [
         host for service in services.values() for host in published_ports(service).values()
@@ -185,10 +197,10 @@ def test_apps_are_built_from_the_dockerfile(services: dict[str, dict[str, Any]])
         assert (ROOT / context / "Dockerfile").is_file(), name
 
 
-def test_every_procfile_process_has_a_compose_service_running_the_same_module(
+def test_every_supervised_process_has_a_compose_service_running_the_same_module(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    processes = procfile()
+    processes = supervised_commands()
     assert set(processes) == APPS
     for name, command in processes.items():
         assert module_of(services[name]["command"]) == module_of(command), name
@@ -197,7 +209,7 @@ def test_every_procfile_process_has_a_compose_service_running_the_same_module(
 
 def test_every_command_names_a_module_that_exists(services: dict[str, dict[str, Any]]) -> None:
     commands = [service["command"] for service in services.values() if "build" in service]
-    commands += list(procfile().values())
+    commands += list(supervised_commands().values())
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     for match in re.finditer(r"^(?:CMD|ENTRYPOINT)\s+(\[.*\])\s*$", dockerfile, re.MULTILINE):
         commands.append(json.loads(match.group(1)))

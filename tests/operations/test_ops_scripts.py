@@ -61,7 +61,7 @@ def test_make_run_checks_migrates_then_supervises() -> None:
     )
     steps = completed.stdout
     assert steps.index("ops/services.sh ensure") < steps.index("schema.migrate")
-    assert steps.index("schema.migrate") < steps.index("honcho start -f Procfile")
+    assert steps.index("schema.migrate") < steps.index("supervisord -c ops/supervisord.conf")
 
 
 def test_ci_fails_when_make_test_fails() -> None:
