@@ -33,6 +33,9 @@ from tests.support.infra import free_port
 
 _SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
 _ENDS_TRANSACTION = re.compile(rb"^\s*(COMMIT|END|ROLLBACK|ABORT)\b", re.IGNORECASE)
+_BEGINS_TRANSACTION = re.compile(rb"^\s*(BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
+#: Statements remembered per transaction (an autocommit connection never ends one).
+_MAX_REMEMBERED = 1_000
 _COMMITS = re.compile(rb"^\s*(COMMIT|END)\b", re.IGNORECASE)
 _COMMIT_DONE = b"COMMIT\x00"  # CommandComplete tag of a COMMIT that committed
 _PRE_STARTUP_CODES = {struct.pack("!I", code) for code in (_SSL_REQUEST, _GSSENC_REQUEST)}
@@ -94,7 +97,8 @@ class _Link:
     #: Encrypted (the server accepted SSL/GSS): nothing can be read, nothing dropped.
     opaque: bool = False
     statements: dict[bytes, bytes] = field(default_factory=dict)
-    touched: bool = False
+    #: The statements sent since the last COMMIT or ROLLBACK.
+    transaction: list[bytes] = field(default_factory=list)
     #: A COMMIT whose answer is being held back, to be dropped once it says COMMIT.
     dropping: bool = False
     held: list[bytes] = field(default_factory=list)
@@ -226,15 +230,24 @@ class CommitReplyDroppingProxy:
             text = self._statement_text(link, kind, body)
             if text is None:
                 continue
+            if _BEGINS_TRANSACTION.match(text):  # what came before committed by itself
+                link.transaction.clear()
+            if not _ENDS_TRANSACTION.match(text):
+                if len(link.transaction) < _MAX_REMEMBERED:
+                    link.transaction.append(text)
+                continue
             with self._lock:
-                if _ENDS_TRANSACTION.match(text):
-                    if _COMMITS.match(text) and link.touched and self._armed > 0:
-                        self._armed -= 1  # reserved; given back if the COMMIT fails
-                        drop = True
-                    link.touched = False
-                elif self._touching is None or self._touching.search(text):
-                    link.touched = True
+                if _COMMITS.match(text) and self._armed > 0 and self._matches(link.transaction):
+                    self._armed -= 1  # reserved; given back if the COMMIT fails
+                    drop = True
+            link.transaction.clear()
         return drop
+
+    def _matches(self, transaction: list[bytes]) -> bool:
+        """Whether the statements of a transaction make its COMMIT one to drop."""
+        if self._touching is None:
+            return bool(transaction)
+        return any(self._touching.search(text) for text in transaction)
 
     @staticmethod
     def _statement_text(link: _Link, kind: bytes, body: bytes) -> bytes | None:

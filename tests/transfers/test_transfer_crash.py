@@ -39,15 +39,10 @@ from tests.support.reference_fold import (
     wait_until_projected,
 )
 from tests.transfers.commands import open_account
-from tests.transfers.ledger_view import wait_until_finished
+from tests.transfers.ledger_view import EXPECTED_LEGS, wait_until_finished
 
 ACCOUNTS = 5
 CHAOS_SECONDS = 20.0
-EXPECTED_LEGS = {
-    "completed": Counter(MoneyTransferredOut=1, MoneyTransferredIn=1, TransferSettled=1),
-    "refunded": Counter(MoneyTransferredOut=1, MoneyRefunded=1),
-    "failed": Counter(),
-}
 
 
 @pytest.fixture

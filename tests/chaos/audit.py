@@ -1,0 +1,109 @@
+"""Exactly-once, checked against the event store: each answered command, found by its key.
+
+Every request's Idempotency-Key is also its correlation id, which every event
+it caused carries. A command's own event (``AccountOpened`` for an open,
+``MoneyDeposited`` for a deposit, ...) must be in the store exactly once if
+the command was acknowledged (2xx), and not at all if it was refused (4xx);
+an event of those kinds that no request can account for is as wrong. The
+findings name the command, its account, amount and every copy's position, so
+a failure says exactly what was doubled or lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from shared_kernel.events import (
+    AccountClosed,
+    AccountOpened,
+    LedgerEvent,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    TransferRequested,
+)
+from tests.chaos.load import Answered
+from tests.support.reference_fold import stored_events
+
+#: The event a command of each kind records when it is accepted.
+RECORDS: dict[str, type[LedgerEvent]] = {
+    "open": AccountOpened,
+    "deposit": MoneyDeposited,
+    "withdrawal": MoneyWithdrawn,
+    "transfer": TransferRequested,
+    "close": AccountClosed,
+}
+_KIND_OF = {event_type: kind for kind, event_type in RECORDS.items()}
+
+
+@dataclass
+class Audit:
+    acknowledged: int = 0
+    refused: int = 0
+    unanswered: int = 0
+    lost: list[str] = field(default_factory=list)
+    doubled: list[str] = field(default_factory=list)
+    recorded_although_refused: list[str] = field(default_factory=list)
+    unaccounted: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[str]:
+        return [
+            *(f"LOST (acknowledged, not in the store): {line}" for line in self.lost),
+            *(f"DOUBLED: {line}" for line in self.doubled),
+            *(f"RECORDED ALTHOUGH REFUSED: {line}" for line in self.recorded_although_refused),
+            *(f"RECORDED BY NO REQUEST: {line}" for line in self.unaccounted),
+        ]
+
+
+def recorded_by_key(database_url: str) -> dict[str, list[tuple[int, LedgerEvent]]]:
+    """Per correlation id, the command events (position, event) it caused, in order."""
+    found: dict[str, list[tuple[int, LedgerEvent]]] = defaultdict(list)
+    for position, event in stored_events(database_url):
+        if type(event) in _KIND_OF:
+            found[event.metadata.correlation_id].append((position, event))
+    return found
+
+
+def audit(database_url: str, answered: list[Answered]) -> Audit:
+    recorded = recorded_by_key(database_url)
+    result = Audit()
+    for answer in answered:
+        copies = [
+            (position, event)
+            for position, event in recorded.pop(answer.key, [])
+            if isinstance(event, RECORDS[answer.kind])
+        ]
+        described = _describe(answer, copies)
+        if answer.acknowledged:
+            result.acknowledged += 1
+            if not copies:
+                result.lost.append(described)
+            elif len(copies) > 1:
+                result.doubled.append(described)
+        elif answer.refused:
+            result.refused += 1
+            if copies:
+                result.recorded_although_refused.append(described)
+        else:  # never answered: recorded once or not at all, either is right
+            result.unanswered += 1
+            if len(copies) > 1:
+                result.doubled.append(described)
+    for key, events in recorded.items():
+        for position, event in events:
+            result.unaccounted.append(
+                f"{type(event).__name__} @{position} of {event.originator_id}"
+                f" v{event.originator_version} with correlation id {key}"
+            )
+    return result
+
+
+def _describe(answer: Answered, copies: list[tuple[int, LedgerEvent]]) -> str:
+    where = ", ".join(
+        f"{type(e).__name__} @{position} v{e.originator_version}" for position, e in copies
+    )
+    return (
+        f"{answer.kind} key={answer.key} account={answer.account_id} amount={answer.amount}"
+        f" answered {answer.status} after {answer.attempts} attempt(s); in the store"
+        f" {len(copies)}x: [{where}]"
+    )
