@@ -13,6 +13,7 @@ Correctness never rests on the in-memory cache: the primary key
 ``(originator_id, originator_version)`` rejects an event built on a stale
 state with ``IntegrityError``, and a refusal is only given on a state fresh
 from the store (or verified by the batch's commit). See :mod:`.batch`.
+Each command is recorded at most once, whatever fails: see :mod:`.batch_writer`.
 """
 
 from __future__ import annotations
@@ -23,41 +24,24 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from uuid import UUID
 
 from eventsourcing.application import LRUCache
-from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from command_service import command_spans, metrics
-from command_service.batch import AccountStates, Decision, decide_batch
+from command_service.batch_writer import BatchWriter
 from command_service.commands import Command, CommandResult, RequestTransfer, TransferAccepted
 from command_service.domain.account import Account, DomainError
-from command_service.errors import AppenderStopped, StoreUnavailable, VersionConflict
+from command_service.errors import AppenderStopped, StoreUnavailable, WriterStalled
 from command_service.event_store import LedgerEventStore
 from command_service.handlers import command_name
+from command_service.pending import Outcome, Pending, Result
 from shared_kernel import tracing
 from shared_kernel.observability import log_context
 
 log = logging.getLogger(__name__)
 
-Result = CommandResult | TransferAccepted
-Outcome = Result | BaseException
 Answer = tuple["asyncio.Future[Result]", Outcome]
-
-
-@dataclass(slots=True, eq=False)
-class Pending:
-    """A submitted command, the future its caller awaits, and its conflicts so far."""
-
-    command: Command
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Result]
-    submitted_at: float = field(default_factory=time.perf_counter)
-    conflicts: int = 0
-    #: Only when tracing: where the writer thread tells the command's span its batch.
-    trace: command_spans.CommandTrace | None = None
 
 
 _STOP = object()
@@ -85,12 +69,21 @@ class Appender:
         append_retries: int = 5,
         snapshot_interval: int = 100,
         cache_size: int = 10_000,
+        settle_seconds: float = 10.0,
     ) -> None:
-        self._store = store
         self._batch_max = batch_max_commands
-        self._retries = append_retries
-        self._snapshot_interval = snapshot_interval
-        self._cache: LRUCache[UUID, Account] | None = LRUCache(cache_size) if cache_size else None
+        cache: LRUCache[UUID, Account] | None = LRUCache(cache_size) if cache_size else None
+        self._writer = BatchWriter(
+            store,
+            cache,
+            self._resolve,
+            append_retries=append_retries,
+            snapshot_interval=snapshot_interval,
+            settle_seconds=settle_seconds,
+        )
+        #: When the writer last finished a batch (or started waiting for work).
+        self._progress_at = time.monotonic()
+        self._busy = False
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._accepting = True
         self._gate = threading.Lock()  # makes "accepting?" + enqueue atomic against stop()
@@ -154,14 +147,32 @@ class Appender:
         """Commands waiting for the writer thread (approximate)."""
         return self._queue.qsize()
 
+    def stalled_seconds(self) -> float:
+        """How long commands have waited without the writer finishing a batch (0: none wait)."""
+        if not self._busy and self._queue.qsize() == 0:
+            return 0.0
+        return time.monotonic() - self._progress_at
+
+    def check_progress(self, limit_seconds: float) -> None:
+        """Raise :class:`WriterStalled` when work waits and no batch ended for ``limit_seconds``."""
+        stalled = self.stalled_seconds()
+        metrics.WRITER_STALLED_SECONDS.set(stalled)
+        if stalled > limit_seconds:
+            raise WriterStalled(
+                f"{self.backlog} commands wait and the writer has not finished a batch"
+                f" for {stalled:.0f}s"
+            )
+
     # -- the writer thread ------------------------------------------------------
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
+            self._progress_at, self._busy = time.monotonic(), False
             batch, stopping = self._take_batch()
             if not batch:
                 continue
+            self._busy = True
             metrics.APPEND_BATCH_SIZE.observe(len(batch))
             # A batch of one command logs with that command's correlation id.
             single = batch[0].command.correlation_id if len(batch) == 1 else None
@@ -181,7 +192,7 @@ class Appender:
 
     def _process_answering(self, batch: list[Pending]) -> None:
         try:
-            self._process(batch)
+            self._writer.write(batch)
         except Exception as error:  # a bug must fail its batch, never kill the writer
             log.exception("appender failed a batch", extra={"batch_size": len(batch)})
             answered = {id(f) for settled in self._answers.values() for f, _ in settled}
@@ -205,164 +216,6 @@ class Appender:
             except queue.Empty:
                 return batch, False
 
-    def _process(self, batch: list[Pending]) -> None:
-        """Decide and save ``batch``, deciding again after conflicts, until all are answered."""
-        preloaded: dict[UUID, Account | None] = {}
-        remaining = batch
-        while remaining:
-            states = AccountStates(self._store, self._cache, preloaded)
-            decision = decide_batch([p.command for p in remaining], states)
-            try:
-                positions = self._save(decision)
-            except StoreUnavailable as error:
-                self._fail_on_store_error(remaining, decision, states, error)
-                return
-            if positions is not None:
-                self._commit(remaining, decision, positions, states)
-                return
-            remaining, preloaded = self._after_conflict(remaining, decision, states)
-
-    def _save(self, decision: Decision) -> list[int] | None:
-        """Positions of the saved events in order; None when another writer got in first."""
-        if not decision.events:
-            return []
-        try:
-            if tracing.enabled():
-                with command_spans.save(len(decision.events)):
-                    recordings = self._store.save(*decision.events)
-            else:
-                recordings = self._store.save(*decision.events)
-        except IntegrityError:
-            metrics.APPEND_CONFLICTS.inc()
-            return None
-        except PersistenceError as error:
-            log.exception("saving a batch failed", extra={"events": len(decision.events)})
-            raise StoreUnavailable(f"the event store is unavailable: {error}") from error
-        metrics.EVENTS_APPENDED.inc(len(recordings))
-        return [recording.notification.id for recording in recordings]
-
-    def _commit(
-        self,
-        batch: list[Pending],
-        decision: Decision,
-        positions: list[int],
-        states: AccountStates,
-    ) -> None:
-        """The batch is in the store: answer everyone, remember states, take snapshots."""
-        position_of = dict(zip(decision.accepted, positions, strict=True))
-        for index, pending in enumerate(batch):
-            refusal = decision.refusals.get(index)
-            if refusal is not None:
-                self._resolve(pending, refusal)
-                continue
-            requested = decision.transfers.get(index)
-            if requested is not None:
-                self._resolve(
-                    pending, TransferAccepted(requested.originator_id, position_of[index])
-                )
-                continue
-            after = decision.after[index]
-            self._resolve(
-                pending,
-                CommandResult(after.id, after.version, position_of[index], after.balance),
-            )
-        if positions and log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "appended batch",
-                extra={
-                    "events": len(positions),
-                    "first_position": positions[0],
-                    "last_position": positions[-1],
-                    "commands": len(batch),
-                },
-            )
-        if self._cache is not None:
-            for account in states.working.values():
-                if account is not None:
-                    self._cache.put(account.id, account)
-        self._take_snapshots(states)
-
-    def _take_snapshots(self, states: AccountStates) -> None:
-        interval = self._snapshot_interval
-        for account_id in states.changed:
-            before, after = states.base_version(account_id), states.working[account_id]
-            if after is None or after.version // interval == before // interval:
-                continue
-            try:
-                self._store.put_snapshot(after)
-            except Exception:  # the events are safe; a missing snapshot only slows loading
-                metrics.SNAPSHOT_FAILURES.inc()
-                log.exception(
-                    "snapshot failed",
-                    extra={"account_id": str(account_id), "version": after.version},
-                )
-
-    def _after_conflict(
-        self, batch: list[Pending], decision: Decision, states: AccountStates
-    ) -> tuple[list[Pending], dict[UUID, Account | None]]:
-        """Reload what moved, answer commands out of retries, return the rest to decide again."""
-        self._evict(states.working)
-        try:
-            fresh = {
-                account_id: states.load_from_store(account_id) for account_id in states.changed
-            }
-        except StoreUnavailable as error:
-            self._fail_on_store_error(batch, decision, states, error)
-            return [], {}
-        moved = {
-            account_id
-            for account_id, account in fresh.items()
-            if (account.version if account else 0) != states.base_version(account_id)
-        }
-        log.info(
-            "append conflict, deciding the batch again",
-            extra={"moved_accounts": [str(a) for a in moved], "commands": len(batch)},
-        )
-        again: list[Pending] = []
-        for index, pending in enumerate(batch):
-            account_id = pending.command.account_id
-            if index in decision.after and (account_id in moved or not moved):
-                pending.conflicts += 1
-                if pending.conflicts > self._retries:
-                    current = fresh.get(account_id)
-                    self._resolve(
-                        pending,
-                        VersionConflict(
-                            account_id,
-                            current.version if current else 0,
-                            pending.command.expected_version,
-                        ),
-                    )
-                    continue
-                metrics.APPEND_RETRIES.inc()
-            again.append(pending)
-        return again, fresh
-
-    def _fail_on_store_error(
-        self,
-        batch: list[Pending],
-        decision: Decision,
-        states: AccountStates,
-        error: StoreUnavailable,
-    ) -> None:
-        """Commands that needed the save fail; a refusal stands if its state was fresh.
-
-        Whether a failed commit happened is unknown, so every account of the
-        batch leaves the cache.
-        """
-        self._evict(pending.command.account_id for pending in batch)
-        for index, pending in enumerate(batch):
-            refusal = decision.refusals.get(index)
-            unverified = pending.command.account_id in states.changed
-            self._resolve(pending, error if refusal is None or unverified else refusal)
-
-    def _evict(self, account_ids: Iterable[UUID]) -> None:
-        if self._cache is None:
-            return
-        for account_id in list(account_ids):
-            with contextlib.suppress(KeyError):
-                self._cache.get(account_id, evict=True)
-
     def _resolve(self, pending: Pending, outcome: Outcome) -> None:
         name = command_name(pending.command)
         outcome_label = "ok" if not isinstance(outcome, BaseException) else _code(outcome)
@@ -379,6 +232,8 @@ class Appender:
                 },
             )
         self._answers.setdefault(pending.loop, []).append((pending.future, outcome))
+        for repeat in pending.repeats:
+            self._resolve(repeat, outcome)
 
     def _hand_over(self) -> None:
         answers, self._answers = self._answers, {}

@@ -45,6 +45,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         append_retries=settings.append_retries,
         snapshot_interval=settings.snapshot_interval,
         cache_size=settings.aggregate_cache_size,
+        settle_seconds=settings.commit_settle_seconds,
     )
     metrics.APPEND_BACKLOG.set_function(lambda: appender.backlog)
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -86,6 +87,10 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         ) as conn:
             await head_position(conn)
 
+    async def writer_progress() -> None:
+        # Commands waiting on a writer that finishes nothing: let an orchestrator restart us.
+        appender.check_progress(settings.writer_stall_seconds)
+
     async def start() -> None:
         await pool.open(wait=False)
         purging.append(asyncio.create_task(purge_expired_keys(), name="idempotency-purge"))
@@ -111,10 +116,14 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         await redis_client.aclose()
 
     return create_app(
-        CommandGateway(appender, store, pool),
+        CommandGateway(appender),
         idempotency_keys=keys,
         idempotency_wait_seconds=settings.idempotency_wait_seconds,
-        health_checks={"postgres": postgres_ready, "redis": redis_check(redis_client)},
+        health_checks={
+            "postgres": postgres_ready,
+            "redis": redis_check(redis_client),
+            "writer": writer_progress,
+        },
         max_body_bytes=settings.max_body_bytes,
         on_startup=[start],
         on_shutdown=[stop],

@@ -72,3 +72,23 @@ class StoreUnavailable(ServiceUnavailable):
 
 class AppenderStopped(ServiceUnavailable):
     code = "shutting-down"
+
+
+class CommitOutcomeUnknown(ServiceUnavailable):
+    """The store did not confirm whether the command was recorded, even when asked after.
+
+    Retrying with the same Idempotency-Key is safe: the command id recorded
+    with the events makes a second recording impossible.
+    """
+
+    code = "commit-outcome-unknown"
+
+
+class CommandNotRecorded(ServiceUnavailable):
+    """The command was not recorded (known for sure) and could not be after several attempts."""
+
+    code = "command-not-recorded"
+
+
+class WriterStalled(Exception):
+    """Commands wait but the writer thread has not finished a batch for too long."""

@@ -25,11 +25,18 @@ import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, PersistenceError, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, register_topic
 
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, apply
 from command_service.domain.transfer import Transfer
+from command_service.recorder import (
+    CommandRecord,
+    LedgerRecorder,
+    RecordedCommand,
+    recorded_commands,
+)
 from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
 from shared_kernel.observability import mask_secrets, redacted_url
 from shared_kernel.settings import EVENT_STORE_NAME
@@ -118,9 +125,30 @@ class LedgerEventStore(Application[UUID]):
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "MAPPER_TOPIC": get_topic(MsgspecMapper),
         "TRANSCODER_TOPIC": get_topic(UnusedTranscoder),
+        "APPLICATION_RECORDER_TOPIC": get_topic(LedgerRecorder),
         "IS_SNAPSHOTTING_ENABLED": "y",
         "CREATE_TABLE": "no",
+        # A pooled connection that died with a server restart is replaced, not handed out.
+        "POSTGRES_PRE_PING": "y",
     }
+
+    def record(self, events: Iterable[LedgerEvent], commands: Iterable[CommandRecord]) -> list[int]:
+        """Save ``events`` and the ids of the ``commands`` behind them in one transaction.
+
+        Positions of the events, in order. Raises ``IntegrityError`` when an
+        event's version is taken (another writer) or a command was recorded
+        before (:func:`~command_service.recorder.refused_by_recorded_command`).
+        """
+        recordings = self.save(*events, commands=list(commands))
+        return [recording.notification.id for recording in recordings]
+
+    def recorded(
+        self, command_ids: Iterable[UUID], *, settle_seconds: float | None = None
+    ) -> dict[UUID, RecordedCommand]:
+        """Which of ``command_ids`` are recorded (see :func:`recorded_commands`)."""
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        return recorded_commands(recorder.datastore, command_ids, settle_seconds=settle_seconds)
 
     def get_account(self, account_id: UUID, version: int | None = None) -> Account:
         """The account from its latest snapshot (at or below ``version``) plus the tail."""

@@ -58,3 +58,22 @@ for _outcome in ("found", "not-found"):
 IDEMPOTENCY_KEYS_PURGED = Counter(
     "idempotency_keys_purged_total", "Expired idempotency keys deleted by the periodic purge."
 )
+ALREADY_RECORDED = Counter(
+    "commands_already_recorded_total",
+    "Commands answered from what the store had recorded instead of being decided again,"
+    " by when it was found: recovering (an Idempotency-Key retry took over), retried-save"
+    " (a save refused because the command was recorded, e.g. after a lost COMMIT reply)"
+    " or unknown-outcome (asked after a save failed).",
+    ["when"],
+)
+for _when in ("recovering", "retried-save", "unknown-outcome"):
+    ALREADY_RECORDED.labels(_when)
+UNKNOWN_OUTCOMES = Counter(
+    "append_unknown_outcomes_total",
+    "Saves that failed with the store (connection lost, server restart) so that whether they"
+    " committed had to be asked.",
+)
+WRITER_STALLED_SECONDS = Gauge(
+    "append_writer_stalled_seconds",
+    "How long commands have waited without the writer finishing a batch (0 when idle).",
+)

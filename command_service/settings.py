@@ -22,6 +22,18 @@ class CommandServiceSettings(CommonSettings):
         default=16_384, ge=256, description="Larger request bodies get 413."
     )
     postgres_pool_size: int = Field(default=5, ge=1)
+    commit_settle_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="After a save fails with the store, how long to keep asking whether it"
+        " committed before answering 503 commit-outcome-unknown.",
+    )
+    writer_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Not ready once commands have waited this long without the writer"
+        " finishing a batch.",
+    )
     aggregate_cache_size: int = Field(
         default=10_000, ge=0, description="Accounts kept in memory between commands (0: none)."
     )

@@ -14,6 +14,7 @@ the files, or with ``--check`` to list drifted files and exit 1 without writing.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,28 @@ EVENTS_DIR = Path(__file__).resolve().parent / "events"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+def _normalised(node: Any) -> Any:
+    """Docstring-derived descriptions as ``inspect.cleandoc`` gives them.
+
+    Python 3.13 dedents docstrings at compile time and older versions keep the
+    indentation, so the raw text depends on the interpreter; the wire format
+    does not, and neither may the committed files.
+    """
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key == "description" and isinstance(value, str)
+            else _normalised(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_normalised(item) for item in node]
+    return node
+
+
 def schema_for(topic: str, event_type: type[LedgerEvent]) -> dict[str, Any]:
     """The JSON Schema of one event type, named by its wire name."""
-    schema = msgspec.json.schema(event_type)
+    schema = _normalised(msgspec.json.schema(event_type))
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:ledger:event:{topic}",

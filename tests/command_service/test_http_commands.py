@@ -266,7 +266,7 @@ def test_openapi_and_operations_endpoints(client: httpx.Client) -> None:
     assert client.get("/health/live").status_code == 200
     ready = client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok", "writer": "ok"}
     exposition = client.get("/metrics").text
     for name in (
         "commands_total",

@@ -1,0 +1,137 @@
+"""The library's PostgreSQL recorder, plus the ids of the commands each append records.
+
+Exactly once by construction: an append writes one ``ledger_commands`` row
+per command it records, in the same transaction as the events and under the
+same table lock, so the primary key on the command id refuses a second
+recording of one command, whoever attempts it. The refusal is an
+``IntegrityError`` like a version conflict; :func:`refused_by_recorded_command`
+tells the two apart by the constraint that fired.
+
+The row says where the command's event went, so when an append's outcome is
+unknown (a lost COMMIT reply, a cut connection) :func:`recorded_commands`
+finds out from the store, after waiting for any append still in flight to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from shared_kernel.settings import EVENTS_TABLE
+
+COMMANDS_TABLE = "ledger_commands"
+COMMANDS_KEY = f"{COMMANDS_TABLE}_pkey"
+
+_INSERT_COMMANDS = (
+    f"INSERT INTO {COMMANDS_TABLE} (command_id, originator_id, originator_version)"
+    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[])"
+)
+_SELECT_RECORDED = (
+    "SELECT c.command_id, c.originator_id, c.originator_version, e.notification_id"
+    f" FROM {COMMANDS_TABLE} c JOIN {EVENTS_TABLE} e"
+    " USING (originator_id, originator_version) WHERE c.command_id = ANY(%s)"
+)
+#: SHARE conflicts with the EXCLUSIVE lock every append holds until it ends, so
+#: once granted, no append that started earlier is still undecided.
+_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '{:.0f}ms'"
+_SETTLE = f"LOCK TABLE {EVENTS_TABLE} IN SHARE MODE"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """What an append writes for one command: its id and its (first) event's key."""
+
+    command_id: UUID
+    stream_id: UUID
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCommand:
+    """A command the store holds: where its event is, and its global position."""
+
+    command_id: UUID
+    stream_id: UUID
+    version: int
+    position: int
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """Appends events and, in the same statement pipeline, the command ids behind them.
+
+    ``store.save(*events, commands=[CommandRecord, ...])`` passes the records
+    through the library's keyword arguments to here.
+    """
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        commands: Sequence[CommandRecord] = kwargs.get("commands") or ()
+        if commands:
+            # Its own cursor: the library reads the positions from ``curs``'s last result.
+            with curs.connection.cursor() as own:
+                own.execute(
+                    _INSERT_COMMANDS,
+                    (
+                        [c.command_id for c in commands],
+                        [c.stream_id for c in commands],
+                        [c.version for c in commands],
+                    ),
+                    prepare=True,
+                )
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
+
+def refused_by_recorded_command(error: IntegrityError) -> bool:
+    """True when an append failed because one of its commands was recorded before."""
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None) == COMMANDS_KEY
+
+
+def recorded_commands(
+    datastore: PostgresDatastore,
+    command_ids: Iterable[UUID],
+    *,
+    settle_seconds: float | None = None,
+) -> dict[UUID, RecordedCommand]:
+    """Which of ``command_ids`` the store recorded, and where.
+
+    With ``settle_seconds``, first wait (that long at most) until every append
+    that began earlier has committed or rolled back, so the answer cannot be
+    overtaken by a commit still in flight: what is missing then was not recorded.
+    """
+    ids = list(dict.fromkeys(command_ids))
+    if not ids:
+        return {}
+    with datastore.transaction(commit=False) as curs:
+        if settle_seconds is not None:
+            curs.execute(_LOCK_TIMEOUT.format(max(settle_seconds * 1000, 1)))
+            curs.execute(_SETTLE)
+        curs.execute(_SELECT_RECORDED, (ids,), prepare=True)
+        rows = curs.fetchall()
+    return {
+        row["command_id"]: RecordedCommand(
+            row["command_id"],
+            row["originator_id"],
+            int(row["originator_version"]),
+            int(row["notification_id"]),
+        )
+        for row in rows
+    }
