@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from uuid import UUID
+
+import psycopg
 
 from shared_kernel.events import (
     AccountClosed,
@@ -25,6 +28,8 @@ from shared_kernel.events import (
 from tests.chaos.load import Answered
 from tests.support.reference_fold import stored_events
 
+#: Where the command service registers each recorded command id (when the schema has it).
+COMMANDS_TABLE = "ledger_commands"
 #: The event a command of each kind records when it is accepted.
 RECORDS: dict[str, type[LedgerEvent]] = {
     "open": AccountOpened,
@@ -45,6 +50,7 @@ class Audit:
     doubled: list[str] = field(default_factory=list)
     recorded_although_refused: list[str] = field(default_factory=list)
     unaccounted: list[str] = field(default_factory=list)
+    unregistered: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[str]:
@@ -53,6 +59,7 @@ class Audit:
             *(f"DOUBLED: {line}" for line in self.doubled),
             *(f"RECORDED ALTHOUGH REFUSED: {line}" for line in self.recorded_although_refused),
             *(f"RECORDED BY NO REQUEST: {line}" for line in self.unaccounted),
+            *(f"NOT IN {COMMANDS_TABLE}: {line}" for line in self.unregistered),
         ]
 
 
@@ -65,8 +72,22 @@ def recorded_by_key(database_url: str) -> dict[str, list[tuple[int, LedgerEvent]
     return found
 
 
+def registered_commands(database_url: str) -> dict[str, tuple[UUID, int]] | None:
+    """command id -> (stream, version) of its event, from the table of recorded commands
+    (None where the schema has no such table)."""
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (COMMANDS_TABLE,)).fetchone() == (None,):
+            return None
+        rows = conn.execute(
+            f"SELECT command_id, originator_id, originator_version FROM {COMMANDS_TABLE}"
+        ).fetchall()
+    return {str(command_id): (stream, int(version)) for command_id, stream, version in rows}
+
+
 def audit(database_url: str, answered: list[Answered]) -> Audit:
+    """Every answered command against the store; see the module docstring."""
     recorded = recorded_by_key(database_url)
+    registered = registered_commands(database_url)
     result = Audit()
     for answer in answered:
         copies = [
@@ -75,20 +96,11 @@ def audit(database_url: str, answered: list[Answered]) -> Audit:
             if isinstance(event, RECORDS[answer.kind])
         ]
         described = _describe(answer, copies)
-        if answer.acknowledged:
-            result.acknowledged += 1
-            if not copies:
-                result.lost.append(described)
-            elif len(copies) > 1:
-                result.doubled.append(described)
-        elif answer.refused:
-            result.refused += 1
-            if copies:
-                result.recorded_although_refused.append(described)
-        else:  # never answered: recorded once or not at all, either is right
-            result.unanswered += 1
-            if len(copies) > 1:
-                result.doubled.append(described)
+        _count(result, answer, len(copies), described)
+        for position, event in copies if registered is not None else []:
+            where = registered.get(event.metadata.causation_id) if registered else None
+            if where != (event.originator_id, event.originator_version):
+                result.unregistered.append(f"{described}; @{position} registered as {where}")
     for key, events in recorded.items():
         for position, event in events:
             result.unaccounted.append(
@@ -96,6 +108,23 @@ def audit(database_url: str, answered: list[Answered]) -> Audit:
                 f" v{event.originator_version} with correlation id {key}"
             )
     return result
+
+
+def _count(result: Audit, answer: Answered, copies: int, described: str) -> None:
+    if answer.acknowledged:
+        result.acknowledged += 1
+        if copies == 0:
+            result.lost.append(described)
+        elif copies > 1:
+            result.doubled.append(described)
+    elif answer.refused:
+        result.refused += 1
+        if copies:
+            result.recorded_although_refused.append(described)
+    else:  # never answered: recorded once or not at all, either is right
+        result.unanswered += 1
+        if copies > 1:
+            result.doubled.append(described)
 
 
 def _describe(answer: Answered, copies: list[tuple[int, LedgerEvent]]) -> str:

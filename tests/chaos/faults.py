@@ -36,7 +36,14 @@ class FaultRecord:
     name: str
     at_acknowledged: int
     seconds: float  # how long injecting it took (a restart, a pause)
-    recovery: float | None  # None: not recovered within the deadline
+    #: From the fault's end until commands are acknowledged again, and until every
+    #: projection reached the store's head of that moment; None: not within the deadline.
+    commands_back: float | None
+    projected: float | None
+
+    @property
+    def recovered(self) -> bool:
+        return self.commands_back is not None and self.projected is not None
 
 
 @dataclass
@@ -96,28 +103,35 @@ class Faults:
             try:
                 inject()
             except Exception as error:
-                self.records.append(FaultRecord(name, acknowledged, time.monotonic() - began, None))
+                took = time.monotonic() - began
+                self.records.append(FaultRecord(name, acknowledged, took, None, None))
                 return f"injecting {name} failed: {error!r}"
             ended = time.monotonic()
-            recovery = self._recovery(clients)
-            self.records.append(FaultRecord(name, acknowledged, ended - began, recovery))
-            if recovery is None:
+            record = FaultRecord(name, acknowledged, ended - began, *self._recovery(clients))
+            self.records.append(record)
+            if not record.recovered:
                 return (
                     f"no recovery from {name} within {RECOVERY_DEADLINE:.0f}s;"
                     f" {clients.in_flight()}"
                 )
         return None
 
-    def _recovery(self, clients: ChaosClients) -> float | None:
+    def _recovery(self, clients: ChaosClients) -> tuple[float | None, float | None]:
+        """Seconds until commands were acknowledged again, and until the read side
+        had projected what the store held when the fault ended (None: not in time)."""
         began = time.monotonic()
         head = store_head(self.database_url)
         wanted = clients.acknowledged + ACKS_TO_RECOVER
         try:
             _wait(lambda: clients.acknowledged >= wanted, "commands acknowledged again")
+            commands = time.monotonic() - began
+        except TimeoutError:
+            return None, None
+        try:
             _wait(lambda: _projected(self.database_url, head), "projected")
         except TimeoutError:
-            return None
-        return time.monotonic() - began
+            return commands, None
+        return commands, time.monotonic() - began
 
 
 def _projected(database_url: str, position: int) -> bool:

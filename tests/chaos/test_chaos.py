@@ -150,10 +150,6 @@ def _ledger_problems(view: LedgerView) -> list[str]:
     return problems
 
 
-def _recovery_problems(records: list[FaultRecord]) -> list[str]:
-    return [f"NOT RECOVERED within the deadline: {r.name}" for r in records if r.recovery is None]
-
-
 def _summary(
     records: list[FaultRecord], clients: ChaosClients, found: Audit, view: LedgerView
 ) -> str:
@@ -168,9 +164,15 @@ def _summary(
         f"  lost: {len(found.lost)}, doubled: {len(found.doubled)}, recorded although refused:"
         f" {len(found.recorded_although_refused)}, recorded by no request:"
         f" {len(found.unaccounted)}; transfers {dict(outcomes)}",
-        f"  {'fault':<40} {'at ack':>7} {'took s':>7} {'recovery s':>10}",
+        f"  {'fault':<40} {'at ack':>7} {'took s':>7} {'commands back s':>16} {'projected s':>12}",
     ]
     for r in records:
-        recovery = f"{r.recovery:.1f}" if r.recovery is not None else "NEVER"
-        lines.append(f"  {r.name:<40} {r.at_acknowledged:>7} {r.seconds:>7.1f} {recovery:>10}")
+        lines.append(
+            f"  {r.name:<40} {r.at_acknowledged:>7} {r.seconds:>7.1f}"
+            f" {_seconds(r.commands_back):>16} {_seconds(r.projected):>12}"
+        )
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "NEVER"
