@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help install services migrate run test lint typecheck pytest bench schemas status clean distclean
 .PHONY: replay republish
-.PHONY: rebuild
+.PHONY: rebuild dead-letters
 .PHONY: bench-tracing
 .PHONY: soak
 
@@ -97,6 +97,12 @@ rebuild: install ## PROJECTION=<name> [ARGS=--rollback|--drop-old]: rebuild a re
 	@if [ -z "$(strip $(PROJECTION))$(filter --status,$(ARGS))" ]; then \
 		echo "make rebuild: name the read model, e.g. make rebuild PROJECTION=account_balances" >&2; exit 2; fi
 	@$(PYTHON) -m projector.rebuild $(PROJECTION) $(ARGS)
+
+# `make dead-letters` runs `python -m projector.dead_letters`: the dead-letter stream and the
+# streams each projection holds back; REPLAY=all|<position> replays them after a fix.
+# Exit 1: some streams still fail.
+dead-letters: install ## [REPLAY=all|<position>] [FORMAT=json]: parked events and blocked streams; replay them after a fix
+	@$(PYTHON) -m projector.dead_letters$(if $(REPLAY), --replay $(REPLAY))$(if $(FORMAT), --format $(FORMAT))
 
 schemas: install ## regenerate schema/events/*.json from shared_kernel.events
 	$(PYTHON) -m schema.generate_event_schemas

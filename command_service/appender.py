@@ -69,7 +69,7 @@ class Appender:
         append_retries: int = 5,
         snapshot_interval: int = 100,
         cache_size: int = 10_000,
-        settle_seconds: float = 10.0,
+        settle_seconds: float = 5.0,
     ) -> None:
         self._batch_max = batch_max_commands
         cache: LRUCache[UUID, Account] | None = LRUCache(cache_size) if cache_size else None

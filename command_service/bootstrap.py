@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import psycopg
 import redis.asyncio as redis
 from litestar import Litestar
-from psycopg_pool import AsyncConnectionPool
 
 from command_service import metrics
 from command_service.appender import Appender
@@ -27,6 +25,7 @@ from command_service.http.app import create_app
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.settings import CommandServiceSettings
 from shared_kernel.event_log import head_position
+from shared_kernel.pools import postgres_pool
 from shared_kernel.worker_app import redis_check
 
 log = logging.getLogger(__name__)
@@ -48,13 +47,8 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         settle_seconds=settings.commit_settle_seconds,
     )
     metrics.APPEND_BACKLOG.set_function(lambda: appender.backlog)
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=settings.postgres_pool_size,
-        open=False,
-        kwargs={"autocommit": True},
-        name="command-service",
+    pool = postgres_pool(
+        settings.database_url, "command-service", max_size=settings.postgres_pool_size
     )
     keys = IdempotencyKeys(
         pool,

@@ -39,6 +39,7 @@ from command_service.recorder import (
 )
 from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
 from shared_kernel.observability import mask_secrets, redacted_url
+from shared_kernel.pools import event_store_pool_env
 from shared_kernel.settings import EVENT_STORE_NAME
 
 T = TypeVar("T")
@@ -180,6 +181,7 @@ def event_store_env(database_url: str, pool_size: int = 5, cache_size: int = 0) 
         "POSTGRES_PASSWORD": unquote(parts.password or "unused"),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        **event_store_pool_env(),  # checked connections, bounded waits (shared_kernel.pools)
     }
     if cache_size > 0:
         env["AGGREGATE_CACHE_MAXSIZE"] = str(cache_size)

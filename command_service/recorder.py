@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
@@ -73,6 +74,14 @@ class LedgerRecorder(PostgresApplicationRecorder):
     ``store.save(*events, commands=[CommandRecord, ...])`` passes the records
     through the library's keyword arguments to here.
     """
+
+    #: The library retries a failed append 10 times, each waiting up to the pool's
+    #: timeout: over 20 s of a blocked writer in an outage. Three attempts ride out a
+    #: dropped connection; beyond that the appender asks the store what was recorded.
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        unretried = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+        return unretried(self, stored_events, **kwargs)
 
     def _insert_stored_events(
         self,

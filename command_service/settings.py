@@ -23,7 +23,7 @@ class CommandServiceSettings(CommonSettings):
     )
     postgres_pool_size: int = Field(default=5, ge=1)
     commit_settle_seconds: float = Field(
-        default=10.0,
+        default=5.0,
         gt=0,
         description="After a save fails with the store, how long to keep asking whether it"
         " committed before answering 503 commit-outcome-unknown.",

@@ -3,8 +3,9 @@
 One screen answers "is a projection behind, and by how much": a line per
 process (``/health/ready``, with the check that fails when one does), the
 position of the newest event in the store, how far the relay has published,
-and per projection its checkpoint, its lag in positions and in seconds (now
-minus the time of the last event it applied, while the store is ahead).
+per projection its checkpoint, its lag in positions and in seconds (now
+minus the time of the last event it applied, while the store is ahead), and
+the streams a projection holds back after refusing one of their events.
 Ports come from the processes' own settings classes, so an exported
 ``COMMAND_SERVICE_PORT`` (and friends) moves both the process and this check;
 the database is ``DATABASE_URL``. Exit status 1 when anything is not ready.
@@ -101,14 +102,28 @@ class ProjectionLag:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockedStream:
+    projection: str
+    stream_id: str
+    position: int
+    held: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStatus:
     head: int
     relay_positions: dict[str, int]
     projections: list[ProjectionLag]
+    blocked: list[BlockedStream]
 
 
 _HEAD = f"SELECT COALESCE(MAX(notification_id), 0) FROM {EVENTS_TABLE}"
 _RELAY = "SELECT stream_name, position FROM relay_positions ORDER BY stream_name"
+_BLOCKED = (
+    "SELECT projection, stream_id::text, position, held, reason FROM projection_blocks"
+    " ORDER BY position, projection"
+)
 _CHECKPOINTS = (
     "SELECT projection, position, last_event_at FROM projection_checkpoints ORDER BY projection"
 )
@@ -126,7 +141,8 @@ def store_status(database_url: str, now: datetime | None = None) -> StoreStatus:
             behind = max(0, head - int(at))
             age = (now - last_event_at).total_seconds() if behind and last_event_at else 0.0
             projections.append(ProjectionLag(name, int(at), behind, max(0.0, age), last_event_at))
-    return StoreStatus(head, relay, projections)
+        blocked = [BlockedStream(*row) for row in conn.execute(_BLOCKED).fetchall()]
+    return StoreStatus(head, relay, projections, blocked)
 
 
 def print_store(status: StoreStatus) -> None:
@@ -140,6 +156,14 @@ def print_store(status: StoreStatus) -> None:
     for p in status.projections:
         last = p.last_event_at.isoformat(timespec="seconds") if p.last_event_at else "-"
         print(f"{p.name:<24} {p.checkpoint:>10} {p.lag_events:>10} {p.lag_seconds:>8.1f}  {last}")
+    if status.blocked:
+        print(f"\nBLOCKED streams: {len(status.blocked)} (reads of them answer 503; see"
+              " `make dead-letters`)")  # fmt: skip
+        print(f"{'projection':<24} {'stream':<36} {'position':>10} {'held':>6}  reason")
+        for b in status.blocked:
+            print(f"{b.projection:<24} {b.stream_id:<36} {b.position:>10} {b.held:>6}  {b.reason}")
+    else:
+        print("\nno blocked streams")
 
 
 def main() -> int:

@@ -4,7 +4,9 @@ The same code serves entries from the Redis Stream and events read back from
 the store during a catch-up, so both paths give the same read models. In one
 transaction it locks the checkpoints, skips what is already applied, applies
 the rest batched per projection, parks poison events in the dead-letter
-stream, advances the checkpoints and NOTIFYs the new position. Nothing is
+stream (blocking the stream of each real one for the projection that refused
+it, see :mod:`projector.isolation`), advances the checkpoints and NOTIFYs the
+new position. Nothing is
 acknowledged on Redis here: the caller XACKs after this commits.
 
 A projection whose tables another version of its code built (stale, see
@@ -25,27 +27,20 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import psycopg
 from psycopg import AsyncConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from projector.checkpoints import Checkpoints, advance_checkpoints, lock_checkpoints
+from projector.blocks import NewBlock
+from projector.checkpoints import advance_checkpoints, lock_checkpoints
 from projector.dead_letters import DeadLetters, Poison
+from projector.isolation import StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
 from shared_kernel.event_log import LogEntry
 from shared_kernel.events import decode_event
+from shared_kernel.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
-#: Failures of a dependency, retried with backoff; never a reason to dead-letter.
-OUTAGES: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-)
+__all__ = ["OUTAGES", "BatchApplier", "BatchOutcome", "Item", "Unreadable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +68,10 @@ class BatchOutcome:
     last_event_at: datetime | None
     applied: int
     dead_lettered: tuple[Poison, ...] = ()
+    blocked: tuple[NewBlock, ...] = ()
+    """Streams a projection refused an event of in this batch (see :mod:`projector.blocks`)."""
+    held: int = 0
+    """Events of blocked streams the checkpoint passed without applying them."""
     gap_before: int | None = None
     """Set when ``items[consumed]`` needs the store's events up to this position first."""
 
@@ -97,16 +96,13 @@ def missing_before(item: Item, checkpoint: int) -> int | None:
     return None
 
 
-def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 class BatchApplier:
     def __init__(self, projections: Sequence[Projection], dead_letters: DeadLetters) -> None:
         self.projections = list(projections)
         self.names = [projection.NAME for projection in self.projections]
         self.versions = {projection.NAME: projection.VERSION for projection in self.projections}
         self._dead_letters = dead_letters
+        self._isolation = StreamIsolation(self.projections)
 
     async def apply(
         self, conn: AsyncConnection[Any], items: Sequence[Item], *, advance_to: int | None = None
@@ -120,6 +116,7 @@ class BatchApplier:
             checkpoints = await lock_checkpoints(conn, self.names, self.versions)
             position = checkpoints.floor
             fresh: list[RecordedEvent] = []
+            undecodable: list[Undecodable] = []
             poison: list[Poison] = []
             consumed, gap_before = 0, None
             for item in items:
@@ -139,15 +136,16 @@ class BatchApplier:
                 try:
                     fresh.append(recorded_event(item))
                 except (msgspec.MsgspecError, ValueError) as error:
-                    poison.append(Poison(item.position, _describe(error), item.to_fields()))
+                    undecodable.append(Undecodable(item, describe(error)))
             if gap_before is None and advance_to is not None:
                 position = max(position, advance_to)
 
-            applied, refused = await self._apply_isolating_poison(conn, fresh, checkpoints)
-            poison.extend(refused)
+            isolated = await self._isolation.apply(conn, fresh, undecodable, checkpoints)
+            poison.extend(isolated.poison.values())
             poison.sort(key=lambda item: item.position)
             if poison:
                 await self._dead_letters.park(poison)
+            applied = [recorded for recorded in fresh if recorded.position not in isolated.poison]
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
             if position > checkpoints.floor:
                 await advance_checkpoints(conn, list(checkpoints.live), position, last_event_at)
@@ -157,61 +155,7 @@ class BatchApplier:
             last_event_at=last_event_at,
             applied=len(applied),
             dead_lettered=tuple(poison),
+            blocked=tuple(isolated.blocks),
+            held=isolated.held_count,
             gap_before=gap_before,
         )
-
-    async def _apply_isolating_poison(
-        self, conn: AsyncConnection[Any], events: list[RecordedEvent], checkpoints: Checkpoints
-    ) -> tuple[list[RecordedEvent], list[Poison]]:
-        """Apply all events at once; if that fails, one by one to find the poison.
-
-        Each attempt runs in a savepoint, so a refused event leaves no trace in
-        any projection. A database outage is never poison: it propagates.
-        """
-        if not events:
-            return [], []
-        try:
-            async with conn.transaction():
-                await self._apply_all(conn, events, checkpoints)
-        except OUTAGES:
-            raise
-        except Exception as error:
-            log.warning(
-                "batch refused; applying its events one by one to isolate the poison",
-                extra={
-                    "first_position": events[0].position,
-                    "last_position": events[-1].position,
-                    "error": _describe(error),
-                },
-            )
-        else:
-            return events, []
-        applied: list[RecordedEvent] = []
-        poison: list[Poison] = []
-        for recorded in events:
-            try:
-                async with conn.transaction():
-                    await self._apply_all(conn, [recorded], checkpoints)
-            except OUTAGES:
-                raise
-            except Exception as error:
-                fields = recorded.entry.to_fields()
-                poison.append(Poison(recorded.position, _describe(error), fields))
-            else:
-                applied.append(recorded)
-        return applied, poison
-
-    async def _apply_all(
-        self, conn: AsyncConnection[Any], events: Sequence[RecordedEvent], checkpoints: Checkpoints
-    ) -> None:
-        for projection in self.projections:
-            if projection.NAME in checkpoints.stale:
-                continue
-            start = checkpoints.positions[projection.NAME]
-            mine = [
-                recorded
-                for recorded in events
-                if recorded.position > start and isinstance(recorded.event, projection.HANDLES)
-            ]
-            if mine:
-                await projection.apply(conn, mine)

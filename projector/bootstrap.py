@@ -67,6 +67,11 @@ def create_app(
         """Parked events are visible here but do not make the projector unready."""
         return await dead_letters.count()
 
+    async def blocked_streams() -> dict[str, int]:
+        """Streams held back per projection; like dead letters, shown without making it unready
+        (the projector still advances; the query service answers 503 for what they touch)."""
+        return projector.status.blocked
+
     checks = {
         "postgres": postgres_check(pool),
         "redis": redis_check(redis),
@@ -75,6 +80,7 @@ def create_app(
             pool, lambda: projector.status.checkpoint, StallWatch(settings.projector_stall_seconds)
         ),
         "dead_lettered": dead_lettered,
+        "blocked_streams": blocked_streams,
     }
     # Rebuilds, the start-up version check and the retention of replaced tables.
     admin = ProjectionAdmin(settings)

@@ -16,6 +16,15 @@ BATCH_SIZE = Histogram(
 )
 APPLIED = Counter("projector_events_applied", "Events applied to the read models.")
 DEAD_LETTERED = Counter("projector_dead_lettered", "Events parked in the dead-letter stream.")
+BLOCKED_STREAMS = Gauge(
+    "projector_blocked_streams",
+    "Streams a projection refused an event of and holds back until a replay (projection_blocks).",
+    ["projection"],
+)
+HELD = Counter(
+    "projector_held_events",
+    "Events of blocked streams the checkpoint passed without applying them (kept for a replay).",
+)
 CATCH_UP = Counter(
     "projector_catch_up_events", "Events applied from the event store rather than the stream."
 )
@@ -33,6 +42,12 @@ REBUILD_EVENTS_TARGET = Gauge(
     "Events the current (or last) rebuild of a projection has to replay in all.",
     ["projection"],
 )
+
+
+def blocked_streams(counts: dict[str, int], projections: list[str]) -> None:
+    """Blocked streams per projection; every projection gets a sample, 0 when none."""
+    for name in projections:
+        BLOCKED_STREAMS.labels(name).set(counts.get(name, 0))
 
 
 def rebuild_progress(projection: str, done: int, total: int) -> None:

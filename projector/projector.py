@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from projector import metrics
 from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
+from projector.blocks import blocked_counts
 from projector.checkpoints import ensure_checkpoints, read_checkpoints
 from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
@@ -48,6 +49,8 @@ class ProjectorStatus:
     last_event_at: datetime | None = None
     store_head: int = 0
     failing: str = ""
+    blocked: dict[str, int] = field(default_factory=dict)
+    """Blocked streams per projection (only those with some), as last read."""
 
 
 class Projector:
@@ -92,6 +95,7 @@ class Projector:
             await ensure_checkpoints(conn, self._applier.names, versions)
             checkpoints = await read_checkpoints(conn, self._applier.names, versions=versions)
         self._observe(checkpoints.floor, checkpoints.last_event_at)
+        await self._refresh_lag()
         if checkpoints.stale:
             log.warning(
                 "projections built by another version of their code are left alone until rebuilt",
@@ -232,6 +236,11 @@ class Projector:
         if outcome.consumed:
             metrics.BATCH_SIZE.observe(outcome.consumed)
         metrics.DEAD_LETTERED.inc(len(outcome.dead_lettered))
+        metrics.HELD.inc(outcome.held)
+        for block in outcome.blocked:
+            self.status.blocked[block.projection] = self.status.blocked.get(block.projection, 0) + 1
+        if outcome.blocked:
+            metrics.blocked_streams(self.status.blocked, self._applier.names)
         self._observe(outcome.checkpoint, outcome.last_event_at)
 
     def _observe(self, checkpoint: int, last_event_at: datetime | None) -> None:
@@ -246,6 +255,9 @@ class Projector:
     async def _refresh_lag(self) -> None:
         async with self._pool.connection() as conn:
             head = await head_position(conn)
+            # A replay elsewhere unblocks streams: re-read rather than count here.
+            self.status.blocked = await blocked_counts(conn)
+        metrics.blocked_streams(self.status.blocked, self._applier.names)
         status = self.status
         status.store_head = max(status.store_head, head)
         behind = max(0, status.store_head - status.checkpoint)

@@ -11,7 +11,6 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
-from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from query_service.owner_routes import OWNER_EXCEPTION_HANDLERS, OwnerQueries
@@ -28,7 +27,9 @@ from query_service.transfer_routes import (
 )
 from shared_kernel import tracing
 from shared_kernel.observability import RequestContext, health_routes, metrics
+from shared_kernel.pools import postgres_pool
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
+from shared_kernel.storable_text import StorableParameters
 from shared_kernel.worker_app import background_lifespan, postgres_check, redis_check
 
 #: Longest a readiness probe waits on one dependency before calling it failing.
@@ -37,14 +38,12 @@ _HEALTH_TIMEOUT_SECONDS = 2.0
 
 def build_app(settings: QueryServiceSettings) -> Litestar:
     """The query service, wired to the database and Redis named in ``settings``."""
-    pool = AsyncConnectionPool(
+    # Every read is one statement: the pool's autocommit spares a BEGIN/ROLLBACK per request.
+    pool = postgres_pool(
         settings.database_url,
-        min_size=min(2, settings.postgres_pool_size),
+        "query_service",
+        min_size=2,
         max_size=settings.postgres_pool_size,
-        # Every read is one statement: autocommit spares a BEGIN/ROLLBACK per request.
-        kwargs={"autocommit": True, "application_name": "query_service"},
-        open=False,
-        name="query_service",
     )
     redis = Redis.from_url(
         settings.redis_url,
@@ -55,7 +54,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         settings.database_url, poll_interval=settings.projection_poll_seconds
     )
     read_your_writes = ReadYourWrites(
-        ReadModels(pool), position, max_wait_seconds=settings.max_wait_seconds
+        ReadModels(pool, position.blocked), position, max_wait_seconds=settings.max_wait_seconds
     )
     account_history = AccountHistory(pool)
 
@@ -92,7 +91,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
             **OWNER_EXCEPTION_HANDLERS,
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
-        middleware=[RequestContext()],
+        middleware=[RequestContext(), StorableParameters()],
         before_send=[read_your_writes.header_hook()],
         lifespan=[running],
         # configure_logging owns the log format (JSON lines); Litestar must not replace it.

@@ -11,7 +11,7 @@ import time
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 #: Reads from an indexed table answer in milliseconds; the upper buckets catch
 #: pool starvation and slow plans.
@@ -31,6 +31,10 @@ READ_YOUR_WRITES_WAIT = Histogram(
     "read_your_writes_wait_seconds",
     "Time a query with min_position waited for the projection to reach it.",
     buckets=_WAIT_BUCKETS,
+)
+BLOCKED_READS = Counter(
+    "query_blocked_reads",
+    "Reads answered 503 read-model-blocked: what they show includes a stream the projector holds.",
 )
 PROJECTION_POSITION = Gauge(
     "projection_position",

@@ -6,6 +6,9 @@ connection that LISTENs on the projector's channel and re-reads the
 checkpoints whenever it is told they moved; waiting requests sleep on an
 :class:`asyncio.Condition` that this task wakes.
 
+The same statement reads ``projection_blocks``: the streams the projector holds
+back, which reads answer 503 for (see :mod:`query_service.blocked_streams`).
+
 The notification is only a doorbell: its payload may arrive out of order or
 name one projection of several, so the position always comes from re-reading
 ``projection_checkpoints``. Each served projection's position is kept: a
@@ -25,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from query_service.blocked_streams import BlockedStream, BlockedStreams
 from query_service.metrics import PROJECTION_POSITION
 from shared_kernel.settings import PROJECTION_CHANNEL
 
@@ -48,7 +53,14 @@ SERVED_PROJECTIONS = (BALANCES, STATEMENTS, TRANSFERS, TOTALS, OWNERS)
 #: test) can find it in ``pg_stat_activity``.
 LISTENER_APPLICATION_NAME = "query_service.projection_listener"
 
-_CHECKPOINTS = "SELECT projection, position FROM projection_checkpoints WHERE projection = ANY(%s)"
+#: Checkpoints and blocks in ONE statement (one snapshot): a position is never
+#: known without the blocks as of that position (see ``blocked_streams``).
+_CHECKPOINTS_AND_BLOCKS = (
+    "SELECT (SELECT coalesce(json_agg(json_build_array(projection, position)), '[]')"
+    "  FROM projection_checkpoints WHERE projection = ANY(%(served)s)),"
+    " (SELECT coalesce(json_agg(json_build_array(projection, stream_id, position, reason,"
+    "  blocked_at)), '[]') FROM projection_blocks WHERE projection = ANY(%(served)s))"
+)
 _RECONNECT_DELAY_FIRST = 0.05
 _RECONNECT_DELAY_MAX = 2.0
 
@@ -63,6 +75,7 @@ class ProjectionPosition:
         self._positions: dict[str, int] = {}
         self._changed = asyncio.Condition()
         self._listening = False
+        self.blocked = BlockedStreams()
 
     @property
     def current(self) -> int:
@@ -133,9 +146,15 @@ class ProjectionPosition:
             await self._refresh(conn)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
-        cursor = await conn.execute(_CHECKPOINTS, (list(SERVED_PROJECTIONS),))
-        rows = await cursor.fetchall()
-        await self._advance({str(name): int(position) for name, position in rows})
+        cursor = await conn.execute(_CHECKPOINTS_AND_BLOCKS, {"served": list(SERVED_PROJECTIONS)})
+        row = await cursor.fetchone()
+        checkpoints, blocks = row if row is not None else ([], [])
+        # Blocks first: a request woken by the new position must see them.
+        self.blocked.replace(
+            BlockedStream(str(name), UUID(str(stream)), int(at), str(reason), str(since))
+            for name, stream, at, reason, since in blocks
+        )
+        await self._advance({str(name): int(position) for name, position in checkpoints})
 
     async def _advance(self, found: dict[str, int]) -> None:
         moved = False

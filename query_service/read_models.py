@@ -19,6 +19,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from query_service.blocked_streams import BlockedStream, BlockedStreams, ReadModelBlocked
 from query_service.cursors import (
     MAX_BIGINT,
     AccountsCursor,
@@ -29,6 +30,7 @@ from query_service.cursors import (
     encode_cursor,
 )
 from query_service.owner_summaries import owner_page, owner_summary
+from query_service.projection_position import BALANCES, OWNERS, STATEMENTS, TOTALS, TRANSFERS
 from query_service.views import (
     AccountPage,
     AccountStatus,
@@ -65,6 +67,11 @@ _ACCOUNT_TRANSFERS = (
     "   ORDER BY requested_position DESC LIMIT %(fetch)s)"
     ") AS either_side ORDER BY requested_position DESC LIMIT %(fetch)s"
 )
+#: Of the blocked transfers, those that involve the account or have no row to say.
+_BLOCKED_TRANSFERS_OF = (
+    "SELECT b.id FROM unnest(%s::uuid[]) AS b (id) LEFT JOIN transfers AS t ON t.transfer_id = b.id"
+    " WHERE t.transfer_id IS NULL OR %s IN (t.from_account, t.to_account)"
+)
 _TOTALS = (
     "SELECT currency, balance, accounts, open_accounts, closed_accounts FROM currency_totals"
     " ORDER BY currency"
@@ -97,12 +104,18 @@ class AccountFilter:
 
 
 class ReadModels:
-    """Read-only access to the ledger's read models through a connection pool."""
+    """Read-only access to the ledger's read models through a connection pool.
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    Each read first checks that nothing it shows is a stream the projector
+    holds back (``blocked``), raising ``ReadModelBlocked`` (a 503) otherwise.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool, blocked: BlockedStreams) -> None:
         self._pool = pool
+        self._blocked = blocked
 
     async def account(self, account_id: UUID) -> AccountView:
+        self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
         query = sql.SQL("SELECT {} FROM account_balances WHERE account_id = %s").format(
             _ACCOUNT_COLUMNS
         )
@@ -122,6 +135,9 @@ class ReadModels:
             raise InvalidCursor("the cursor continues another account's statement")
         # Without a cursor, start above any version a bigint can hold: one
         # query shape (and one plan) for the first page and the rest.
+        self._blocked.check_stream(
+            (STATEMENTS, BALANCES), account_id, f"the statement of account {account_id}"
+        )
         before_version = after.before_version if after is not None else MAX_BIGINT
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(TransactionView))
@@ -152,6 +168,9 @@ class ReadModels:
             where.min_balance,
         ):
             raise InvalidCursor("the cursor continues a query with other filters")
+        # Where a blocked account falls in a filtered listing is unknown (its
+        # status, balance, even its owner may be among what is held back).
+        self._blocked.check_none((BALANCES,), "the account listing")
         # Only the filters given become SQL, so each combination gets a plan
         # that can use its index instead of one generic "x IS NULL OR" plan.
         conditions: list[sql.Composable] = []
@@ -185,6 +204,7 @@ class ReadModels:
         return AccountPage(items=rows, next_cursor=next_cursor)
 
     async def transfer(self, transfer_id: UUID) -> TransferView:
+        self._blocked.check_stream((TRANSFERS,), transfer_id, f"transfer {transfer_id}")
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(TransferView))
             await cursor.execute(
@@ -201,9 +221,11 @@ class ReadModels:
         """Transfers from or to the account, newest request first, older than the cursor's."""
         if after is not None and after.account_id != account_id:
             raise InvalidCursor("the cursor continues another account's transfers")
+        self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
         before = after.before_position if after is not None else MAX_BIGINT
         params = {"account_id": account_id, "before": before, "fetch": limit + 1}
         async with self._pool.connection() as conn:
+            await self._check_transfers_of(conn, account_id)
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(_ACCOUNT_TRANSFERS, params)
             rows = await cursor.fetchall()
@@ -216,17 +238,38 @@ class ReadModels:
             next_cursor = encode_cursor(TransfersCursor(account_id, positions[limit - 1]))
         return TransferPage(items=items, next_cursor=next_cursor)
 
+    async def _check_transfers_of(self, conn: AsyncConnection[Any], account_id: UUID) -> None:
+        """Raise if a blocked transfer involves the account, or may (it has no row yet)."""
+        blocked = self._blocked.of((TRANSFERS,))
+        if not blocked:
+            return
+        cursor = await conn.execute(_BLOCKED_TRANSFERS_OF, ([b.stream_id for b in blocked],
+                                                            account_id))  # fmt: skip
+        touching = {row[0] for row in await cursor.fetchall()}
+        self._blocked_among(blocked, touching, f"the transfers of account {account_id}")
+
+    @staticmethod
+    def _blocked_among(blocked: list[BlockedStream], ids: set[UUID], what: str) -> None:
+        found = [b for b in blocked if b.stream_id in ids]
+        if found:
+            raise ReadModelBlocked(found, what)
+
     async def owner(self, owner: str) -> OwnerView:
         """One owner's accounts and balances; :class:`OwnerNotFound` for an unknown owner."""
+        # An owner's accounts are found by owner; a blocked account's owner may
+        # be what could not be stored, so any block could be one of theirs.
+        self._blocked.check_none((OWNERS,), f"the summary of owner {owner!r}")
         async with self._pool.connection() as conn:
             return await owner_summary(conn, owner)
 
     async def owners(self, *, limit: int, after: OwnersCursor | None) -> OwnerPage:
         """Owners in owner order, after the cursor's."""
+        self._blocked.check_none((OWNERS,), "the owner listing")
         async with self._pool.connection() as conn:
             return await owner_page(conn, limit=limit, after=after)
 
     async def totals(self) -> Totals:
+        self._blocked.check_none((TOTALS,), "the totals")
         async with self._pool.connection() as conn:
             cursor = await conn.execute(_TOTALS)
             rows = await cursor.fetchall()

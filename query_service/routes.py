@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-import psycopg
 from litestar import Controller, Request, Response, get
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
@@ -24,6 +23,7 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from query_service.blocked_streams import ReadModelBlocked, read_model_blocked
 from query_service.cursors import (
     MAX_BIGINT,
     MAX_CURSOR_LENGTH,
@@ -46,6 +46,7 @@ from query_service.views import (
     TransactionPage,
     TransferPage,
 )
+from shared_kernel.outages import outage_handlers
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     owner: str | None = None
     min_position: int | None = None
     projection_position: int | None = None
+    blocked: list[dict[str, Any]] | None = None
 
 
 def problem_spec(description: str) -> ResponseSpec:
@@ -125,7 +127,11 @@ READ_RESPONSES = {
     HTTP_422_UNPROCESSABLE_ENTITY: problem_spec(
         "validation-failed or invalid-cursor: a parameter or header is not valid"
     ),
-    HTTP_503_SERVICE_UNAVAILABLE: problem_spec("read-models-unavailable: retry later"),
+    HTTP_503_SERVICE_UNAVAILABLE: problem_spec(
+        "read-models-unavailable: retry later; or read-model-blocked: what this read shows"
+        " includes a stream the projector holds back after refusing one of its events (`blocked`"
+        " names them) until an operator replays it"
+    ),
 }
 _ACCOUNT_RESPONSES = {
     **READ_RESPONSES,
@@ -243,23 +249,10 @@ def _invalid_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Resp
     ).to_response(request)
 
 
-def _read_models_unavailable(
-    request: Request[Any, Any, Any], exc: psycopg.OperationalError
-) -> Response[Any]:
-    # PostgreSQL down or the pool exhausted: the client can retry, and the
-    # operator sees it in the log and in /health/ready.
-    log.warning("read models unavailable", extra={"error": repr(exc)})
-    return problem(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        "read-models-unavailable",
-        "The read models cannot be reached right now",
-        headers={"Retry-After": "1"},
-    ).to_response(request)
-
-
 #: Exception handlers of the query routes, beside ``shared_kernel.problems``'s.
 QUERY_EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     AccountNotFound: _account_not_found,
+    ReadModelBlocked: read_model_blocked,
     InvalidCursor: _invalid_cursor,
-    psycopg.OperationalError: _read_models_unavailable,
+    **outage_handlers("read-models-unavailable", "The read models cannot be reached right now"),
 }

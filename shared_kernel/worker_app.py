@@ -22,19 +22,12 @@ from redis.asyncio import Redis
 
 from shared_kernel import tracing
 from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
+from shared_kernel.pools import postgres_pool
 
 
 def operations_pool(url: str, name: str, *, max_size: int = 2) -> AsyncConnectionPool[Any]:
-    """A small autocommit pool a worker's loop and health checks share; opened by the app."""
-    return AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        open=False,
-        kwargs={"autocommit": True},
-        check=AsyncConnectionPool.check_connection,
-        name=name,
-    )
+    """A small pool a worker's loop and health checks share; opened by the app."""
+    return postgres_pool(url, name, max_size=max_size)
 
 
 def postgres_check(pool: AsyncConnectionPool[Any], *, timeout: float = 2.0) -> HealthCheck:

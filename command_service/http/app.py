@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+import eventsourcing.persistence
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
-from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
@@ -26,7 +26,9 @@ from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
 from shared_kernel import tracing
 from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
+from shared_kernel.outages import outage_handlers, unavailable
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
+from shared_kernel.storable_text import StorableParameters
 
 
 def _title(code: str) -> str:
@@ -40,13 +42,14 @@ def _refused(request: Request[Any, Any, Any], error: DomainError) -> Response[An
 
 
 def _unavailable(request: Request[Any, Any, Any], error: ServiceUnavailable) -> Response[Any]:
-    return problem(
-        HTTP_503_SERVICE_UNAVAILABLE,
-        error.code,
-        _title(error.code),
-        error.detail,
-        headers={"Retry-After": "1"},
-    ).to_response(request)
+    return unavailable(request, error.code, _title(error.code), error.detail)
+
+
+#: The event store's own wrappers of psycopg's outage errors, should one escape the appender.
+_STORE_OUTAGES = (
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+)
 
 
 def create_app(
@@ -69,6 +72,7 @@ def create_app(
         dependencies={"commands": Provide(lambda: commands, sync_to_thread=False)},
         middleware=[
             RequestContext(correlation_id_of),
+            StorableParameters(),
             DefineMiddleware(
                 IdempotencyMiddleware,
                 keys=idempotency_keys,
@@ -78,6 +82,9 @@ def create_app(
         ],
         exception_handlers={
             **EXCEPTION_HANDLERS,
+            **outage_handlers(
+                "store-unavailable", "The store cannot be reached right now", *_STORE_OUTAGES
+            ),
             DomainError: _refused,
             ServiceUnavailable: _unavailable,
         },

@@ -10,6 +10,7 @@ that is not exactly the declared JSON type.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Annotated, Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 from command_service.domain.account import OWNER_MAX_LENGTH
 from shared_kernel.money import MAX_AMOUNT, is_currency
 from shared_kernel.problems import problem
+from shared_kernel.storable_text import document_errors, printable, refuse_unstorable
 
 REFERENCE_MAX_LENGTH = 200
 
@@ -107,8 +109,38 @@ def _decoder(body_type: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(body_type, strict=True)
 
 
+def _malformed(detail: str) -> Exception:
+    return problem(
+        HTTP_400_BAD_REQUEST, "malformed-json", "The request body is not valid JSON", detail
+    )
+
+
+def _refuse_unstorable_json(body: bytes) -> None:
+    """The body holds text PostgreSQL cannot store: raise the 422 naming its fields.
+
+    Called when msgspec refused the body, to name the field rather than give
+    msgspec's message: it refuses a lone surrogate escape (``"\\ud800"``) as
+    malformed JSON without saying where, and a NUL in a field with a pattern
+    as a mismatch. The standard library's parser accepts both; a body it
+    refuses too (or cannot nest that deep) keeps msgspec's answer.
+    """
+    try:
+        document = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return
+    refuse_unstorable(document_errors("body", document))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity are not JSON
+
+
 async def decode_strictly(request: Request[Any, Any, Any]) -> None:
-    """Refuse a body that is not exactly the handler's body type, before litestar's lax parse."""
+    """Refuse a body that is not exactly the handler's body type, before litestar's lax parse.
+
+    Beyond the type, every string in it must be text PostgreSQL can store
+    (:mod:`shared_kernel.storable_text`).
+    """
     field = request.route_handler.parsed_data_field
     if field is None:
         return
@@ -119,13 +151,16 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
             "This request needs a JSON object body.",
         )
     try:
-        _decoder(field.annotation).decode(body)
+        decoded = _decoder(field.annotation).decode(body)
     except msgspec.ValidationError as error:
+        _refuse_unstorable_json(body)
         raise ValidationException(
             f"Validation failed for {request.method} {request.url.path}",
-            extra=[{"source": "body", "message": str(error)}],
+            extra=[{"source": "body", "message": printable(str(error))}],
         ) from None
     except msgspec.DecodeError as error:
-        raise problem(
-            HTTP_400_BAD_REQUEST, "malformed-json", "The request body is not valid JSON", str(error)
-        ) from None
+        _refuse_unstorable_json(body)
+        raise _malformed(str(error)) from None
+    except RecursionError:
+        raise _malformed("The JSON is nested too deeply.") from None
+    refuse_unstorable(document_errors("body", msgspec.to_builtins(decoded)))

@@ -94,7 +94,9 @@ def fingerprint(scope: HTTPScope, body: bytes) -> bytes:
     """Same method, path, query and JSON body (key order and spacing aside) -> same bytes."""
     try:
         canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted")
-    except (msgspec.DecodeError, msgspec.EncodeError):
+    except (msgspec.DecodeError, msgspec.EncodeError, RecursionError):
+        # Not JSON, or nested too deeply to canonicalise: the route refuses it
+        # anyway (4xx), and the raw bytes fingerprint it as well as any.
         canonical = body
     digest = hashlib.sha256()
     for part in (scope["method"].encode(), scope.get("raw_path") or scope["path"].encode()):

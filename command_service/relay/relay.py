@@ -14,11 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from command_service.leader_loop import LeaderLoop, LoopLog, Role
 from command_service.relay import metrics
@@ -27,20 +24,11 @@ from command_service.relay.positions import load_relay_position, save_relay_posi
 from command_service.relay.publisher import StreamPublisher
 from command_service.settings import RelaySettings
 from shared_kernel.event_log import head_position, log_batches
+from shared_kernel.outages import OUTAGES
 
 __all__ = ["OUTAGES", "OutboxRelay", "Role"]
 
 log = logging.getLogger(__name__)
-
-#: Failures that are an outage of a dependency, not a bug: retried quietly-ish.
-OUTAGES: tuple[type[Exception], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-)
-
 
 class OutboxRelay(LeaderLoop):
     def __init__(

@@ -63,8 +63,12 @@ _ADD = (
     " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])),"
     " updated AS (UPDATE currency_totals AS t SET balance = t.balance + d.balance,"
     " accounts = t.accounts + d.accounts, open_accounts = t.open_accounts + d.open_accounts,"
-    " closed_accounts = t.closed_accounts + d.closed_accounts, updated_at = d.updated_at,"
-    " last_position = d.last_position FROM delta AS d WHERE t.currency = d.currency"
+    " closed_accounts = t.closed_accounts + d.closed_accounts,"
+    # A replay of a blocked stream applies older events after newer ones: the row keeps
+    # the time and position of the newest event it holds.
+    " updated_at = CASE WHEN d.last_position > t.last_position THEN d.updated_at"
+    " ELSE t.updated_at END, last_position = GREATEST(t.last_position, d.last_position)"
+    " FROM delta AS d WHERE t.currency = d.currency"
     " RETURNING t.currency)"
     " INSERT INTO currency_totals (currency, balance, accounts, open_accounts, closed_accounts,"
     " updated_at, last_position)"

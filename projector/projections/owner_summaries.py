@@ -61,7 +61,10 @@ _ADD = (
     " updated AS (UPDATE owner_summaries AS s SET accounts = s.accounts + d.accounts,"
     " open_accounts = s.open_accounts + d.open_accounts,"
     " closed_accounts = s.closed_accounts + d.closed_accounts, balance = s.balance + d.balance,"
-    " updated_at = d.updated_at, last_position = d.last_position"
+    # A replay of a blocked stream applies older events after newer ones: the row keeps
+    # the time and position of the newest event it holds.
+    " updated_at = CASE WHEN d.last_position > s.last_position THEN d.updated_at"
+    " ELSE s.updated_at END, last_position = GREATEST(s.last_position, d.last_position)"
     " FROM delta AS d WHERE s.owner = d.owner AND s.currency = d.currency"
     " RETURNING s.owner, s.currency)"
     " INSERT INTO owner_summaries (owner, currency, accounts, open_accounts, closed_accounts,"

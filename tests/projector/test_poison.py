@@ -114,13 +114,15 @@ def test_poison_entries_are_dead_lettered_and_the_read_models_stay_true(
     }
     assert sorted(parked) == [unknown_type, bad_data, malformed]
     assert b"NoSuchEvent" in parked[unknown_type][b"dead_letter_error"]
-    assert b"unknown account" in parked[bad_data][b"dead_letter_error"]
+    # The store holds no such event: it is parked as made up, and blocks nothing.
+    assert b"not in the event store" in parked[bad_data][b"dead_letter_error"]
     assert parked[bad_data][b"data"] == encode_event(deposit)  # the original fields, kept
     assert b"MalformedEntry" in parked[malformed][b"dead_letter_error"]
     assert metric_value(projector.url, "projector_dead_lettered_total") == 3
     ready = httpx.get(f"{projector.url}/health/ready", timeout=5)
     assert ready.status_code == 200
     assert ready.json()["checks"]["dead_lettered"] == 3
+    assert ready.json()["checks"]["blocked_streams"] == {}
 
 
 def test_an_entry_beyond_the_store_head_cannot_make_later_events_look_applied(

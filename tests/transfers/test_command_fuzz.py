@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,24 @@ bodies = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS), scalars, max_size=5),
     json_values,
 )
+# What msgspec cannot encode (lone surrogates) or PostgreSQL cannot store (NUL), written
+# as JSON escapes into raw bodies: in a field's value, in a field's name.
+unstorable = st.sampled_from(["\\u0000", "\\ud800", "\\udfff", "a\\u0000b", "\\udc00x"])
+unstorable_bodies = st.builds(
+    lambda field, bad, in_name: (
+        f'{{"{field}{bad}": 1}}' if in_name else f'{{"{field}": "{bad}", "amount": 5}}'
+    ).encode(),
+    st.sampled_from(FIELDS),
+    unstorable,
+    st.booleans(),
+)
+# Nested far beyond any recursion limit, yet under the body size limit.
+deep_bodies = st.builds(
+    lambda depth, inside: (b'{"owner": ' if inside else b"") + b"[" * depth,
+    st.integers(min_value=500, max_value=7_000),
+    st.booleans(),
+)
+raw_bodies = st.none() | st.binary(max_size=30) | unstorable_bodies | deep_bodies
 keys = st.one_of(
     st.none(),
     # What HTTP can carry in a header: visible ASCII, spaces and tabs inside.
@@ -63,11 +82,12 @@ def accounts(client: httpx.Client) -> dict[str, str]:
     use_known_accounts=st.booleans(),
     idempotency_key=keys,
     version=if_match,
-    raw=st.none() | st.binary(max_size=30),
+    raw=raw_bodies,
 )
 def test_no_command_input_makes_a_server_error(
     client: httpx.Client,
     accounts: dict[str, str],
+    ledger_database: str,
     *,
     route: str,
     body: Any,
@@ -100,3 +120,16 @@ def test_no_command_input_makes_a_server_error(
     if response.status_code >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"]
+    assert unstorable_events(ledger_database) == 0, (path, content, response.text)
+
+
+def unstorable_events(database_url: str) -> int:
+    """Stored events whose JSON holds a NUL or a surrogate escape (a projection could not
+    write them)."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM ledger_events"
+            " WHERE convert_from(state, 'UTF8') ~* '\\\\u(0000|d[89a-f])'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -6,6 +6,11 @@ re-driven as it was) plus ``dead_letter_error``, ``dead_letter_position`` and
 commit of the batch parks that event once more when the batch is retried
 (at least once, like every delivery here), and ``dead_letter_position``
 tells the copies apart from a new event.
+
+An event of a real stream is parked here AND blocks that stream for the
+projection that refused it (:mod:`projector.blocks`); ``python -m
+projector.dead_letters`` lists both and replays blocked streams after a fix
+(:mod:`projector.dead_letters.replay`), deleting the entries it replayed.
 """
 
 from __future__ import annotations
@@ -61,3 +66,24 @@ class DeadLetters:
 
     async def count(self) -> int:
         return int(await self._redis.xlen(self.stream_name))
+
+    async def entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Every parked entry, oldest first (the stream holds only what awaits an operator)."""
+        response: Any = await self._redis.xrange(self.stream_name)
+        return [(bytes(entry_id), dict(fields or {})) for entry_id, fields in response or ()]
+
+    async def forget(self, positions: set[int]) -> int:
+        """Delete the parked copies of ``positions`` (replayed); how many entries went."""
+        doomed = [
+            entry_id
+            for entry_id, fields in await self.entries()
+            if _parked_position(fields) in positions
+        ]
+        if doomed:
+            await self._redis.xdel(self.stream_name, *doomed)
+        return len(doomed)
+
+
+def _parked_position(fields: Mapping[bytes, bytes]) -> int | None:
+    raw = fields.get(b"dead_letter_position")
+    return int(raw) if raw is not None and raw.isdigit() else None

@@ -1,0 +1,235 @@
+"""Applying a batch so that one stream's poison stops only that stream, in that projection.
+
+All projections try the whole batch in one savepoint first (the everyday
+path: one savepoint, no extra round trip beyond reading the blocks). When
+that fails, each projection tries its own events in its own savepoint, and a
+projection that refuses them goes one event at a time. An event it refuses
+blocks its stream for it (:mod:`projector.blocks`): the event is parked in the
+dead-letter stream, and that projection applies none of the stream's later
+events (they are *held*, counted in the block row and kept by the store)
+until a replay. The other projections, and the other streams, go on.
+
+Only events the store holds can block: an entry Redis made up (a position
+that is a hole in the store, a stream or version the store does not have
+there) is dead-lettered and nothing else, since no later real event depends
+on it. An event no code here can decode blocks its stream in every projection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from projector.blocks import BlockKey, NewBlock, blocked_among, record_blocks, record_held
+from projector.checkpoints import Checkpoints
+from projector.dead_letters import Poison
+from projector.projections import Projection, RecordedEvent
+from shared_kernel.event_log import LogEntry
+from shared_kernel.outages import OUTAGES
+from shared_kernel.settings import EVENTS_TABLE
+
+log = logging.getLogger(__name__)
+
+_STORED = (
+    f"SELECT notification_id FROM {EVENTS_TABLE} AS e"
+    " JOIN unnest(%s::bigint[], %s::uuid[], %s::bigint[]) AS t (position, stream, version)"
+    " ON e.notification_id = t.position AND e.originator_id = t.stream"
+    " AND e.originator_version = t.version"
+)
+
+
+def describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A stream entry that parses but whose event no code here can decode."""
+
+    entry: LogEntry
+    error: str
+
+
+@dataclass
+class Isolated:
+    """What a batch did beyond applying: parked, newly blocked and held events."""
+
+    poison: dict[int, Poison] = field(default_factory=dict)
+    blocks: list[NewBlock] = field(default_factory=list)
+    held: dict[BlockKey, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def held_count(self) -> int:
+        return sum(len(positions) for positions in self.held.values())
+
+    def refuse(self, position: int, error: str, fields: Any) -> None:
+        """Park ``position`` (once, naming every projection that refused it)."""
+        earlier = self.poison.get(position)
+        text = error if earlier is None else f"{earlier.error}; {error}"
+        self.poison[position] = Poison(position, text, fields)
+
+
+async def stored(conn: AsyncConnection[Any], entries: Sequence[LogEntry]) -> set[int]:
+    """The positions of ``entries`` the store holds as they are (same stream and version)."""
+    if not entries:
+        return set()
+    params = ([e.position for e in entries], [e.stream_id for e in entries],
+              [e.version for e in entries])  # fmt: skip
+    cursor = await conn.execute(_STORED, params)
+    return {int(position) for (position,) in await cursor.fetchall()}
+
+
+class StreamIsolation:
+    """Applies a batch's decoded events to every live projection, blocking poisoned streams."""
+
+    def __init__(self, projections: Sequence[Projection]) -> None:
+        self._projections = list(projections)
+
+    async def apply(
+        self,
+        conn: AsyncConnection[Any],
+        events: Sequence[RecordedEvent],
+        undecodable: Sequence[Undecodable],
+        checkpoints: Checkpoints,
+    ) -> Isolated:
+        live = [p for p in self._projections if p.NAME not in checkpoints.stale]
+        streams = [e.event.originator_id for e in events] + [u.entry.stream_id for u in undecodable]
+        blocked = await blocked_among(conn, streams)
+        outcome = Isolated()
+        real = await stored(conn, [bad.entry for bad in undecodable])
+        for bad in undecodable:
+            outcome.refuse(bad.entry.position, bad.error, bad.entry.to_fields())
+            if bad.entry.position in real:
+                for projection in live:
+                    if bad.entry.position > checkpoints.positions[projection.NAME]:
+                        self._block(projection, bad.entry, bad.error, blocked, outcome)
+        plans = {p.NAME: self._runnable(p, events, checkpoints, blocked, outcome) for p in live}
+        if any(plans.values()):
+            try:
+                async with conn.transaction():
+                    for projection in live:
+                        if plans[projection.NAME]:
+                            await projection.apply(conn, plans[projection.NAME])
+            except OUTAGES:
+                raise
+            except Exception as error:
+                log.warning(
+                    "batch refused; isolating the poison per projection and stream",
+                    extra={
+                        "first_position": events[0].position,
+                        "last_position": events[-1].position,
+                        "error": describe(error),
+                    },
+                )
+                await self._drop_made_up(conn, events, plans, outcome)
+                for projection in live:
+                    await self._one_projection(conn, projection, plans[projection.NAME], blocked,
+                                               outcome)  # fmt: skip
+        await record_blocks(conn, outcome.blocks)
+        await record_held(conn, outcome.held)
+        return outcome
+
+    @staticmethod
+    async def _drop_made_up(
+        conn: AsyncConnection[Any],
+        events: Sequence[RecordedEvent],
+        plans: dict[str, list[RecordedEvent]],
+        outcome: Isolated,
+    ) -> None:
+        """Take entries the store does not hold out of every plan: no projection may apply them.
+
+        Checked only once a batch was refused, so the everyday path pays nothing.
+        """
+        real = await stored(conn, [recorded.entry for recorded in events])
+        made_up = {recorded.position for recorded in events if recorded.position not in real}
+        for recorded in events:
+            if recorded.position in made_up:
+                error = "not in the event store at this position (stream and version)"
+                outcome.refuse(recorded.position, error, recorded.entry.to_fields())
+        for name, plan in plans.items():
+            plans[name] = [recorded for recorded in plan if recorded.position not in made_up]
+
+    @staticmethod
+    def _runnable(
+        projection: Projection,
+        events: Sequence[RecordedEvent],
+        checkpoints: Checkpoints,
+        blocked: dict[BlockKey, int],
+        outcome: Isolated,
+    ) -> list[RecordedEvent]:
+        """The events ``projection`` should apply now; those of its blocked streams are held."""
+        start = checkpoints.positions[projection.NAME]
+        mine: list[RecordedEvent] = []
+        for recorded in events:
+            if recorded.position <= start or not isinstance(recorded.event, projection.HANDLES):
+                continue
+            key = (projection.NAME, recorded.event.originator_id)
+            if recorded.position > blocked.get(key, recorded.position):
+                outcome.held[key].append(recorded.position)
+            else:
+                mine.append(recorded)
+        return mine
+
+    async def _one_projection(
+        self,
+        conn: AsyncConnection[Any],
+        projection: Projection,
+        events: list[RecordedEvent],
+        blocked: dict[BlockKey, int],
+        outcome: Isolated,
+    ) -> None:
+        if not events:
+            return
+        try:
+            async with conn.transaction():
+                await projection.apply(conn, events)
+        except OUTAGES:
+            raise
+        except Exception:  # judged event by event below
+            pass
+        else:
+            return
+        for recorded in events:
+            key = (projection.NAME, recorded.event.originator_id)
+            if recorded.position > blocked.get(key, recorded.position):
+                outcome.held[key].append(recorded.position)
+                continue
+            try:
+                async with conn.transaction():
+                    await projection.apply(conn, [recorded])
+            except OUTAGES:
+                raise
+            except Exception as error:
+                reason = f"{projection.NAME}: {describe(error)}"
+                outcome.refuse(recorded.position, reason, recorded.entry.to_fields())
+                self._block(projection, recorded.entry, reason, blocked, outcome)
+
+    @staticmethod
+    def _block(
+        projection: Projection,
+        entry: LogEntry,
+        reason: str,
+        blocked: dict[BlockKey, int],
+        outcome: Isolated,
+    ) -> None:
+        key = (projection.NAME, entry.stream_id)
+        if key in blocked:
+            return
+        blocked[key] = entry.position
+        outcome.blocks.append(NewBlock(projection.NAME, entry.stream_id, entry.position,
+                                       entry.topic, reason))  # fmt: skip
+        log.error(
+            "stream blocked: the projection holds its later events until a replay",
+            extra={
+                "projection": projection.NAME,
+                "stream_id": str(entry.stream_id),
+                "position": entry.position,
+                "event_type": entry.topic,
+                "error": reason,
+            },
+        )

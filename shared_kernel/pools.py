@@ -1,0 +1,66 @@
+"""The one policy of every PostgreSQL connection pool: checked connections, bounded waits.
+
+After PostgreSQL restarts (or an operator ends a backend), an idle pooled
+connection is dead, and a pool that hands it out turns the next request into
+a 500. So every pool checks a connection before handing it out (an empty
+query, one round trip) and replaces a dead one. And a request never waits
+long for a connection: after :data:`POOL_WAIT_SECONDS` the pool raises
+``PoolTimeout`` (a ``psycopg.OperationalError``), which the HTTP services
+answer as a 503 with Retry-After (:mod:`shared_kernel.outages`) and the
+workers treat as an outage.
+
+The eventsourcing library builds its own (synchronous) pool from ``POSTGRES_*``
+variables; :func:`event_store_pool_env` gives it the same policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+#: Longest a caller waits for a pooled connection before the pool gives up.
+POOL_WAIT_SECONDS = 2
+#: Longest one connection attempt may take (a host that drops packets, not refuses).
+CONNECT_TIMEOUT_SECONDS = 2
+#: How long the pool keeps re-trying one lost connection, with a doubling delay,
+#: before it drops the attempt. psycopg_pool's 300 s default lets that delay grow
+#: to tens of seconds during an outage, so a server that came back would wait for
+#: it; once the attempt is dropped, the next request starts a fresh one at once.
+RECONNECT_GIVE_UP_SECONDS = 5
+
+
+def postgres_pool(
+    url: str, name: str, *, max_size: int, min_size: int = 1
+) -> AsyncConnectionPool[Any]:
+    """An autocommit pool named ``name`` (also its ``application_name``); opened by its owner.
+
+    Autocommit: most users run one statement per connection use, and those that
+    need a transaction open one explicitly (``conn.transaction()``).
+    """
+    return AsyncConnectionPool(
+        url,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        open=False,
+        kwargs={
+            "autocommit": True,
+            "application_name": name,
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        },
+        check=AsyncConnectionPool.check_connection,
+        timeout=POOL_WAIT_SECONDS,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+        name=name,
+    )
+
+
+def event_store_pool_env() -> dict[str, str]:
+    """The same policy for the eventsourcing library's pool, as its environment variables.
+
+    ``POSTGRES_PRE_PING`` makes it check connections; ``POSTGRES_CONNECT_TIMEOUT``
+    is, despite its name, how long it waits for a pooled connection. The command
+    service's recorder retries a failed append three times (the library's reads ten),
+    then asks the store whether the append committed (``COMMIT_SETTLE_SECONDS``).
+    """
+    return {"POSTGRES_PRE_PING": "y", "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_SECONDS)}
