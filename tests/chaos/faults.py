@@ -83,6 +83,11 @@ class Faults:
     def postgres_pause(self, seconds: float) -> Callable[[], object]:
         return lambda: self.postgres.pause(seconds)
 
+    def cut_connections(self) -> None:
+        """Every process loses every PostgreSQL connection at once (a network blip)."""
+        for proxy in self.proxies.values():
+            proxy.cut()
+
     def redis_flushall(self) -> None:
         with self.redis.client() as client:
             client.flushall()

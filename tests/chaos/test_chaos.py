@@ -6,7 +6,8 @@ COMMIT's reply) and a private Redis. Client threads send a mixed load of
 commands, each retried with the same Idempotency-Key until it gets a final
 answer, while the schedule kills each process with SIGKILL, restarts
 PostgreSQL (fast and immediate), freezes it for 10 s, loses commit replies of
-the command service and of the saga, flushes Redis and restarts it.
+the command service and of the saga, cuts every database connection at once,
+flushes Redis and restarts it.
 
 Afterwards, every acknowledged command is in the event store exactly once and
 no refused one is; no balance is negative; the sum of balances equals
@@ -46,7 +47,7 @@ from tests.transfers.ledger_view import (
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 #: Commands acknowledged between two faults.
-STEP = int(os.environ.get("CHAOS_STEP", "25"))
+STEP = int(os.environ.get("CHAOS_STEP", "40"))
 PAUSE_SECONDS = 10.0
 
 
@@ -97,6 +98,7 @@ def schedule(faults: Faults) -> list[Step]:
         ("kill -9 query service", faults.kill("query")),
         ("Redis restart (empty)", faults.redis_restart),
         (f"PostgreSQL SIGSTOP {PAUSE_SECONDS:.0f}s", faults.postgres_pause(PAUSE_SECONDS)),
+        ("every PostgreSQL connection cut", faults.cut_connections),
     ]
     planned = steps * ROUNDS
     return [(STEP * (n + 1), name, inject) for n, (name, inject) in enumerate(planned)]
