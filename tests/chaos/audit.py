@@ -54,13 +54,24 @@ class Audit:
 
     @property
     def findings(self) -> list[str]:
+        """One line per finding, at most ``MOST_SHOWN`` of each kind (then how many more)."""
         return [
-            *(f"LOST (acknowledged, not in the store): {line}" for line in self.lost),
-            *(f"DOUBLED: {line}" for line in self.doubled),
-            *(f"RECORDED ALTHOUGH REFUSED: {line}" for line in self.recorded_although_refused),
-            *(f"RECORDED BY NO REQUEST: {line}" for line in self.unaccounted),
-            *(f"NOT IN {COMMANDS_TABLE}: {line}" for line in self.unregistered),
+            *_shown("LOST (acknowledged, not in the store)", self.lost),
+            *_shown("DOUBLED", self.doubled),
+            *_shown("RECORDED ALTHOUGH REFUSED", self.recorded_although_refused),
+            *_shown("RECORDED BY NO REQUEST", self.unaccounted),
+            *_shown(f"NOT IN {COMMANDS_TABLE}", self.unregistered),
         ]
+
+
+MOST_SHOWN = 20
+
+
+def _shown(kind: str, lines: list[str]) -> list[str]:
+    shown = [f"{kind}: {line}" for line in lines[:MOST_SHOWN]]
+    if len(lines) > MOST_SHOWN:
+        shown.append(f"{kind}: ... and {len(lines) - MOST_SHOWN} more")
+    return shown
 
 
 def recorded_by_key(database_url: str) -> dict[str, list[tuple[int, LedgerEvent]]]:
