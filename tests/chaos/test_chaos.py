@@ -73,7 +73,7 @@ def chaos(tmp_path: Path) -> Iterator[tuple[Stack, Faults]]:
                 "TRANSFER_SAGA_SWEEP_SECONDS": "5",
             },
         )
-        stack.process("command").env["DATABASE_URL"] = proxies["command"].url(database)
+        _through(stack.process("command").env, proxies["workers"], proxies["command"])
         faults = Faults(stack, postgres, redis_server, proxies, database_url)
         try:
             stack.start()
@@ -82,6 +82,16 @@ def chaos(tmp_path: Path) -> Iterator[tuple[Stack, Faults]]:
             stack.stop()
             for proxy in proxies.values():
                 proxy.stop()
+
+
+def _through(
+    env: dict[str, str], shared: CommitReplyDroppingProxy, own: CommitReplyDroppingProxy
+) -> None:
+    """Point every database URL of a process (one per role, when roles are in use) at its
+    own proxy, so a lost COMMIT reply can be aimed at that process alone."""
+    for key, value in env.items():
+        if key.endswith("DATABASE_URL"):
+            env[key] = value.replace(f":{shared.port}/", f":{own.port}/")
 
 
 def schedule(faults: Faults) -> list[Step]:
