@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared_kernel.settings import CommonSettings
+from shared_kernel.settings import WriterDatabaseSettings
 
 
-class CommandServiceSettings(CommonSettings):
+class CommandServiceSettings(WriterDatabaseSettings):
     command_service_port: int = Field(default=8001, ge=1, le=65535)
     snapshot_interval: int = Field(
         default=100, ge=2, description="Take a snapshot of an account every N events."
@@ -55,7 +55,7 @@ class CommandServiceSettings(CommonSettings):
     )
 
 
-class RelaySettings(CommonSettings):
+class RelaySettings(WriterDatabaseSettings):
     relay_port: int = Field(default=8004, ge=1, le=65535)
     relay_batch_size: int = Field(default=1_000, ge=1, le=100_000)
     relay_poll_seconds: float = Field(
@@ -66,7 +66,7 @@ class RelaySettings(CommonSettings):
     )
 
 
-class TransferSagaSettings(CommonSettings):
+class TransferSagaSettings(WriterDatabaseSettings):
     transfer_saga_port: int = Field(default=8005, ge=1, le=65535)
     transfer_saga_batch_size: int = Field(
         default=500,

@@ -8,7 +8,8 @@ minus the time of the last event it applied, while the store is ahead), and
 the streams a projection holds back after refusing one of their events.
 Ports come from the processes' own settings classes, so an exported
 ``COMMAND_SERVICE_PORT`` (and friends) moves both the process and this check;
-the database is ``DATABASE_URL``. Exit status 1 when anything is not ready.
+the database is read as the read-only query role (``QUERY_DATABASE_URL``).
+Exit status 1 when anything is not ready.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from command_service.settings import CommandServiceSettings, RelaySettings, Tran
 from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
 from shared_kernel.observability import mask_secrets, redacted_url
-from shared_kernel.settings import EVENTS_TABLE, CommonSettings
+from shared_kernel.settings import EVENTS_TABLE, QueryDatabaseSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ def main() -> int:
         state = "ready" if result.ready else "NOT READY"
         print(f"{process.name:<10} {process.url:<24} {state:<9}  {result.detail}")
         failing += not result.ready
-    database_url = CommonSettings().database_url
+    database_url = QueryDatabaseSettings().database_url  # read-only role
     try:
         print_store(store_status(database_url))
     except psycopg.Error as error:

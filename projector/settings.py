@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared_kernel.settings import CommonSettings
+from shared_kernel.settings import ProjectorDatabaseSettings
 
 
-class ProjectorSettings(CommonSettings):
+class ProjectorSettings(ProjectorDatabaseSettings):
     projector_port: int = Field(default=8003, ge=1, le=65535)
     consumer_group: str = Field(default="projector", min_length=1)
     consumer_name: str = Field(

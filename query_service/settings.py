@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared_kernel.settings import CommonSettings
+from shared_kernel.settings import QueryDatabaseSettings
 
 
-class QueryServiceSettings(CommonSettings):
+class QueryServiceSettings(QueryDatabaseSettings):
     query_service_port: int = Field(default=8002, ge=1, le=65535)
     max_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="Longest a read waits for ?min_position."

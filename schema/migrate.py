@@ -1,10 +1,13 @@
 """Apply ``schema/sql/*.sql`` to the database, idempotently.
 
-Creates the database when it does not exist, then applies each file in name
-order inside one transaction under an advisory lock, so two processes
-migrating at once cannot interleave. Every file is written to be re-runnable
-(``IF NOT EXISTS``), and ``schema_migrations`` records what was applied and
-its checksum so an operator can see which schema a database carries.
+Creates the database when it does not exist, and the processes' login roles
+(:mod:`schema.roles`), then applies each file in name order inside one
+transaction under an advisory lock, so two processes migrating at once cannot
+interleave. Every file is written to be re-runnable (``IF NOT EXISTS``), and
+``schema_migrations`` records what was applied and its checksum so an operator
+can see which schema a database carries. Last, in the same transaction and on
+every run, each role gets exactly the privileges :mod:`schema.privileges`
+declares (:mod:`schema.grant`). Run it as the owner (``DATABASE_URL``).
 
 Run as ``python -m schema.migrate`` (``make migrate``).
 """
@@ -14,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from collections.abc import Mapping
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from shared_kernel.settings import CommonSettings, load_settings
+from schema.grant import UngrantedTable, apply_privileges
+from schema.roles import RoleRefused, ensure_roles, role_logins
+from shared_kernel.observability import redacted_url
+from shared_kernel.settings import CommonSettings, DatabaseRole, default_role_urls, load_settings
 
 log = logging.getLogger("schema.migrate")
 
@@ -55,9 +62,18 @@ def ensure_database(database_url: str) -> bool:
         return True
 
 
-def migrate(database_url: str) -> list[str]:
-    """Bring the schema up to date; returns the names of files newly applied."""
+def migrate(
+    database_url: str, role_urls: Mapping[DatabaseRole, str] | None = None
+) -> list[str]:
+    """Bring the schema and its privileges up to date; returns the files newly applied.
+
+    ``role_urls`` say which role each kind of process connects as (and its
+    password, if any); by default ``database_url``'s with the default role names.
+    """
     ensure_database(database_url)
+    logins = role_logins(role_urls or default_role_urls(database_url))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ensure_roles(conn, logins)
     applied: list[str] = []
     with psycopg.connect(database_url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -80,22 +96,30 @@ def migrate(database_url: str) -> list[str]:
                 (name, checksum),
             )
             applied.append(name)
+        apply_privileges(conn, {role: login.name for role, login in logins.items()})
     return applied
 
 
 def main() -> None:
     settings = load_settings(CommonSettings)
     try:
-        applied = migrate(settings.database_url)
+        applied = migrate(settings.database_url, settings.role_urls())
     except psycopg.OperationalError as error:
-        where = settings.database_url
+        where = redacted_url(settings.database_url)
         print(f"migrate: cannot reach PostgreSQL at {where}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (RoleRefused, UngrantedTable, psycopg.errors.InsufficientPrivilege) as error:
+        print(f"migrate: {error}".rstrip(), file=sys.stderr)
         raise SystemExit(1) from None
     where = urlsplit(settings.database_url).path.lstrip("/")
     if applied:
         print(f"migrate: applied {', '.join(applied)} to database {where}")
     else:
         print(f"migrate: database {where} is up to date")
+    roles = ", ".join(
+        f"{role} as {urlsplit(url).username}" for role, url in settings.role_urls().items()
+    )
+    print(f"migrate: privileges granted to the processes' roles ({roles})")
 
 
 if __name__ == "__main__":

@@ -8,23 +8,80 @@ environment variable, instead of a stack trace minutes later.
 from __future__ import annotations
 
 import sys
-from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
+#: The kinds of process, each with its own PostgreSQL role (granted by ``make migrate``).
+DatabaseRole = Literal["writer", "projector", "query"]
+DATABASE_ROLES: tuple[DatabaseRole, ...] = ("writer", "projector", "query")
+#: The role each kind connects as when its ``<ROLE>_DATABASE_URL`` is not set.
+DEFAULT_ROLE_NAMES: dict[DatabaseRole, str] = {
+    "writer": "ledger_writer",
+    "projector": "ledger_projector",
+    "query": "ledger_query",
+}
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ledger"
+
+
+def url_as_role(database_url: str, role_name: str) -> str:
+    """``database_url`` with its user replaced by ``role_name`` (and no password).
+
+    The owner's password is never handed on: a role that needs one has it in
+    its own ``<ROLE>_DATABASE_URL``; under trust authentication none does.
+    """
+    parts = urlsplit(database_url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = f"{role_name}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def default_role_urls(database_url: str) -> dict[DatabaseRole, str]:
+    """Each role's URL when none is configured: ``database_url`` as the role's default name."""
+    return {role: url_as_role(database_url, DEFAULT_ROLE_NAMES[role]) for role in DATABASE_ROLES}
+
 
 class CommonSettings(BaseSettings):
-    """What every process needs: where the store, the stream and the logs go."""
+    """What every process needs: where the store, the stream and the logs go.
+
+    ``DATABASE_URL`` is the owner's (``make migrate`` connects with it). A
+    process connects as the role of its kind instead: its settings class names
+    the role (``database_role``), and its ``database_url`` is that role's
+    ``<ROLE>_DATABASE_URL``, or ``DATABASE_URL`` with the user replaced by the
+    role's default name. So every ``settings.database_url`` in a process is its
+    own role's, and a local trust-auth install needs no setting at all.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
+    #: The role this kind of process connects as; None: the owner (migrations).
+    database_role: ClassVar[DatabaseRole | None] = None
+
     database_url: str = Field(
-        default="postgresql://postgres@127.0.0.1:5432/ledger",
-        description="PostgreSQL holding the event store, read models and checkpoints.",
+        default=DEFAULT_DATABASE_URL,
+        description="PostgreSQL holding the event store, read models and checkpoints: the"
+        " owner's URL (migrate); in a process's settings, the URL of the process's role.",
+    )
+    writer_database_url: str | None = Field(
+        default=None,
+        description="The writer role's URL (command service, relay, saga, replay, republish);"
+        " default DATABASE_URL with user ledger_writer.",
+    )
+    projector_database_url: str | None = Field(
+        default=None,
+        description="The projector role's URL (projector, rebuild); default DATABASE_URL with"
+        " user ledger_projector.",
+    )
+    query_database_url: str | None = Field(
+        default=None,
+        description="The read-only query role's URL (query service, time travel, status);"
+        " default DATABASE_URL with user ledger_query.",
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for the stream.")
     stream_name: str = Field(
@@ -33,9 +90,27 @@ class CommonSettings(BaseSettings):
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
 
-    @field_validator("database_url")
+    @model_validator(mode="before")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
+    def _connect_as_role(cls, data: Any) -> Any:
+        """In a process's settings, ``database_url`` becomes its role's URL."""
+        if cls.database_role is None or not isinstance(data, dict):
+            return data
+        own = data.get(f"{cls.database_role}_database_url")
+        if own:
+            return {**data, "database_url": own}
+        owner = data.get("database_url") or DEFAULT_DATABASE_URL
+        if isinstance(owner, str) and urlsplit(owner).scheme:
+            owner = url_as_role(owner, DEFAULT_ROLE_NAMES[cls.database_role])
+        return {**data, "database_url": owner}
+
+    @field_validator(
+        "database_url", "writer_database_url", "projector_database_url", "query_database_url"
+    )
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
             msg = "must look like postgresql://user@host:port/dbname"
@@ -54,6 +129,34 @@ class CommonSettings(BaseSettings):
     def dead_letter_stream(self) -> str:
         """Where events the projector cannot apply are parked for an operator."""
         return f"{self.stream_name}:dead-letter"
+
+    def role_urls(self) -> dict[DatabaseRole, str]:
+        """Each role's URL, as the processes of each kind will connect (for migrate)."""
+        configured = {
+            "writer": self.writer_database_url,
+            "projector": self.projector_database_url,
+            "query": self.query_database_url,
+        }
+        defaults = default_role_urls(self.database_url)
+        return {role: configured[role] or defaults[role] for role in DATABASE_ROLES}
+
+
+class WriterDatabaseSettings(CommonSettings):
+    """Processes and tools that append events or publish them: the writer role."""
+
+    database_role: ClassVar[DatabaseRole | None] = "writer"
+
+
+class ProjectorDatabaseSettings(CommonSettings):
+    """The projector and the rebuild tooling: the projector role (owns the read models)."""
+
+    database_role: ClassVar[DatabaseRole | None] = "projector"
+
+
+class QueryDatabaseSettings(CommonSettings):
+    """Readers of the read models, time travel and status: the read-only query role."""
+
+    database_role: ClassVar[DatabaseRole | None] = "query"
 
 
 #: Name of the eventsourcing application, and so of its tables

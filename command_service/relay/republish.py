@@ -37,7 +37,12 @@ from command_service.relay.stream_swap import (
 from command_service.relay.takeover import LockUnavailable, take_over
 from shared_kernel.cli import MAX_BIGINT, bounded_int
 from shared_kernel.event_log import head_position, read_log
-from shared_kernel.settings import EVENTS_TABLE, CommonSettings, load_settings
+from shared_kernel.settings import (
+    EVENTS_TABLE,
+    CommonSettings,
+    WriterDatabaseSettings,
+    load_settings,
+)
 
 MAX_POSITION = MAX_BIGINT
 SEMANTICS = """\
@@ -220,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.batch_size < 1:
         parser().error("--batch-size must be at least 1")
-    settings = load_settings(CommonSettings)
+    # The relay's own role: it may end the relay's session (same role) and read the log.
+    settings = load_settings(WriterDatabaseSettings)
     try:
         report = asyncio.run(
             republish(

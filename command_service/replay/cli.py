@@ -27,7 +27,7 @@ from command_service.replay.history import (
 )
 from command_service.replay.render import JsonReport, Report, TextReport
 from shared_kernel.cli import MAX_BIGINT, bounded_int
-from shared_kernel.settings import CommonSettings, load_settings
+from shared_kernel.settings import WriterDatabaseSettings, load_settings
 
 MAX_VERSION = MAX_BIGINT
 EXIT_MISMATCH = 1
@@ -59,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
         help="text for people (default); json: one JSON object per line, a last `check` line",
     )
     parser.add_argument(
-        "--database-url", help="the event store's PostgreSQL (default: DATABASE_URL)"
+        "--database-url",
+        help="the event store's PostgreSQL (default: the writer role's, WRITER_DATABASE_URL)",
     )
     return parser
 
@@ -74,7 +75,7 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return EXIT_USAGE
-    database_url = args.database_url or load_settings(CommonSettings).database_url
+    database_url = args.database_url or load_settings(WriterDatabaseSettings).database_url
     report: Report = JsonReport(out) if args.format == "json" else TextReport(out)
     with psycopg.connect(database_url) as conn:
         try:

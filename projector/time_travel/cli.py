@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from projector.projections import projection_named
 from projector.time_travel.scratch import ScratchFold, StreamNotFound, scratch_read_models
 from shared_kernel.cli import MAX_BIGINT, bounded_int
-from shared_kernel.settings import CommonSettings, load_settings
+from shared_kernel.settings import QueryDatabaseSettings, load_settings
 
 MAX_POSITION = MAX_BIGINT
 EXIT_USAGE = 2
@@ -62,7 +62,10 @@ def parser() -> argparse.ArgumentParser:
         help="global log position",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--database-url", help="PostgreSQL (default: DATABASE_URL)")
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL (default: the read-only query role's, QUERY_DATABASE_URL)",
+    )
     return parser
 
 
@@ -122,7 +125,7 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return EXIT_USAGE
-    database_url = args.database_url or load_settings(CommonSettings).database_url
+    database_url = args.database_url or load_settings(QueryDatabaseSettings).database_url
     try:
         record = asyncio.run(as_of(database_url, stream_id, args.at))
     except StreamNotFound as error:

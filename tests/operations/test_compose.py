@@ -22,6 +22,7 @@ import yaml
 from command_service.settings import CommandServiceSettings, RelaySettings, TransferSagaSettings
 from projector.settings import ProjectorSettings
 from query_service.settings import QueryServiceSettings
+from shared_kernel.settings import DATABASE_ROLES, DEFAULT_ROLE_NAMES
 from tests.support.processes import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,19 +86,59 @@ def test_infrastructure_images_and_healthchecks(services: dict[str, dict[str, An
     assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
 
 
+#: The database role each app connects as (its settings class says which).
+APP_ROLES = {
+    "command": CommandServiceSettings.database_role,
+    "relay": RelaySettings.database_role,
+    "saga": TransferSagaSettings.database_role,
+    "projector": ProjectorSettings.database_role,
+    "query": QueryServiceSettings.database_role,
+}
+
+
+def role_variable(role: str | None) -> str:
+    return f"{str(role).upper()}_DATABASE_URL"
+
+
 def test_app_urls_name_compose_services(services: dict[str, dict[str, Any]]) -> None:
+    postgres_env = services["postgres"]["environment"]
     for name in APPS | {"migrate"}:
         environment = services[name]["environment"]
-        database, redis = urlsplit(environment["DATABASE_URL"]), urlsplit(environment["REDIS_URL"])
-        assert database.hostname in services and database.hostname == "postgres", name
+        redis = urlsplit(environment["REDIS_URL"])
         assert redis.hostname in services and redis.hostname == "redis", name
-        assert database.port in published_ports(services["postgres"])
         assert redis.port in published_ports(services["redis"])
-        postgres_env = services["postgres"]["environment"]
-        assert database.username == postgres_env["POSTGRES_USER"]
-        # The eventsourcing library insists on a password; the image needs one too.
-        assert database.password == postgres_env["POSTGRES_PASSWORD"]
-        assert database.path.lstrip("/") == postgres_env["POSTGRES_DB"]
+        variables = (
+            [role_variable(role) for role in DATABASE_ROLES]
+            if name == "migrate"
+            else [role_variable(APP_ROLES[name])]
+        )
+        for variable in variables:
+            database = urlsplit(environment[variable])
+            assert database.hostname in services and database.hostname == "postgres", name
+            assert database.port in published_ports(services["postgres"])
+            assert database.path.lstrip("/") == postgres_env["POSTGRES_DB"]
+            # The eventsourcing library insists on a password; the image needs one too.
+            assert database.password, (name, variable)
+    owner = urlsplit(services["migrate"]["environment"]["DATABASE_URL"])
+    assert owner.username == postgres_env["POSTGRES_USER"]
+    assert owner.password == postgres_env["POSTGRES_PASSWORD"]
+    assert owner.hostname == "postgres"
+
+
+def test_each_app_connects_as_its_own_role_never_the_owner(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    migrate_env = services["migrate"]["environment"]
+    for name in APPS:
+        environment = services[name]["environment"]
+        assert "DATABASE_URL" not in environment, f"{name} must not get the owner's password"
+        role = APP_ROLES[name]
+        assert role is not None, name
+        mine = role_variable(role)
+        assert environment[mine] == migrate_env[mine], f"{name}: migrate sets its role's password"
+        assert urlsplit(environment[mine]).username == DEFAULT_ROLE_NAMES[role]
+        others = {role_variable(other) for other in DATABASE_ROLES} - {mine}
+        assert not others & set(environment), f"{name} gets another role's password"
 
 
 def test_each_app_listens_where_it_publishes_and_is_checked(

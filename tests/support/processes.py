@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from shared_kernel.settings import default_role_urls
 from tests.support.infra import REDIS_URL, free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,9 @@ class Stack:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.endswith("_PORT") and key not in ("DATABASE_URL", "REDIS_URL", "STREAM_NAME")
+            # A *_DATABASE_URL of the caller's would point a process at another database.
+            if not key.endswith(("_PORT", "DATABASE_URL"))
+            and key not in ("REDIS_URL", "STREAM_NAME")
         }
         env.update(
             DATABASE_URL=self.database_url,
@@ -116,6 +119,10 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
+        # Every role URL explicit (unless the test gives one): a developer's .env must
+        # not point a process elsewhere. Each is the test's database as the role.
+        for role, url in default_role_urls(env["DATABASE_URL"]).items():
+            env.setdefault(f"{role.upper()}_DATABASE_URL", url)
         return env
 
     def process(self, name: str) -> ServiceProcess:
