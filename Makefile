@@ -32,6 +32,7 @@ PYTEST_ARGS ?=
 .PHONY: replay republish
 .PHONY: rebuild dead-letters
 .PHONY: bench-tracing
+.PHONY: soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +73,12 @@ lint: install ## ruff
 
 typecheck: install ## mypy (strict)
 	$(VENV)/bin/mypy $(PACKAGES)
+
+# The chaos suite's fault schedule SOAK_ROUNDS times over, on its own PostgreSQL and Redis.
+SOAK_ROUNDS ?= 5
+soak: install ## the chaos suite, every fault SOAK_ROUNDS (5) times over, under load
+	CHAOS_ROUNDS=$(SOAK_ROUNDS) $(PYTHON) -m pytest tests/chaos/test_chaos.py -q -s \
+		--timeout=$$(( $(SOAK_ROUNDS) * 300 + 300 )) $(PYTEST_ARGS)
 
 bench: install ## benchmark the running stack (start it with `make run` first)
 	$(PYTHON) -m bench

@@ -218,15 +218,19 @@ _TRANSFER_EVENTS = (
 )  # fmt: skip
 
 
-def expected_read_models(database_url: str) -> ReadModels:
-    """Fold every event of the store, in position order, into the expected rows."""
-    expected = ReadModels()
+def stored_events(database_url: str) -> list[tuple[int, LedgerEvent]]:
+    """Every event of the store with its position, in position order."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             f"SELECT notification_id, topic, state FROM {EVENTS_TABLE} ORDER BY notification_id"
         ).fetchall()
-    for position, topic, state in rows:
-        event = decode_event(topic, bytes(state))
+    return [(position, decode_event(topic, bytes(state))) for position, topic, state in rows]
+
+
+def expected_read_models(database_url: str) -> ReadModels:
+    """Fold every event of the store, in position order, into the expected rows."""
+    expected = ReadModels()
+    for position, event in stored_events(database_url):
         if isinstance(event, _TRANSFER_EVENTS):
             _fold_transfer(expected, position, event)
         else:

@@ -33,6 +33,12 @@ from shared_kernel.settings import EVENTS_TABLE
 
 TERMINAL = {TransferCompleted: "completed", TransferRefunded: "refunded", TransferFailed: "failed"}
 LEGS = (MoneyTransferredOut, MoneyTransferredIn, TransferSettled, MoneyRefunded)
+#: The legs each outcome of a transfer leaves on its accounts, each exactly once.
+EXPECTED_LEGS = {
+    "completed": Counter(MoneyTransferredOut=1, MoneyTransferredIn=1, TransferSettled=1),
+    "refunded": Counter(MoneyTransferredOut=1, MoneyRefunded=1),
+    "failed": Counter[str](),
+}
 
 
 @dataclass
