@@ -75,6 +75,8 @@ class ChaosClients:
     retries: int = 0
     reads: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Answers of 5xx other than 503 + Retry-After: an outage must never look like a bug.
+    server_errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _stopped_at: float = 0.0
@@ -242,9 +244,8 @@ class ChaosClients:
             with self._lock:
                 self._in_flight.pop(key, None)
 
-    @staticmethod
     def _attempt(
-        commands: httpx.Client, path: str, body: dict[str, object] | None,
+        self, commands: httpx.Client, path: str, body: dict[str, object] | None,
         headers: dict[str, str],
     ) -> httpx.Response | None:  # fmt: skip
         """The final answer, or None: a timeout, a dropped connection, a 5xx, still executing."""
@@ -252,7 +253,16 @@ class ChaosClients:
             response = commands.post(path, json=body, headers=headers)
         except httpx.TransportError:
             return None
+        self._check_outage_answer(f"POST {path}", response)
         return response if _is_final(response) else None
+
+    def _check_outage_answer(self, what: str, response: httpx.Response) -> None:
+        if response.status_code < 500:
+            return
+        if response.status_code == 503 and response.headers.get("Retry-After"):
+            return
+        with self._lock:
+            self.server_errors.append(f"{what}: {response.status_code} {response.text[:300]}")
 
     def _read(self, queries: httpx.Client, account: str) -> None:
         """A read of the client's own account; retried like a command (it has no effect)."""
@@ -262,6 +272,7 @@ class ChaosClients:
                 return
             try:
                 response = queries.get(f"/accounts/{account}")
+                self._check_outage_answer(f"GET /accounts/{account}", response)
                 if response.status_code < 500:
                     with self._lock:
                         self.reads += 1

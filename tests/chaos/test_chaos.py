@@ -129,6 +129,7 @@ def test_every_acknowledged_command_is_recorded_exactly_once_under_every_fault(
                 stalled = f"after the last fault: {error}; {clients.in_flight()}"
     problems = [f"STALLED: {stalled}"] if stalled else []
     problems += [f"CLIENT FAILED: {error}" for error in clients.errors]
+    problems += [f"NOT A 503 WITH RETRY-AFTER: {error}" for error in clients.server_errors[:20]]
     try:
         view = wait_until_finished(url, timeout=90)
     except AssertionError as error:
