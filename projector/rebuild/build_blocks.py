@@ -17,6 +17,7 @@ beside the replaced tables, so a rollback brings both back together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -46,7 +47,7 @@ _KEEP = (
 class SwappedBlocks:
     """The projection's blocked streams after a swap, and those the swap unblocked."""
 
-    blocked: tuple[UUID, ...] = ()
+    blocked: tuple[Block, ...] = ()
     unblocked: tuple[UUID, ...] = ()
 
 
@@ -83,11 +84,14 @@ async def copy_live_blocks(conn: AsyncConnection[Any], schema: str, projection: 
     )
 
 
-async def build_blocks(conn: AsyncConnection[Any], schema: str) -> list[Block]:
-    """The blocks kept in ``schema`` (none when it has no such table)."""
+async def build_blocks(
+    conn: AsyncConnection[Any], schema: str, projection: str | None = None
+) -> list[Block]:
+    """The blocks kept in ``schema`` (of ``projection`` only, if given; none without a table)."""
     if not await has_blocks_table(conn, schema):
         return []
-    return await read_blocks(conn, schema=schema)
+    found = await read_blocks(conn, schema=schema)
+    return [block for block in found if projection in (None, block.projection)]
 
 
 async def swap_blocks(
@@ -98,31 +102,27 @@ async def swap_blocks(
     A candidate without a blocks table (tables kept before rebuilds knew of
     blocks) leaves the live blocks as they are.
     """
-    live = _table(await live_schema(conn, TABLE))
-    parked, candidate = _table(park_schema), _table(candidate_schema)
+    live_at = await live_schema(conn, TABLE)
+    live, parked, candidate = _table(live_at), _table(park_schema), _table(candidate_schema)
     park = sql.Identifier(park_schema)
     await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(park))
     await ensure_blocks_table(conn, park_schema)
     await conn.execute(sql.SQL("DELETE FROM {} WHERE projection = %s").format(parked), [projection])
     await copy_live_blocks(conn, park_schema, projection)
-    before = {block.stream_id for block in await read_blocks(conn, schema=park_schema)
-              if block.projection == projection}  # fmt: skip
+    before = {block.stream_id for block in await build_blocks(conn, park_schema, projection)}
     if not await has_blocks_table(conn, candidate_schema):
-        return SwappedBlocks(blocked=tuple(sorted(before)))
+        return SwappedBlocks(tuple(await build_blocks(conn, live_at, projection)))
     await conn.execute(sql.SQL("DELETE FROM {} WHERE projection = %s").format(live), (projection,))
     await conn.execute(
         sql.SQL(_KEEP).format(live=live, candidate=candidate, parked=parked), (projection,)
     )
     await conn.execute(sql.SQL("DROP TABLE {}").format(candidate))
-    cursor = await conn.execute(
-        sql.SQL("SELECT stream_id FROM {} WHERE projection = %s ORDER BY position").format(live),
-        (projection,),
-    )
-    after = [stream for (stream,) in await cursor.fetchall()]
-    return SwappedBlocks(tuple(after), tuple(sorted(before - set(after))))
+    after = await build_blocks(conn, live_at, projection)
+    unblocked = before - {block.stream_id for block in after}
+    return SwappedBlocks(tuple(after), tuple(sorted(unblocked)))
 
 
-def shown(blocks: list[Block]) -> dict[str, Any]:
+def shown(blocks: Sequence[Block]) -> dict[str, Any]:
     """What status pages show of a build's blocks: how many, and the first few."""
     return {
         "count": len(blocks),

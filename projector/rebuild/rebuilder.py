@@ -214,7 +214,7 @@ class Rebuild:
                 "rebuild swapped in",
                 extra={"projection": record.projection, "rebuild_id": record.id,
                        "checkpoint": outcome.position, "kept_in": record.retired_schema,
-                       "blocked_streams": [str(s) for s in outcome.blocks.blocked],
+                       "blocked_streams": [str(b.stream_id) for b in outcome.blocks.blocked],
                        "unblocked_streams": [str(s) for s in outcome.blocks.unblocked]},
             )  # fmt: skip
             return await records.by_id(conn, record.id)

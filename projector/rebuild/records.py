@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from projector.rebuild.build_blocks import SwappedBlocks
+from projector.rebuild.build_blocks import SwappedBlocks, shown
 
 State = Literal[
     "building", "verifying", "swapped", "refused", "failed", "rolled_back", "abandoned"
@@ -218,7 +218,7 @@ async def record_swap(
     report = None
     if blocks is not None:
         report = Jsonb({
-            "blocked_streams": [str(stream) for stream in blocks.blocked],
+            "blocked_streams": shown(blocks.blocked),
             "unblocked_streams": [str(stream) for stream in blocks.unblocked],
         })
     await conn.execute(
