@@ -35,8 +35,8 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection, sql
 
-from projector.batch import OUTAGES, recorded_event
-from projector.isolation import describe
+from projector.batch import recorded_event
+from projector.isolation import describe, try_apply
 from projector.projections import Projection, RecordedEvent, projection_named
 from shared_kernel.event_log import LogEntry
 from shared_kernel.events import (
@@ -239,23 +239,12 @@ async def _apply_until_refused(
     """The positions ``projection`` applied: all at once, else one by one up to a refusal."""
     if not events:
         return []
-    try:
-        async with conn.transaction():
-            await projection.apply(conn, events)
-    except OUTAGES:
-        raise
-    except Exception:  # judged event by event below
-        pass
-    else:
+    if await try_apply(conn, projection, events) is None:
         return [one.position for one in events]
     applied: list[int] = []
     for one in events:
-        try:
-            async with conn.transaction():
-                await projection.apply(conn, [one])
-        except OUTAGES:
-            raise
-        except Exception as error:
+        error = await try_apply(conn, projection, [one])
+        if error is not None:
             reason = f"{projection.NAME}: {describe(error)}"
             fold.block(Refused(one.position, reason, projection.NAME))
             break
