@@ -40,6 +40,7 @@ from tests.projector.test_blocked_stream import (
     fixed_decode,
     read,
     with_fixed_owner,
+    write_poisoned_history,
 )
 from tests.rebuild.support import TOKEN, rows_of, table_oid
 from tests.support.ledger_writer import LedgerWriter
@@ -128,15 +129,7 @@ def test_a_rebuild_keeps_a_refused_stream_blocked_and_one_with_the_fix_unblocks_
     stack.extra_env.update(ADMIN_TOKEN=TOKEN, IDLE_CATCH_UP_SECONDS="1")
     stack.start("relay", "projector", "query")
     query = stack.process("query").url
-    writer.write_random(20, seed=3)
-    healthy = writer.open(owner="bob")
-    writer.deposit(healthy, 100)
-    poisoned = writer.open(owner=POISONED_OWNER)
-    for amount in (10, 20, 30):
-        writer.deposit(poisoned, amount, reference="held")
-    writer.write_random(10, seed=4)
-    head = store_head(database_url)
-    wait_until_projected(database_url, head)
+    healthy, poisoned, head = write_poisoned_history(writer, database_url, seed=3)
     live_blocks = block_rows(database_url)
     assert sorted(live_blocks) == ["account_balances", "owner_summaries"]
     old_table = table_oid(database_url, "account_balances")
