@@ -18,13 +18,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
 #: One blocked stream of one projection.
 BlockKey = tuple[str, UUID]
 
-_COLUMNS = (
+#: The columns of ``projection_blocks``, in table order.
+COLUMNS = (
     "projection, stream_id, position, event_type, reason, blocked_at, held, last_held_position,"
     " replay_failed_at, replay_error"
 )
@@ -109,10 +110,18 @@ async def record_held(conn: AsyncConnection[Any], held: Mapping[BlockKey, list[i
 
 
 async def read_blocks(
-    conn: AsyncConnection[Any], *, position: int | None = None, lock: bool = False
+    conn: AsyncConnection[Any],
+    *,
+    position: int | None = None,
+    lock: bool = False,
+    schema: str | None = None,
 ) -> list[Block]:
-    """Every block (those first refused at ``position`` only, if given), oldest first."""
-    query = f"SELECT {_COLUMNS} FROM projection_blocks"
+    """Every block (those first refused at ``position`` only, if given), oldest first.
+
+    ``schema`` reads the table of that schema (a rebuild keeps its own beside the live one).
+    """
+    table = sql.Identifier(*(() if schema is None else (schema,)), "projection_blocks")
+    query = f"SELECT {COLUMNS} FROM {table.as_string(conn)}"
     params: tuple[Any, ...] = ()
     if position is not None:
         query += " WHERE position = %s"

@@ -74,6 +74,23 @@ class Isolated:
         self.poison[position] = Poison(position, text, fields)
 
 
+async def try_apply(
+    conn: AsyncConnection[Any], projection: Projection, events: Sequence[RecordedEvent]
+) -> Exception | None:
+    """Apply ``events`` in a savepoint; the error when the projection refused them (rolled back).
+
+    An outage is no refusal: it is raised.
+    """
+    try:
+        async with conn.transaction():
+            await projection.apply(conn, events)
+    except OUTAGES:
+        raise
+    except Exception as error:
+        return error
+    return None
+
+
 async def stored(conn: AsyncConnection[Any], entries: Sequence[LogEntry]) -> set[int]:
     """The positions of ``entries`` the store holds as they are (same stream and version)."""
     if not entries:
@@ -183,28 +200,15 @@ class StreamIsolation:
         blocked: dict[BlockKey, int],
         outcome: Isolated,
     ) -> None:
-        if not events:
+        if not events or await try_apply(conn, projection, events) is None:
             return
-        try:
-            async with conn.transaction():
-                await projection.apply(conn, events)
-        except OUTAGES:
-            raise
-        except Exception:  # judged event by event below
-            pass
-        else:
-            return
-        for recorded in events:
+        for recorded in events:  # judged event by event
             key = (projection.NAME, recorded.event.originator_id)
             if recorded.position > blocked.get(key, recorded.position):
                 outcome.held[key].append(recorded.position)
                 continue
-            try:
-                async with conn.transaction():
-                    await projection.apply(conn, [recorded])
-            except OUTAGES:
-                raise
-            except Exception as error:
+            error = await try_apply(conn, projection, [recorded])
+            if error is not None:
                 reason = f"{projection.NAME}: {describe(error)}"
                 outcome.refuse(recorded.position, reason, recorded.entry.to_fields())
                 self._block(projection, recorded.entry, reason, blocked, outcome)

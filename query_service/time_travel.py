@@ -8,6 +8,12 @@ projection code into scratch tables inside a transaction that is rolled back
 answer is what ``GET /accounts/{id}`` answered when the projection stood at N,
 plus ``as_of``. The database role needs the TEMPORARY privilege for it.
 
+When the balances projection refuses one of the account's events at or
+below N, the projector blocks the account there: live reads answered 503
+``read-model-blocked`` then, and so does this one (the same problem, its
+``blocked`` naming the refused event), never a 200 that lacks an event. A
+release whose code applies the event makes the same request answer 200.
+
 It costs a fold of the account's history per request, so it is an audit
 tool, not a hot path.
 """
@@ -22,9 +28,12 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from projector.time_travel import StreamNotFound, scratch_read_models
+from projector.time_travel import Refused, StreamNotFound, scratch_read_models
+from query_service.blocked_streams import BlockedStream, ReadModelBlocked
+from query_service.projection_position import BALANCES
 from query_service.read_models import AccountNotFound
 from query_service.views import AccountAsOfView, AccountView
+from shared_kernel.events import utc_now
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,9 @@ class AccountHistory:
                 async with scratch_read_models(conn, account_id, position) as fold:
                     if fold.kind != "account":
                         raise AccountNotFound(account_id)
+                    refused = fold.blocked.get(BALANCES)
+                    if refused is not None:
+                        raise _blocked(account_id, position, refused)
                     cursor = conn.cursor(row_factory=class_row(AccountAsOfView))
                     await cursor.execute(_ACCOUNT, (position, account_id))
                     view = await cursor.fetchone()
@@ -60,6 +72,19 @@ class AccountHistory:
                     "Time travel is not available on this server",
                     "the query service's database role may not create temporary tables",
                 ) from None
-        if view is None:  # every event of the account was refused: the projector shows none
+        if view is None:
             raise AccountNotFound(account_id)
         return view
+
+
+def _blocked(account_id: UUID, position: int, refused: Refused) -> ReadModelBlocked:
+    log.warning(
+        "time travel refused by the projection code: the state is incomplete",
+        extra={"account_id": str(account_id), "as_of": position,
+               "position": refused.position, "error": refused.error},
+    )  # fmt: skip
+    # No block row exists for a fold: ``blocked_at`` is when this fold refused it.
+    block = BlockedStream(
+        refused.projection, account_id, refused.position, refused.error, utc_now().isoformat()
+    )
+    return ReadModelBlocked([block], f"account {account_id} as of position {position}")

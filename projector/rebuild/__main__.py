@@ -24,7 +24,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from projector.projections import PROJECTIONS, UnknownProjection, projection_named
 from projector.rebuild import records
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions, RebuildRunning, connect
+from projector.rebuild.records import RebuildRecord
 from projector.rebuild.retired import NothingToRollBack, drop_old, rollback
+from projector.rebuild.status import rebuild_progress
 from projector.settings import ProjectorSettings
 from shared_kernel.observability import configure_logging
 from shared_kernel.settings import load_settings
@@ -106,6 +108,7 @@ async def _rebuild(settings: ProjectorSettings, args: argparse.Namespace) -> int
         print(f"rebuild {final.id} of {projection.NAME} REFUSED: the live tables stay.")
         print(final.error)
         return 1
+    print_blocks(final)
     print(
         f"rebuild {final.id} of {projection.NAME} swapped in at position {final.built_position};"
         f" the replaced tables are kept in schema {final.retired_schema}"
@@ -115,19 +118,36 @@ async def _rebuild(settings: ProjectorSettings, args: argparse.Namespace) -> int
     return 0
 
 
+def print_blocks(final: RebuildRecord) -> None:
+    """One line per stream the swapped-in tables hold back, and one for those it unblocked."""
+    report = final.report or {}
+    blocked = report.get("blocked_streams") or {"count": 0, "streams": []}
+    for block in blocked["streams"]:
+        print(
+            f"BLOCKED stream {block['stream_id']}: {final.projection} refuses its event at"
+            f" position {block['position']} ({block['reason']}); {block['held']} later events"
+            " held until `make dead-letters REPLAY=...` after a fix"
+        )
+    if blocked["count"] > len(blocked["streams"]):
+        print(f"... {blocked['count']} blocked streams in all (make dead-letters lists them)")
+    unblocked = report.get("unblocked_streams") or []
+    if unblocked:
+        print(f"unblocked {len(unblocked)} stream(s) this code applies: {', '.join(unblocked)}")
+
+
 async def _status(settings: ProjectorSettings, name: str | None) -> int:
     if name is not None:
         projection_named(name)
     conn = await connect(settings.database_url)
     try:
         latest = await records.latest_of_each(conn)
+        shown = {
+            p.NAME: await rebuild_progress(conn, latest[p.NAME]) if p.NAME in latest else None
+            for p in PROJECTIONS
+            if name in (None, p.NAME)
+        }
     finally:
         await conn.close()
-    shown = {
-        p.NAME: latest[p.NAME].progress() if p.NAME in latest else None
-        for p in PROJECTIONS
-        if name in (None, p.NAME)
-    }
     print(json.dumps(shown, indent=2))
     return 0
 

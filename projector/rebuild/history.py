@@ -1,10 +1,13 @@
 """Replaying the event store into a projection's tables in a given schema, in large batches.
 
-The same ``apply`` the live projector runs writes the rows: each batch is one
-transaction (or a savepoint of the caller's) that puts the schema first on the
-``search_path``, decodes only the events the projection handles, applies them
-in one set-based call, and records how far it got through ``save`` in the same
-transaction, so a run killed at any moment resumes exactly where its tables are.
+The same ``apply`` the live projector runs writes the rows, through the same
+stream isolation (:mod:`projector.isolation`): each batch is one transaction
+(or a savepoint of the caller's) that puts the schema first on the
+``search_path``, applies the batch in one set-based call, and records how far
+it got through ``save`` in the same transaction, so a run killed at any moment
+resumes exactly where its tables are. An event the projection refuses blocks
+its stream in the schema's own ``projection_blocks`` (its later events are
+held), as the live projector would; see :mod:`projector.rebuild.build_blocks`.
 
 With a second connection (``reader``) the next batch is read from the store
 while the current one is applied: committed events up to ``up_to`` never
@@ -24,7 +27,11 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.batch import recorded_event
-from projector.projections import CannotProject, Projection
+from projector.blocks import NewBlock
+from projector.checkpoints import Checkpoints
+from projector.isolation import StreamIsolation, Undecodable, describe
+from projector.projections import Projection, RecordedEvent
+from projector.rebuild.build_blocks import has_blocks_table
 from projector.rebuild.tables import put_first_on_path
 from shared_kernel.event_log import LogEntry, read_log
 
@@ -34,14 +41,16 @@ SaveProgress = Callable[[AsyncConnection[Any], int, int], Awaitable[None]]
 OnBatch = Callable[[int], None]
 
 
-class CannotRebuild(Exception):
-    """An event of the store does not decode or does not fit the projection."""
+class MissingBlocksTable(LookupError):
+    """The schema has no ``projection_blocks``: its blocks would land in the live table."""
 
 
 @dataclass(frozen=True)
 class Replayed:
     position: int
     events_done: int
+    blocked: tuple[NewBlock, ...] = ()
+    """Streams this call blocked (their later events are held in the schema's blocks)."""
 
 
 async def replay_into(
@@ -58,9 +67,13 @@ async def replay_into(
     reader: AsyncConnection[Any] | None = None,
 ) -> Replayed:
     """Apply the log's events in (``after``, ``up_to``] to ``schema``'s copies of the tables."""
-    handled = {event_type.TOPIC for event_type in projection.HANDLES}
+    if not await has_blocks_table(conn, schema):
+        msg = f"schema {schema} has no projection_blocks table; refusing to write the live one"
+        raise MissingBlocksTable(msg)
+    isolation = StreamIsolation([projection])
     source = reader or conn
     position = after
+    blocked: list[NewBlock] = []
     ahead: asyncio.Task[list[LogEntry]] | None = None
     try:
         while position < up_to:
@@ -73,7 +86,7 @@ async def replay_into(
                 ahead = asyncio.create_task(read_log(reader, following, batch_size, up_to=up_to))
             async with conn.transaction():
                 await put_first_on_path(conn, schema)
-                await _apply(conn, projection, [e for e in entries if e.topic in handled])
+                blocked += await _apply(conn, isolation, projection, position, entries)
                 # A short batch read everything up to `up_to`: holes at the end are passed.
                 position = entries[-1].position if len(entries) == batch_size else up_to
                 events_done += len(entries)
@@ -85,20 +98,24 @@ async def replay_into(
             ahead.cancel()
             with contextlib.suppress(BaseException):
                 await ahead
-    return Replayed(position, events_done)
+    return Replayed(position, events_done, tuple(blocked))
 
 
 async def _apply(
-    conn: AsyncConnection[Any], projection: Projection, entries: list[LogEntry]
-) -> None:
-    if not entries:
-        return
-    try:
-        await projection.apply(conn, [recorded_event(entry) for entry in entries])
-    except (CannotProject, msgspec.MsgspecError, ValueError) as error:
-        first, last = entries[0].position, entries[-1].position
-        msg = (
-            f"{projection.NAME} cannot apply the events at positions {first}..{last}:"
-            f" {type(error).__name__}: {error}"
-        )
-        raise CannotRebuild(msg) from error
+    conn: AsyncConnection[Any],
+    isolation: StreamIsolation,
+    projection: Projection,
+    after: int,
+    entries: list[LogEntry],
+) -> list[NewBlock]:
+    """Decode and apply ``entries`` (all after ``after``) as a projector batch would."""
+    events: list[RecordedEvent] = []
+    undecodable: list[Undecodable] = []
+    for entry in entries:
+        try:
+            events.append(recorded_event(entry))
+        except (msgspec.MsgspecError, ValueError) as error:
+            undecodable.append(Undecodable(entry, describe(error)))
+    checkpoints = Checkpoints(positions={projection.NAME: after}, last_event_at=None)
+    isolated = await isolation.apply(conn, events, undecodable, checkpoints)
+    return isolated.blocks

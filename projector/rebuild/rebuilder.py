@@ -30,6 +30,7 @@ from psycopg.errors import LockNotAvailable
 from projector import metrics
 from projector.projections import PROJECTIONS, Projection
 from projector.rebuild import records
+from projector.rebuild.build_blocks import ensure_blocks_table
 from projector.rebuild.history import replay_into
 from projector.rebuild.lock import try_lock, unlock
 from projector.rebuild.records import RebuildRecord
@@ -130,6 +131,7 @@ class Rebuild:
             head = await head_position(conn)
             record = await self._resumable(conn)
             if record is not None:
+                await ensure_blocks_table(conn, record.beside_schema)  # kept by older builds
                 remaining = await count_events(conn, record.built_position, head)
                 self._total = record.events_done + remaining
                 await records.add_to_total(conn, record.id, self._total - record.events_total)
@@ -144,6 +146,7 @@ class Rebuild:
                 async with conn.transaction():
                     record = await records.create(conn, name, self.projection.VERSION, self._total)
                     await create_beside(conn, record.beside_schema, source, self.projection.TABLES)
+                    await ensure_blocks_table(conn, record.beside_schema)
                 log.info(
                     "rebuild started",
                     extra={"projection": name, "rebuild_id": record.id, "events": self._total},
@@ -210,7 +213,9 @@ class Rebuild:
             log.info(
                 "rebuild swapped in",
                 extra={"projection": record.projection, "rebuild_id": record.id,
-                       "checkpoint": outcome.position, "kept_in": record.retired_schema},
+                       "checkpoint": outcome.position, "kept_in": record.retired_schema,
+                       "blocked_streams": [str(b.stream_id) for b in outcome.blocks.blocked],
+                       "unblocked_streams": [str(s) for s in outcome.blocks.unblocked]},
             )  # fmt: skip
             return await records.by_id(conn, record.id)
         except Exception as error:
@@ -264,6 +269,7 @@ class Rebuild:
             await records.record_swap(
                 swap_conn, record.id, state="swapped", built_position=outcome.position,
                 retired_version=outcome.retired_version, retired_position=outcome.retired_position,
+                blocks=outcome.blocks,
             )  # fmt: skip
 
         for attempt in range(1, self.options.swap_attempts + 1):

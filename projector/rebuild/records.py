@@ -17,6 +17,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from projector.rebuild.build_blocks import SwappedBlocks, shown
+
 State = Literal[
     "building", "verifying", "swapped", "refused", "failed", "rolled_back", "abandoned"
 ]
@@ -206,16 +208,29 @@ async def record_swap(
     built_position: int | None,
     retired_version: int | None,
     retired_position: int | None,
+    blocks: SwappedBlocks | None = None,
 ) -> None:
-    """In the swap's transaction: the outcome, and what the retired tables were."""
+    """In the swap's transaction: the outcome, what the retired tables were, and the blocks.
+
+    ``blocks`` go into ``report`` (``blocked_streams``, ``unblocked_streams``):
+    once swapped, the build's own blocks table is gone into the live one.
+    """
+    report = None
+    if blocks is not None:
+        report = Jsonb({
+            "blocked_streams": shown(blocks.blocked),
+            "unblocked_streams": [str(stream) for stream in blocks.unblocked],
+        })
     await conn.execute(
         "UPDATE projection_rebuilds SET state = %s,"
         " built_position = COALESCE(%s, built_position),"
         " retired_version = COALESCE(%s, retired_version),"
         " retired_position = COALESCE(%s, retired_position),"
+        " report = CASE WHEN %s::jsonb IS NULL THEN report"
+        "  ELSE COALESCE(report, '{}'::jsonb) || %s::jsonb END,"
         " finished_at = now(), updated_at = now() WHERE id = %s",
-        (state, built_position, retired_version, retired_position, rebuild_id),
-    )
+        (state, built_position, retired_version, retired_position, report, report, rebuild_id),
+    )  # fmt: skip
 
 
 async def mark_dropped(conn: AsyncConnection[Any], rebuild_id: int) -> None:

@@ -5,7 +5,8 @@ last swap whose replaced tables are kept (again, the one before it): it swaps th
 back the same way a rebuild swaps in: when the code's version built them, they
 are first caught up from the store (outside the lock, then the last events
 inside the swap) so the projection never goes back; the rebuilt tables are
-then kept in ``rebuild_<id>``. Tables of another version cannot be extended by
+then kept in ``rebuild_<id>``. The blocked streams the replaced tables had
+come back with them (the swap kept them beside). Tables of another version cannot be extended by
 this code: they come back at the position they had, under their version, so
 the projector leaves them alone as stale until rebuilt (see
 :mod:`projector.checkpoints`).
@@ -26,6 +27,7 @@ from psycopg.errors import LockNotAvailable
 
 from projector.projections import PROJECTIONS, Projection, projection_named
 from projector.rebuild import records
+from projector.rebuild.build_blocks import copy_live_blocks, ensure_blocks_table
 from projector.rebuild.history import replay_into
 from projector.rebuild.lock import try_lock, unlock
 from projector.rebuild.rebuilder import (
@@ -72,6 +74,9 @@ async def rollback(
         if not await try_lock(conn, projection.NAME):
             raise RebuildRunning(projection.NAME)
         record = await _kept(conn, projection)
+        if await ensure_blocks_table(conn, record.retired_schema):
+            # Kept before swaps kept blocks: the live ones are the best guess of theirs.
+            await copy_live_blocks(conn, record.retired_schema, projection.NAME)
         same_version = record.retired_version == projection.VERSION
         position = record.retired_position or 0
         done = 0

@@ -3,7 +3,8 @@
 Its code's version and the version that built its live tables, its checkpoint
 and how far it trails the store (in positions, and in seconds: the age of the
 oldest event it has not applied), whether it is live, stale (built by another
-version, left alone by the projector) or being rebuilt, and its last rebuild.
+version, left alone by the projector) or being rebuilt, and its last rebuild
+with the streams that rebuild blocked (see :mod:`projector.rebuild.build_blocks`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from psycopg import AsyncConnection
 
 from projector.projections import Projection
 from projector.rebuild import records
+from projector.rebuild.build_blocks import build_blocks, shown
 from projector.rebuild.lock import is_running
+from projector.rebuild.records import RebuildRecord
 from shared_kernel.event_log import head_position
 from shared_kernel.events import utc_now
 from shared_kernel.settings import EVENTS_TABLE
@@ -37,6 +40,19 @@ async def _lag_seconds(conn: AsyncConnection[Any], checkpoint: int) -> float:
         return 0.0
     age: float = (utc_now() - row[0]).total_seconds()
     return max(0.0, round(age, 3))
+
+
+async def rebuild_progress(conn: AsyncConnection[Any], record: RebuildRecord) -> dict[str, Any]:
+    """A rebuild's progress with its blocked streams: kept beside until the swap, then in its row.
+
+    After the swap, ``unblocked_streams`` names the streams it unblocked.
+    """
+    if record.state == "swapped":
+        report = record.report or {}
+        blocked = {k: report[k] for k in ("blocked_streams", "unblocked_streams") if k in report}
+        return record.progress() | blocked
+    found = await build_blocks(conn, record.beside_schema, record.projection)
+    return record.progress() | {"blocked_streams": shown(found)}
 
 
 async def projection_statuses(
@@ -68,7 +84,8 @@ async def projection_statuses(
                 "last_event_at": last_event_at.isoformat() if last_event_at else None,
                 "state": "rebuilding" if running else "stale" if stale else "live",
                 "stale": stale,
-                "rebuild": None if rebuild is None else rebuild.progress() | {"running": running},
+                "rebuild": None if rebuild is None
+                else await rebuild_progress(conn, rebuild) | {"running": running},
             }
         )
     return statuses

@@ -14,13 +14,14 @@ caller tries again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
 from projector.checkpoints import lock_checkpoints
 from projector.projections import Projection
+from projector.rebuild.build_blocks import SwappedBlocks, swap_blocks
 from projector.rebuild.history import SaveProgress, replay_into
 from projector.rebuild.tables import live_schema, move_tables
 from shared_kernel.settings import PROJECTION_CHANNEL
@@ -34,6 +35,8 @@ class SwapOutcome:
     """The checkpoint the replaced tables had reached."""
     retired_version: int
     """The projection version that built the replaced tables."""
+    blocks: SwappedBlocks = field(default_factory=SwappedBlocks)
+    """The projection's blocked streams from the swap on, and those it unblocked."""
 
 
 #: Runs inside the swap's transaction, to record its outcome with it.
@@ -86,6 +89,7 @@ async def swap_in(
                 position = replayed.position
             await conn.execute("SELECT set_config('search_path', %s, true)", (path,))
         schema = await live_schema(conn, projection.TABLES[0])
+        blocks = await swap_blocks(conn, projection.NAME, candidate_schema, park_schema)
         await move_tables(conn, projection.TABLES, schema, park_schema)
         await move_tables(conn, projection.TABLES, candidate_schema, schema)
         await conn.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(candidate_schema)))
@@ -95,6 +99,6 @@ async def swap_in(
             (position, version, projection.NAME),
         )
         await conn.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(position)))
-        outcome = SwapOutcome(position, live_at, live_version)
+        outcome = SwapOutcome(position, live_at, live_version, blocks)
         await after_swap(conn, outcome)
     return outcome

@@ -3,8 +3,11 @@
 Prints, for an account, its ``account_balances`` row and its
 ``account_transactions`` lines, for a transfer its ``transfers`` row, as the
 projection code computes them from the stream's events at or below N (see
-:mod:`projector.time_travel.scratch`). Nothing is written. Exit codes: 0, or
-2 for an id that is not a UUID or a stream with no event at or below N.
+:mod:`projector.time_travel.scratch`). Nothing is written. When a projection
+refuses one of the stream's events, the rows are incomplete (the live
+projector blocks the stream there): an ``INCOMPLETE`` line says which event
+and why. Exit codes: 0; 2 for an id that is not a UUID or a stream with no
+event at or below N; 3 for an incomplete state (the rows are still printed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from shared_kernel.settings import QueryDatabaseSettings, load_settings
 
 MAX_POSITION = MAX_BIGINT
 EXIT_USAGE = 2
+#: A projection refused an event of the stream: the rows shown lack it and what follows.
+EXIT_INCOMPLETE = 3
 
 
 class AsOfRecord(msgspec.Struct, kw_only=True):
@@ -40,9 +45,8 @@ class AsOfRecord(msgspec.Struct, kw_only=True):
     events: int
     last_position: int
     tables: dict[str, list[dict[str, Any]]]
+    complete: bool
     refused: list[dict[str, Any]]
-
-
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,7 +99,11 @@ async def as_of(database_url: str, stream_id: UUID, position: int) -> AsOfRecord
         events=fold.events,
         last_position=fold.last_position,
         tables=tables,
-        refused=[{"position": r.position, "error": r.error} for r in fold.refused],
+        complete=fold.complete,
+        refused=[
+            {"projection": r.projection, "position": r.position, "error": r.error}
+            for r in fold.refused
+        ],
     )
 
 
@@ -136,12 +144,15 @@ def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     else:
         print_text(record, out)
     for refused in record.refused:
-        print(
-            f"time travel: the projections refuse the event at position {refused['position']}"
-            f" ({refused['error']}); the live projector dead-letters such an event",
-            file=err,
+        line = (
+            f"INCOMPLETE: {refused['projection']} refuses the event at position"
+            f" {refused['position']} ({refused['error']}); the projector blocks the stream there"
+            " and holds its later events, so its rows above lack them"
         )
-    return 0
+        if args.format == "text":
+            print(line, file=out)
+        print(f"time travel: {line}", file=err)
+    return 0 if record.complete else EXIT_INCOMPLETE
 
 
 def main(argv: Sequence[str] | None = None) -> None:

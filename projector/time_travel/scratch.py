@@ -16,8 +16,12 @@ The projections used describe one stream on their own: ``account_balances``
 and ``account_transactions`` for an account, ``transfers`` for a transfer.
 Each reads only its own table, so the stream's events are all they need
 (``currency_totals`` and ``owner_summaries`` add up every account, which one
-stream cannot answer). An event a projection refuses is skipped and reported,
-as the projector would dead-letter it.
+stream cannot answer). An event a projection refuses blocks the stream in
+that projection, as the projector does (:mod:`projector.isolation`): the
+projection applies none of its later events, and the fold reports the
+refusal, so callers can say the state is incomplete instead of showing rows
+that silently lack an event. An event no code here can decode blocks it in
+every projection.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from uuid import UUID
 import msgspec
 from psycopg import AsyncConnection, sql
 
-from projector.batch import OUTAGES, recorded_event
+from projector.batch import recorded_event
+from projector.isolation import describe, try_apply
 from projector.projections import Projection, RecordedEvent, projection_named
 from shared_kernel.event_log import LogEntry
 from shared_kernel.events import (
@@ -93,10 +98,11 @@ class StreamNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """An event a projection refused (the live projector dead-letters such an event)."""
+    """The event a projection refused: the projector blocks the stream there for it."""
 
     position: int
     error: str
+    projection: str
 
 
 @dataclass
@@ -107,9 +113,27 @@ class ScratchFold:
     kind: StreamKind
     as_of: int
     projections: tuple[str, ...]
-    events: int = 0
     last_position: int = 0
-    refused: list[Refused] = field(default_factory=list)
+    blocked: dict[str, Refused] = field(default_factory=dict)
+    """Per projection, the event it refused; it applied none of the stream's later ones."""
+    applied: set[int] = field(default_factory=set)
+    """Positions at least one projection applied."""
+
+    @property
+    def events(self) -> int:
+        return len(self.applied)
+
+    @property
+    def complete(self) -> bool:
+        """True when every projection applied every event of the stream it handles."""
+        return not self.blocked
+
+    @property
+    def refused(self) -> list[Refused]:
+        return sorted(self.blocked.values(), key=lambda refused: refused.position)
+
+    def block(self, refused: Refused) -> None:
+        self.blocked.setdefault(refused.projection, refused)
 
 
 @asynccontextmanager
@@ -188,38 +212,41 @@ async def _apply(
     entries: Sequence[LogEntry],
     fold: ScratchFold,
 ) -> None:
-    """Apply a chunk like the projector's batch: at once, else one by one to skip the refused."""
+    """Apply a chunk as the projector would, each projection up to the event it refuses."""
     recorded: list[RecordedEvent] = []
+    undecodable: tuple[int, str] | None = None
     for entry in entries:
         try:
             recorded.append(recorded_event(entry))
         except (msgspec.MsgspecError, ValueError) as error:
-            fold.refused.append(Refused(entry.position, f"{type(error).__name__}: {error}"))
-    try:
-        async with conn.transaction():
-            await _apply_all(conn, projections, recorded)
-    except OUTAGES:
-        raise
-    except Exception:
-        for one in recorded:
-            try:
-                async with conn.transaction():
-                    await _apply_all(conn, projections, [one])
-            except OUTAGES:
-                raise
-            except Exception as error:
-                fold.refused.append(Refused(one.position, f"{type(error).__name__}: {error}"))
-            else:
-                fold.events += 1
-        fold.refused.sort(key=lambda refused: refused.position)
-    else:
-        fold.events += len(recorded)
-
-
-async def _apply_all(
-    conn: AsyncConnection[Any], projections: Sequence[Projection], events: Sequence[RecordedEvent]
-) -> None:
+            undecodable = (entry.position, describe(error))
+            break  # no projection applies anything of the stream after it
     for projection in projections:
-        mine = [recorded for recorded in events if isinstance(recorded.event, projection.HANDLES)]
-        if mine:
-            await projection.apply(conn, mine)
+        if projection.NAME not in fold.blocked:
+            mine = [one for one in recorded if isinstance(one.event, projection.HANDLES)]
+            fold.applied.update(await _apply_until_refused(conn, projection, mine, fold))
+    if undecodable is not None:
+        for projection in projections:
+            fold.block(Refused(*undecodable, projection.NAME))
+
+
+async def _apply_until_refused(
+    conn: AsyncConnection[Any],
+    projection: Projection,
+    events: Sequence[RecordedEvent],
+    fold: ScratchFold,
+) -> list[int]:
+    """The positions ``projection`` applied: all at once, else one by one up to a refusal."""
+    if not events:
+        return []
+    if await try_apply(conn, projection, events) is None:
+        return [one.position for one in events]
+    applied: list[int] = []
+    for one in events:
+        error = await try_apply(conn, projection, [one])
+        if error is not None:
+            reason = f"{projection.NAME}: {describe(error)}"
+            fold.block(Refused(one.position, reason, projection.NAME))
+            break
+        applied.append(one.position)
+    return applied

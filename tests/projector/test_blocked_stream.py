@@ -150,6 +150,25 @@ def replay_with_the_fix(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
         client.close()
 
 
+def write_poisoned_history(
+    writer: LedgerWriter, database_url: str, seed: int
+) -> tuple[UUID, UUID, int]:
+    """Random accounts, bob's healthy one, the poisoned one with three deposits; projected.
+
+    Returns the healthy account, the poisoned one and the store's head.
+    """
+    writer.write_random(20, seed=seed)
+    healthy = writer.open(owner="bob")
+    writer.deposit(healthy, 100)
+    poisoned = writer.open(owner=POISONED_OWNER)
+    for amount in (10, 20, 30):
+        writer.deposit(poisoned, amount, reference="held")
+    writer.write_random(10, seed=seed + 1)
+    head = store_head(database_url)
+    wait_until_projected(database_url, head)
+    return healthy, poisoned, head
+
+
 def test_a_refused_event_blocks_its_stream_until_a_replay_after_the_fix(
     stack: Stack, writer: LedgerWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,15 +176,7 @@ def test_a_refused_event_blocks_its_stream_until_a_replay_after_the_fix(
     stack.extra_env.update(IDLE_CATCH_UP_SECONDS="1")
     stack.start("relay", "projector", "query")
     projector, query = stack.process("projector").url, stack.process("query").url
-    writer.write_random(20, seed=0)
-    healthy = writer.open(owner="bob")
-    writer.deposit(healthy, 100)
-    poisoned = writer.open(owner=POISONED_OWNER)
-    for amount in (10, 20, 30):
-        writer.deposit(poisoned, amount, reference="held")
-    writer.write_random(10, seed=1)
-    head = store_head(database_url)
-    wait_until_projected(database_url, head)
+    healthy, poisoned, head = write_poisoned_history(writer, database_url, seed=0)
 
     # The stream is blocked in the two projections that store the owner, with
     # its later events held; currency_totals applied everything.
