@@ -30,6 +30,9 @@ RETRY_AFTER_SECONDS = 1
 OUTAGES: tuple[type[Exception], ...] = (
     psycopg.OperationalError,  # includes psycopg_pool.PoolTimeout
     psycopg.InterfaceError,
+    # A role missing a grant (a misconfigured deployment, a table swapped in by the wrong
+    # role) is for an operator to fix; the data is fine, so retry rather than dead-letter.
+    psycopg.errors.InsufficientPrivilege,
     RedisConnectionError,
     RedisTimeoutError,
     OSError,
