@@ -1,0 +1,44 @@
+"""The command service's OpenAPI additions: response headers and links between operations.
+
+The links let a client (and Schemathesis's stateful phase) go from an opened
+account to its deposits, withdrawals and close, and from an answer's ETag to
+the next command's If-Match. Reads live on the query service; the ``Location``
+of a 201 or 202 is their absolute URL.
+"""
+
+from __future__ import annotations
+
+from command_service.idempotency.middleware import REPLAYED_HEADER
+from shared_kernel.openapi_contract import ETAG, RETRY_AFTER, Contract, header, link
+
+_LOCATION = header("The absolute URL where the query service shows the resource.", format="uri")
+_REPLAYED = header(
+    "true when this is the stored answer of an earlier request with the same Idempotency-Key.",
+    required=False,
+    enum=["true"],
+)
+_ACCOUNT_ID = "$response.body#/account_id"
+_THEN = {
+    "deposit": link("deposit", "Deposit into the account", account_id=_ACCOUNT_ID),
+    "withdraw": link("withdraw", "Withdraw from the account", account_id=_ACCOUNT_ID),
+    "closeAccount": link("closeAccount", "Close the account", account_id=_ACCOUNT_ID),
+}
+
+COMMAND_CONTRACT = Contract(
+    headers={
+        "*": {"503": {"Retry-After": RETRY_AFTER}},
+        "openAccount": {
+            "201": {"ETag": ETAG, "Location": _LOCATION},
+            "*": {REPLAYED_HEADER: _REPLAYED},
+        },
+        "deposit": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
+        "withdraw": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
+        "closeAccount": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
+        "requestTransfer": {"202": {"Location": _LOCATION}, "*": {REPLAYED_HEADER: _REPLAYED}},
+    },
+    links={
+        ("openAccount", "201"): _THEN,
+        ("deposit", "200"): _THEN,
+        ("withdraw", "200"): _THEN,
+    },
+)
