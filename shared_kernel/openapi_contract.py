@@ -49,11 +49,14 @@ class Contract:
     ``links``: per (operationId, status), the OpenAPI links of that response.
     ``open_schemas``: component schemas that may carry members they do not list
     (problem documents); every other object schema gets ``additionalProperties: false``.
+    ``properties``: per component schema and property, keywords to add (an ``enum``
+    that a validator checks in code).
     """
 
     headers: Mapping[str, Mapping[str, Mapping[str, Header]]] = field(default_factory=dict)
     links: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     open_schemas: frozenset[str] = frozenset({"ProblemDocument"})
+    properties: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def apply(self, document: dict[str, Any]) -> dict[str, Any]:
         """A refined copy of ``document``."""
@@ -61,6 +64,8 @@ class Contract:
         for name, schema in document.get("components", {}).get("schemas", {}).items():
             if name not in self.open_schemas and schema.get("type") == "object":
                 schema["additionalProperties"] = False
+            for prop, keywords in self.properties.get(name, {}).items():
+                schema["properties"][prop].update(keywords)
         for item in document.get("paths", {}).values():
             for operation in item.values():
                 if isinstance(operation, dict) and "responses" in operation:

@@ -9,6 +9,7 @@ of a 201 or 202 is their absolute URL.
 from __future__ import annotations
 
 from command_service.idempotency.middleware import REPLAYED_HEADER
+from shared_kernel.money import CURRENCY_CODES
 from shared_kernel.openapi_contract import ETAG, RETRY_AFTER, Contract, header, link
 
 _LOCATION = header("The absolute URL where the query service shows the resource.", format="uri")
@@ -17,11 +18,12 @@ _REPLAYED = header(
     required=False,
     enum=["true"],
 )
-_ACCOUNT_ID = "$response.body#/account_id"
+#: The account just changed, at the version its ETag names.
+_ACCOUNT = {"account_id": "$response.body#/account_id", "header.If-Match": "$response.header.ETag"}
 _THEN = {
-    "deposit": link("deposit", "Deposit into the account", account_id=_ACCOUNT_ID),
-    "withdraw": link("withdraw", "Withdraw from the account", account_id=_ACCOUNT_ID),
-    "closeAccount": link("closeAccount", "Close the account", account_id=_ACCOUNT_ID),
+    "deposit": link("deposit", "Deposit into the account", **_ACCOUNT),
+    "withdraw": link("withdraw", "Withdraw from the account", **_ACCOUNT),
+    "closeAccount": link("closeAccount", "Close the account", **_ACCOUNT),
 }
 
 COMMAND_CONTRACT = Contract(
@@ -36,6 +38,7 @@ COMMAND_CONTRACT = Contract(
         "closeAccount": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
         "requestTransfer": {"202": {"Location": _LOCATION}, "*": {REPLAYED_HEADER: _REPLAYED}},
     },
+    properties={"OpenAccountRequest": {"currency": {"enum": sorted(CURRENCY_CODES)}}},
     links={
         ("openAccount", "201"): _THEN,
         ("deposit", "200"): _THEN,
