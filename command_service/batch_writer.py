@@ -38,7 +38,7 @@ from command_service.errors import (
     CommandNotRecorded,
     CommitOutcomeUnknown,
     StoreUnavailable,
-    VersionConflict,
+    version_refusal,
 )
 from command_service.event_store import LedgerEventStore
 from command_service.pending import Outcome, Pending
@@ -300,8 +300,8 @@ class BatchWriter:
         command = pending.command
         if index in decision.after:
             current = fresh.get(command.account_id)
-            return VersionConflict(
-                command.account_id, current.version if current else 0, command.expected_version
+            return version_refusal(
+                command.account_id, current.version if current else 0, command.expected_versions
             )
         return CommandNotRecorded(
             f"stream {command.recorded_stream} kept conflicting; the command was not recorded"

@@ -119,6 +119,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
             "writer": writer_progress,
         },
         max_body_bytes=settings.max_body_bytes,
+        query_service_url=str(settings.query_service_public_url),
         on_startup=[start],
         on_shutdown=[stop],
     )

@@ -2,7 +2,7 @@
 
 A command is a request, not a fact: the handlers (``command_service.handlers``)
 decide whether it becomes an event. Each one names the account it targets, the
-version the client last saw (from ``If-Match``, when given) and the ids that
+versions the client expects (from ``If-Match``, when given) and the ids that
 tie the resulting event to the request that caused it.
 """
 
@@ -20,8 +20,10 @@ def new_command_id() -> UUID:
 class Command:
     """What every command carries besides its own arguments.
 
-    ``expected_version`` None means "whatever the current version is": the
-    appender may then retry a conflicting append. ``command_id`` becomes the
+    ``expected_versions`` None means "whatever the current version is": the
+    appender may then retry a conflicting append. Otherwise the account must
+    be at one of them (an empty set, from tags that are no version, matches
+    none). ``command_id`` becomes the
     causation id of the event the command records; an idempotent request
     keeps one ``command_id`` across its attempts, so an attempt that takes
     over from a dead one (``recovering``) can find what that one recorded.
@@ -31,7 +33,7 @@ class Command:
 
     account_id: UUID
     correlation_id: str
-    expected_version: int | None = None
+    expected_versions: frozenset[int] | None = None
     command_id: UUID = field(default_factory=new_command_id)
     recovering: bool = False
     traceparent: str | None = None

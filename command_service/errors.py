@@ -29,31 +29,48 @@ class AccountAlreadyExists(DomainError):
 
 
 class VersionConflict(DomainError):
-    """The account is not at the version the client expected (or kept moving under us)."""
+    """The account kept moving under a command that expected no version (409, retry it)."""
 
     code = "version-conflict"
     status = 409
 
-    def __init__(
-        self, account_id: UUID, current_version: int, expected_version: int | None
-    ) -> None:
-        if expected_version is None:
-            detail = (
-                f"account {account_id} kept changing concurrently (now at version"
-                f" {current_version}); retry the command"
-            )
-        else:
-            detail = (
-                f"account {account_id} is at version {current_version},"
-                f" not the expected {expected_version}"
-            )
+    def __init__(self, account_id: UUID, current_version: int) -> None:
         super().__init__(
-            detail,
+            f"account {account_id} kept changing concurrently (now at version"
+            f" {current_version}); retry the command",
             account_id=str(account_id),
             current_version=current_version,
-            expected_version=expected_version,
         )
         self.current_version = current_version
+
+
+class PreconditionFailed(DomainError):
+    """The account is at none of the versions ``If-Match`` named (RFC 9110: 412)."""
+
+    code = "precondition-failed"
+    status = 412
+
+    def __init__(
+        self, account_id: UUID, current_version: int, expected_versions: frozenset[int]
+    ) -> None:
+        expected = sorted(expected_versions)
+        super().__init__(
+            f"account {account_id} is at version {current_version}, not one If-Match names"
+            f" ({', '.join(map(str, expected)) or 'no version'})",
+            account_id=str(account_id),
+            current_version=current_version,
+            expected_versions=expected,
+        )
+        self.current_version = current_version
+
+
+def version_refusal(
+    account_id: UUID, current_version: int, expected_versions: frozenset[int] | None
+) -> DomainError:
+    """The refusal of a command whose account is not at a version it can be decided on."""
+    if expected_versions is None:
+        return VersionConflict(account_id, current_version)
+    return PreconditionFailed(account_id, current_version, expected_versions)
 
 
 class ServiceUnavailable(Exception):

@@ -22,7 +22,7 @@ from command_service.commands import (
 from command_service.domain import account as rules
 from command_service.domain.account import Account
 from command_service.domain.transfer import request_transfer as record_request
-from command_service.errors import AccountAlreadyExists, AccountNotFound, VersionConflict
+from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from shared_kernel.events import EventMetadata, LedgerEvent, TransferRequested
 
 Handler = Callable[[Any, Account | None, EventMetadata], LedgerEvent]
@@ -32,9 +32,9 @@ def _existing(command: Command, account: Account | None) -> Account:
     """The account a command on an existing account acts on, at the version it expects."""
     if account is None:
         raise AccountNotFound(command.account_id)
-    expected = command.expected_version
-    if expected is not None and expected != account.version:
-        raise VersionConflict(account.id, account.version, expected)
+    expected = command.expected_versions
+    if expected is not None and account.version not in expected:
+        raise PreconditionFailed(account.id, account.version, expected)
     return account
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 
 from shared_kernel.settings import WriterDatabaseSettings
 
 
 class CommandServiceSettings(WriterDatabaseSettings):
     command_service_port: int = Field(default=8001, ge=1, le=65535)
+    query_service_public_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8002"),
+        description="The query service as clients reach it: the base of the Location of a"
+        " 201 or 202.",
+    )
     snapshot_interval: int = Field(
         default=100, ge=2, description="Take a snapshot of an account every N events."
     )

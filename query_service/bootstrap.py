@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from redis.asyncio import Redis
 
+from query_service.contract import QUERY_CONTRACT
 from query_service.owner_routes import OWNER_EXCEPTION_HANDLERS, OwnerQueries
 from query_service.projection_position import ProjectionPosition
 from query_service.read_models import ReadModels
 from query_service.read_your_writes import ReadYourWrites
-from query_service.routes import QUERY_EXCEPTION_HANDLERS, AccountQueries, PageSize
+from query_service.routes import QUERY_EXCEPTION_HANDLERS, AccountQueries, page_size
 from query_service.settings import QueryServiceSettings
 from query_service.time_travel import AccountHistory
 from query_service.transfer_routes import (
@@ -26,7 +26,14 @@ from query_service.transfer_routes import (
     TransferQueries,
 )
 from shared_kernel import tracing
-from shared_kernel.observability import RequestContext, health_routes, metrics
+from shared_kernel.head_requests import answer_head_as_get
+from shared_kernel.observability import (
+    RequestContext,
+    echo_correlation_id,
+    health_routes,
+    metrics,
+)
+from shared_kernel.openapi_contract import http_options
 from shared_kernel.pools import postgres_pool
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
 from shared_kernel.storable_text import StorableParameters
@@ -64,7 +71,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         "projection-position", position.follow, pool=pool, on_close=[redis.aclose]
     )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AccountQueries,
             TransferQueries,
@@ -82,7 +89,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         dependencies={
             "read_models": Provide(read_your_writes.read_models),
             "account_history": Provide(lambda: account_history, sync_to_thread=False),
-            "page_size": Provide(PageSize(settings.page_size_max).resolve, sync_to_thread=False),
+            "page_size": Provide(page_size(settings.page_size_max), sync_to_thread=False),
         },
         exception_handlers={
             **EXCEPTION_HANDLERS,
@@ -92,15 +99,15 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         middleware=[RequestContext(), StorableParameters()],
-        before_send=[read_your_writes.header_hook()],
+        before_send=[read_your_writes.header_hook(), echo_correlation_id],
         lifespan=[running],
         # configure_logging owns the log format (JSON lines); Litestar must not replace it.
         logging_config=None,
-        openapi_config=OpenAPIConfig(
-            title="Ledger query service",
-            version="0.1.0",
-            description="Reads of the ledger's read models (accounts, statements, transfers,"
-            " totals), with read-your-writes.",
-            path="/schema",
+        **http_options(
+            "Ledger query service",
+            "Reads of the ledger's read models (accounts, statements, transfers, totals,"
+            " owners), with read-your-writes (min_position) and conditional reads (ETag).",
+            QUERY_CONTRACT,
         ),
     )
+    return answer_head_as_get(app)

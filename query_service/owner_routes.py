@@ -47,6 +47,7 @@ class OwnerQueries(Controller):
     @get(
         "/{owner:str}",
         summary="An owner's accounts (open, closed) and balance per currency",
+        operation_id="getOwner",
         responses=_OWNER_RESPONSES,
         opt=reads(OWNERS),
     )
@@ -56,6 +57,7 @@ class OwnerQueries(Controller):
     @get(
         "/",
         summary="Every owner's summary, in owner order",
+        operation_id="listOwners",
         responses=READ_RESPONSES,
         opt=reads(OWNERS),
     )

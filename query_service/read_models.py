@@ -11,6 +11,8 @@ inserts never repeat or skip a row and the cost of page N does not grow with N.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -106,15 +108,33 @@ class AccountFilter:
 class ReadModels:
     """Read-only access to the ledger's read models through a connection pool.
 
-    Each read first checks that nothing it shows is a stream the projector
-    holds back (``blocked``), raising ``ReadModelBlocked`` (a 503) otherwise.
+    Each read first awaits its freshness gate (see :meth:`after`), then checks
+    that nothing it shows is a stream the projector holds back (``blocked``),
+    raising ``ReadModelBlocked`` (a 503) otherwise.
     """
 
     def __init__(self, pool: AsyncConnectionPool, blocked: BlockedStreams) -> None:
         self._pool = pool
         self._blocked = blocked
+        self._gate: Callable[[], Awaitable[None]] | None = None
+
+    def after(self, gate: Callable[[], Awaitable[None]]) -> ReadModels:
+        """These read models, each read waiting for ``gate`` first.
+
+        The wait for ``min_position`` is a gate rather than part of the litestar
+        dependency, so it starts only once the handler runs, after every other
+        parameter validated: a bad parameter is an immediate 422, never a wait.
+        """
+        gated = copy.copy(self)
+        gated._gate = gate
+        return gated
+
+    async def _fresh(self) -> None:
+        if self._gate is not None:
+            await self._gate()
 
     async def account(self, account_id: UUID) -> AccountView:
+        await self._fresh()
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
         query = sql.SQL("SELECT {} FROM account_balances WHERE account_id = %s").format(
             _ACCOUNT_COLUMNS
@@ -133,6 +153,7 @@ class ReadModels:
         """The account's lines newest first, older than the cursor's version."""
         if after is not None and after.account_id != account_id:
             raise InvalidCursor("the cursor continues another account's statement")
+        await self._fresh()
         # Without a cursor, start above any version a bigint can hold: one
         # query shape (and one plan) for the first page and the rest.
         self._blocked.check_stream(
@@ -168,6 +189,7 @@ class ReadModels:
             where.min_balance,
         ):
             raise InvalidCursor("the cursor continues a query with other filters")
+        await self._fresh()
         # Where a blocked account falls in a filtered listing is unknown (its
         # status, balance, even its owner may be among what is held back).
         self._blocked.check_none((BALANCES,), "the account listing")
@@ -204,6 +226,7 @@ class ReadModels:
         return AccountPage(items=rows, next_cursor=next_cursor)
 
     async def transfer(self, transfer_id: UUID) -> TransferView:
+        await self._fresh()
         self._blocked.check_stream((TRANSFERS,), transfer_id, f"transfer {transfer_id}")
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(TransferView))
@@ -221,6 +244,7 @@ class ReadModels:
         """Transfers from or to the account, newest request first, older than the cursor's."""
         if after is not None and after.account_id != account_id:
             raise InvalidCursor("the cursor continues another account's transfers")
+        await self._fresh()
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
         before = after.before_position if after is not None else MAX_BIGINT
         params = {"account_id": account_id, "before": before, "fetch": limit + 1}
@@ -256,6 +280,7 @@ class ReadModels:
 
     async def owner(self, owner: str) -> OwnerView:
         """One owner's accounts and balances; :class:`OwnerNotFound` for an unknown owner."""
+        await self._fresh()
         # An owner's accounts are found by owner; a blocked account's owner may
         # be what could not be stored, so any block could be one of theirs.
         self._blocked.check_none((OWNERS,), f"the summary of owner {owner!r}")
@@ -264,11 +289,13 @@ class ReadModels:
 
     async def owners(self, *, limit: int, after: OwnersCursor | None) -> OwnerPage:
         """Owners in owner order, after the cursor's."""
+        await self._fresh()
         self._blocked.check_none((OWNERS,), "the owner listing")
         async with self._pool.connection() as conn:
             return await owner_page(conn, limit=limit, after=after)
 
     async def totals(self) -> Totals:
+        await self._fresh()
         self._blocked.check_none((TOTALS,), "the totals")
         async with self._pool.connection() as conn:
             cursor = await conn.execute(_TOTALS)

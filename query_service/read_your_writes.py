@@ -21,6 +21,7 @@ except while a projection catches up.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -84,10 +85,18 @@ class ReadYourWrites:
         min_position: MinPositionQuery = None,
         x_min_position: MinPositionHeader = None,
     ) -> ReadModels:
-        """Litestar dependency: the read models, at or past the requested position."""
-        wanted = max(min_position or 0, x_min_position or 0)
-        projections: Sequence[str] | None = request.route_handler.opt.get(_READS_KEY)
+        """Litestar dependency: the read models, whose reads wait for the requested position."""
+        wanted = None
         if min_position is not None or x_min_position is not None:
+            wanted = max(min_position or 0, x_min_position or 0)
+        projections: Sequence[str] | None = request.route_handler.opt.get(_READS_KEY)
+        return self._read_models.after(functools.partial(self._wait, request, wanted, projections))
+
+    async def _wait(
+        self, request: Request[Any, Any, Any], wanted: int | None, projections: Sequence[str] | None
+    ) -> None:
+        """Hold the read until ``projections`` reached ``wanted`` (412 after the bound)."""
+        if wanted is not None:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self._max_wait):
@@ -107,7 +116,6 @@ class ReadYourWrites:
             finally:
                 READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
         request.scope["state"][_READ_POSITION_KEY] = self._position.reached(projections)
-        return self._read_models
 
     def header_hook(self) -> BeforeMessageSendHookHandler:
         """A ``before_send`` hook adding ``X-Projection-Position`` to every response."""

@@ -8,6 +8,7 @@ Freshness is the ``read_models`` dependency's job (see ``read_your_writes``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from litestar import Controller, Request, Response, get
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import (
+    HTTP_304_NOT_MODIFIED,
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_412_PRECONDITION_FAILED,
@@ -24,6 +26,7 @@ from litestar.status_codes import (
 )
 
 from query_service.blocked_streams import ReadModelBlocked, read_model_blocked
+from query_service.conditional import NOT_MODIFIED, IfNoneMatch, conditional
 from query_service.cursors import (
     MAX_BIGINT,
     MAX_CURSOR_LENGTH,
@@ -65,30 +68,23 @@ CursorParam = Annotated[
 ]
 
 
-class PageSize:
-    """Litestar dependency ``page_size``: the ``limit`` asked for, within the configured maximum."""
+def page_size(maximum: int) -> Callable[..., int]:
+    """Litestar dependency ``page_size``: the ``limit`` asked for, 1 to ``maximum``."""
 
-    def __init__(self, maximum: int) -> None:
-        self._maximum = maximum
+    def resolve(limit: int | None = None) -> int:
+        return min(DEFAULT_PAGE_SIZE, maximum) if limit is None else limit
 
-    def resolve(
-        self,
-        limit: Annotated[
+    # The bound is a setting: litestar validates and documents it from the signature.
+    resolve.__annotations__ = {
+        "limit": Annotated[
             int | None,
-            Parameter(ge=1, description="Items per page (default 50, at most page_size_max)."),
-        ] = None,
-    ) -> int:
-        if limit is None:
-            return min(DEFAULT_PAGE_SIZE, self._maximum)
-        if limit > self._maximum:
-            raise problem(
-                HTTP_422_UNPROCESSABLE_ENTITY,
-                "validation-failed",
-                "The request is not valid",
-                f"limit must be at most {self._maximum}",
-                errors=[{"key": "limit", "message": f"must be <= {self._maximum}"}],
-            )
-        return limit
+            Parameter(
+                ge=1, le=maximum, description=f"Items per page (default 50, at most {maximum})."
+            ),
+        ],
+        "return": int,
+    }
+    return resolve
 
 
 class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -100,6 +96,7 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str
     code: str
     errors: list[dict[str, Any]] | None = None
+    instance: str | None = None
     account_id: str | None = None
     transfer_id: str | None = None
     owner: str | None = None
@@ -137,6 +134,8 @@ _ACCOUNT_RESPONSES = {
     **READ_RESPONSES,
     HTTP_404_NOT_FOUND: problem_spec("account-not-found, or an id that is not a UUID"),
 }
+#: The reads of one versioned resource: an ETag, and 304 for If-None-Match.
+CONDITIONAL_RESPONSES = {HTTP_304_NOT_MODIFIED: NOT_MODIFIED}
 
 
 AsOfParam = Annotated[
@@ -158,7 +157,8 @@ class AccountQueries(Controller):
     @get(
         "/{account_id:uuid}",
         summary="An account's balance and status (now, or as of a past position)",
-        responses=_ACCOUNT_RESPONSES,
+        operation_id="getAccount",
+        responses={**_ACCOUNT_RESPONSES, **CONDITIONAL_RESPONSES},
         opt=reads(BALANCES),
     )
     async def account(
@@ -167,14 +167,19 @@ class AccountQueries(Controller):
         read_models: ReadModels,
         account_history: AccountHistory,
         as_of: AsOfParam = None,
-    ) -> AccountView | AccountAsOfView:
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[AccountView | AccountAsOfView]:
+        view: AccountView
         if as_of is not None:
-            return await account_history.account_as_of(account_id, as_of)
-        return await read_models.account(account_id)
+            view = await account_history.account_as_of(account_id, as_of)
+        else:
+            view = await read_models.account(account_id)
+        return conditional(view, view.version, if_none_match)
 
     @get(
         "/{account_id:uuid}/transactions",
         summary="An account's statement, newest first",
+        operation_id="listAccountTransactions",
         responses=_ACCOUNT_RESPONSES,
         opt=reads(STATEMENTS, BALANCES),
     )
@@ -192,6 +197,7 @@ class AccountQueries(Controller):
     @get(
         "/{account_id:uuid}/transfers",
         summary="Transfers from or to an account, newest first",
+        operation_id="listAccountTransfers",
         responses=_ACCOUNT_RESPONSES,
         opt=reads(TRANSFERS, BALANCES),
     )
@@ -209,6 +215,7 @@ class AccountQueries(Controller):
     @get(
         "/",
         summary="Accounts by owner, status and balance, in account id order",
+        operation_id="listAccounts",
         responses=READ_RESPONSES,
         opt=reads(BALANCES),
     )

@@ -13,11 +13,12 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get
 from litestar.status_codes import HTTP_404_NOT_FOUND
 
+from query_service.conditional import IfNoneMatch, conditional
 from query_service.metrics import QueryTimer
 from query_service.projection_position import TOTALS, TRANSFERS
 from query_service.read_models import ReadModels, TransferNotFound
 from query_service.read_your_writes import reads
-from query_service.routes import READ_RESPONSES, problem_spec
+from query_service.routes import CONDITIONAL_RESPONSES, READ_RESPONSES, problem_spec
 from query_service.views import Totals, TransferView
 from shared_kernel.problems import problem
 
@@ -35,11 +36,15 @@ class TransferQueries(Controller):
     @get(
         "/{transfer_id:uuid}",
         summary="A transfer's status: requested, debited, completed, refunded or failed",
-        responses=_TRANSFER_RESPONSES,
+        operation_id="getTransfer",
+        responses={**_TRANSFER_RESPONSES, **CONDITIONAL_RESPONSES},
         opt=reads(TRANSFERS),
     )
-    async def transfer(self, transfer_id: UUID, read_models: ReadModels) -> TransferView:
-        return await read_models.transfer(transfer_id)
+    async def transfer(
+        self, transfer_id: UUID, read_models: ReadModels, if_none_match: IfNoneMatch = None
+    ) -> Response[TransferView]:
+        view = await read_models.transfer(transfer_id)
+        return conditional(view, view.version, if_none_match)
 
 
 class TotalsQueries(Controller):
@@ -50,6 +55,7 @@ class TotalsQueries(Controller):
     @get(
         "/",
         summary="Per currency: the sum of all balances and the number of accounts",
+        operation_id="getTotals",
         responses=READ_RESPONSES,
         opt=reads(TOTALS),
     )

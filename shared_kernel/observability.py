@@ -31,6 +31,7 @@ from litestar import Response, get
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
@@ -151,17 +152,30 @@ def configure_logging(process_name: str, level: str) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 
+CORRELATION_HEADER = "X-Correlation-ID"
 #: What a client may send as ``X-Correlation-ID`` (anything else is replaced, never echoed).
 CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:/+=@-]{1,100}$"
 _CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)
+#: Where a request's correlation id is kept in its ASGI scope state.
+_CORRELATION_STATE_KEY = "correlation_id"
 
 
-def correlation_id_from_headers(scope: Scope) -> str:
-    """The request's valid ``X-Correlation-ID``, else a new id (for its log lines)."""
-    given = next(
-        (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
-    )
-    return given if given and _CORRELATION_ID.match(given) else uuid.uuid4().hex
+def correlation_id_of(scope: Scope) -> str:
+    """The request's valid ``X-Correlation-ID``, else a new id; the same one all request long.
+
+    Kept in the scope's state, so its log lines, its events and its response all
+    carry the one id. An invalid id is refused by the route (422) and replaced
+    here: the client's bytes are never echoed.
+    """
+    state = scope.setdefault("state", {})
+    value = state.get(_CORRELATION_STATE_KEY)
+    if value is None:
+        given = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
+        )
+        value = given if given and _CORRELATION_ID.match(given) else uuid.uuid4().hex
+        state[_CORRELATION_STATE_KEY] = value
+    return str(value)
 
 
 #: Probes and scrapes: neither counted nor given a correlation id.
@@ -185,6 +199,17 @@ def _count_response(status: int) -> None:
     counter.inc()
 
 
+async def echo_correlation_id(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: every response carries the request's ``X-Correlation-ID``.
+
+    A hook rather than middleware: it also sees the answers litestar gives before
+    routing (unknown path, wrong method).
+    """
+    if message["type"] == "http.response.start":
+        echoed = (CORRELATION_HEADER.lower().encode(), correlation_id_of(scope).encode())
+        message["headers"] = [*message.get("headers", ()), echoed]
+
+
 class RequestContext(ASGIMiddleware):
     """Per request: its correlation id for the log lines, its route in its span's name,
     and its status code in :data:`HTTP_RESPONSES`.
@@ -195,14 +220,11 @@ class RequestContext(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, correlation_id_of: Callable[[Scope], str] = correlation_id_from_headers):
-        self._correlation_id_of = correlation_id_of
-
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["path"].startswith(_OPERATIONS_PATHS):
             await next_app(scope, receive, send)
             return
-        token = CORRELATION_ID.set(self._correlation_id_of(scope))
+        token = CORRELATION_ID.set(correlation_id_of(scope))
         if tracing.enabled():
             tracing.name_route_span(scope)
         status = 0
@@ -246,11 +268,26 @@ def health_routes(checks: Mapping[str, HealthCheck]) -> list[HTTPRouteHandler]:
     checks run concurrently, each within :data:`CHECK_TIMEOUT_SECONDS`.
     """
 
-    @get("/health/live", include_in_schema=True, sync_to_thread=False, tags=["operations"])
+    @get(
+        "/health/live",
+        include_in_schema=True,
+        sync_to_thread=False,
+        tags=["operations"],
+        operation_id="live",
+    )
     def live() -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/health/ready", tags=["operations"])
+    @get(
+        "/health/ready",
+        tags=["operations"],
+        operation_id="ready",
+        responses={
+            HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
+                dict[str, Any], description="not ready: `checks` names the failing dependency"
+            )
+        },
+    )
     async def ready() -> Response[dict[str, Any]]:
         outcomes = await asyncio.gather(*(_outcome(check) for check in checks.values()))
         results = {name: shown for name, (_, shown) in zip(checks, outcomes, strict=True)}
@@ -263,7 +300,13 @@ def health_routes(checks: Mapping[str, HealthCheck]) -> list[HTTPRouteHandler]:
     return [live, ready]
 
 
-@get("/metrics", media_type=CONTENT_TYPE_LATEST, tags=["operations"], sync_to_thread=False)
+@get(
+    "/metrics",
+    media_type=CONTENT_TYPE_LATEST,
+    tags=["operations"],
+    sync_to_thread=False,
+    operation_id="metrics",
+)
 def metrics() -> Response[bytes]:
     """Prometheus text exposition of this process's metrics."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

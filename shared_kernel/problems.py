@@ -2,7 +2,9 @@
 
 Every error a client can cause leaves a service as ``application/problem+json``
 whose ``type`` is ``urn:ledger:problem:<code>`` and which repeats the ``code``
-as a member, so clients branch on a stable string rather than on prose.
+as a member, so clients branch on a stable string rather than on prose. Each
+``type`` has one ``title`` (:data:`TITLES`; what varies goes in ``detail``),
+and ``instance`` is the path of the request that met the problem.
 """
 
 from __future__ import annotations
@@ -38,6 +40,29 @@ _CODES_BY_STATUS = {
 }
 
 
+#: The one title of each problem type. A code not listed here keeps the title its
+#: raiser gives (codes derived from domain errors have one title by construction).
+TITLES = {
+    "bad-request": "The request could not be parsed",
+    "not-found": "Nothing is found at this path",
+    "method-not-allowed": "This method is not allowed on this path",
+    "body-too-large": "The request body is too large",
+    "validation-failed": "The request is not valid",
+    "malformed-json": "The request body is not valid JSON",
+    "http-error": "The request failed",
+    "internal-error": "The server failed to handle the request",
+}
+
+
+class Problem(ProblemDetailsException):
+    """A problem document whose ``instance`` is the request's path unless given."""
+
+    def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        if self.instance is None:
+            self.instance = request.url.path
+        return super().to_response(request)
+
+
 def problem(
     status: int,
     code: str,
@@ -47,11 +72,15 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> ProblemDetailsException:
-    """A problem document with a stable ``code``; ``extra`` adds members."""
-    return ProblemDetailsException(
+    """A problem document with a stable ``code``; ``extra`` adds members.
+
+    ``title`` is used only for a code :data:`TITLES` does not name; otherwise it
+    becomes the ``detail`` when none is given.
+    """
+    return Problem(
         status_code=status,
         type_=f"urn:ledger:problem:{code}",
-        title=title,
+        title=TITLES.get(code, title),
         detail=detail or title,
         headers=headers,
         extra={"code": code, **extra},
@@ -75,7 +104,10 @@ def _validation_to_problem(
 
 def _http_to_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code = _CODES_BY_STATUS.get(exc.status_code, "http-error")
-    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers).to_response(request)
+    return problem(
+        exc.status_code, code, TITLES.get(code, "The request failed"), str(exc.detail),
+        headers=exc.headers,
+    ).to_response(request)
 
 
 def _unexpected_to_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -35,10 +35,11 @@ from command_service.http.headers import (
     CorrelationIdHeader,
     IfMatch,
     correlation_id,
-    etag,
-    expected_version,
+    expected_versions,
+    location,
 )
 from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
+from shared_kernel.entity_tags import etag
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
@@ -66,13 +67,14 @@ def _changed(result: CommandResult) -> Response[AccountChangedResponse]:
     )
 
 
-def _money_route(path: str, summary: str) -> post:
+def _money_route(path: str, operation_id: str, summary: str) -> post:
     """The route of a deposit or a withdrawal: the same statuses, problems and body decoding."""
     return post(
         path,
         status_code=HTTP_200_OK,
         summary=summary,
-        responses=problems(400, 404, 409, 413, 422, 503),
+        operation_id=operation_id,
+        responses=problems(400, 404, 409, 412, 413, 422, 503),
         before_request=decode_strictly,
     )
 
@@ -96,7 +98,7 @@ async def _move_money(
         amount=data.amount,
         currency=data.currency,
         reference=data.reference,
-        expected_version=expected_version(if_match),
+        expected_versions=expected_versions(if_match),
         correlation_id=correlation_id(request, x_correlation_id),
     )
     return _changed(await commands.submit(command))
@@ -111,6 +113,7 @@ class AccountCommands(Controller):
         "/",
         status_code=HTTP_201_CREATED,
         summary="Open an account",
+        operation_id="openAccount",
         responses=problems(400, 409, 413, 422, 503),
         before_request=decode_strictly,
     )
@@ -137,10 +140,13 @@ class AccountCommands(Controller):
                 account_id=result.account_id, version=result.version, position=result.position
             ),
             status_code=HTTP_201_CREATED,
-            headers={"ETag": etag(result.version), "Location": f"/accounts/{result.account_id}"},
+            headers={
+                "ETag": etag(result.version),
+                "Location": location(request, f"/accounts/{result.account_id}"),
+            },
         )
 
-    @_money_route("/{account_id:uuid}/deposits", "Deposit money")
+    @_money_route("/{account_id:uuid}/deposits", "deposit", "Deposit money")
     async def deposit(
         self,
         account_id: UUID,
@@ -161,7 +167,7 @@ class AccountCommands(Controller):
             if_match=if_match,
         )
 
-    @_money_route("/{account_id:uuid}/withdrawals", "Withdraw money (never below zero)")
+    @_money_route("/{account_id:uuid}/withdrawals", "withdraw", "Withdraw money (never below zero)")
     async def withdraw(
         self,
         account_id: UUID,
@@ -186,7 +192,8 @@ class AccountCommands(Controller):
         "/{account_id:uuid}/close",
         status_code=HTTP_200_OK,
         summary="Close an empty account",
-        responses=problems(404, 409, 422, 503),
+        operation_id="closeAccount",
+        responses=problems(400, 404, 409, 412, 422, 503),
     )
     async def close(
         self,
@@ -202,7 +209,7 @@ class AccountCommands(Controller):
             account_id=account_id,
             command_id=attempt.command_id,
             recovering=attempt.recovering,
-            expected_version=expected_version(if_match),
+            expected_versions=expected_versions(if_match),
             correlation_id=correlation_id(request, x_correlation_id),
         )
         return _changed(await commands.submit(command))

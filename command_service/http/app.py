@@ -11,21 +11,29 @@ from typing import Any, cast
 
 import eventsourcing.persistence
 from litestar import Litestar, Request, Response
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
 from command_service.gateway import CommandGateway
 from command_service.http.accounts import AccountCommands
-from command_service.http.headers import correlation_id_of, echo_correlation_id
+from command_service.http.contract import COMMAND_CONTRACT
 from command_service.http.transfers import TransferCommands
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
 from shared_kernel import tracing
-from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
+from shared_kernel.head_requests import answer_head_as_get
+from shared_kernel.observability import (
+    HealthCheck,
+    RequestContext,
+    echo_correlation_id,
+    health_routes,
+    metrics,
+)
+from shared_kernel.openapi_contract import http_options
 from shared_kernel.outages import outage_handlers, unavailable
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
 from shared_kernel.storable_text import StorableParameters
@@ -59,10 +67,11 @@ def create_app(
     idempotency_wait_seconds: float,
     health_checks: Mapping[str, HealthCheck],
     max_body_bytes: int,
+    query_service_url: str = "http://127.0.0.1:8002",
     on_startup: Sequence[Callable[[], Any]] = (),
     on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AccountCommands,
             TransferCommands,
@@ -71,7 +80,7 @@ def create_app(
         ],
         dependencies={"commands": Provide(lambda: commands, sync_to_thread=False)},
         middleware=[
-            RequestContext(correlation_id_of),
+            RequestContext(),
             StorableParameters(),
             DefineMiddleware(
                 IdempotencyMiddleware,
@@ -90,18 +99,17 @@ def create_app(
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         before_send=[echo_correlation_id],
-        openapi_config=OpenAPIConfig(
-            title="Ledger command service",
-            version="0.1.0",
-            path="/schema",
-            description=(
-                "Commands on accounts and transfer requests; answers carry the new version and"
-                " the global position. Every POST takes an optional Idempotency-Key."
-            ),
+        **http_options(
+            "Ledger command service",
+            "Commands on accounts and transfer requests; answers carry the new version and"
+            " the global position. Every POST takes an optional Idempotency-Key.",
+            COMMAND_CONTRACT,
         ),
+        state=State({"query_service_url": query_service_url.rstrip("/")}),
         request_max_body_size=max_body_bytes,
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,
         logging_config=None,  # keep the JSON logging configure_logging set up
     )
+    return answer_head_as_get(app)

@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Annotated, Any
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
-from litestar.types import Message, Scope
 
-from shared_kernel.problems import problem
-
-CORRELATION_HEADER = "X-Correlation-ID"
-CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:/+=@-]{1,100}$"
-_CORRELATION_ID = re.compile(CORRELATION_ID_PATTERN)
-#: Where a request's correlation id is kept in its ASGI scope state.
-_STATE_KEY = "correlation_id"
-#: A version as an entity tag: ``3``, ``"3"`` or ``W/"3"`` (weak tags compare equal here).
-_VERSION_TAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
+from shared_kernel.entity_tags import (
+    ENTITY_TAGS_MAX_LENGTH,
+    ENTITY_TAGS_PATTERN,
+    entity_tags_of,
+)
+from shared_kernel.observability import (
+    CORRELATION_HEADER,
+    CORRELATION_ID_PATTERN,
+    correlation_id_of,
+)
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header expects; None when absent or ``*`` (any version)."""
-    if if_match is None or if_match.strip() == "*":
+def expected_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an ``If-Match`` header accepts; None when absent or ``*`` (any version).
+
+    Strong comparison (RFC 9110 section 13.1.1): ``W/"3"`` or a tag that is not a
+    version matches nothing, so the command is refused with 412 whatever the
+    account's version.
+    """
+    if if_match is None:
         return None
-    match = _VERSION_TAG.match(if_match.strip())
-    if match is None:
-        raise problem(
-            HTTP_422_UNPROCESSABLE_ENTITY,
-            "validation-failed",
-            "The If-Match header is not a version",
-            'If-Match must be an account version, like 3, "3" or W/"3".',
-            errors=[{"source": "header", "key": "If-Match", "message": "not a version"}],
-        )
-    return int(match.group(1) or match.group(2))
+    tags = entity_tags_of("If-Match", if_match)
+    return None if tags.any else tags.strong_versions()
 
 
 IfMatch = Annotated[
@@ -48,7 +37,10 @@ IfMatch = Annotated[
     Parameter(
         header="If-Match",
         required=False,
-        description='Expected account version (3, "3" or W/"3"): 409 when the account moved on.',
+        pattern=ENTITY_TAGS_PATTERN,
+        max_length=ENTITY_TAGS_MAX_LENGTH,
+        description='The account versions the command expects, as entity tags ("3", or a list'
+        ' "3", "4"; * for any): 412 with current_version when the account is at another.',
     ),
 ]
 
@@ -71,29 +63,9 @@ def correlation_id(request: Request[Any, Any, Any], given: str | None) -> str:
     A plain function, not a litestar dependency: two dependencies are resolved
     in an anyio task group, which costs more than the whole handler.
     """
-    return given or _correlation_id_of(request.scope)
+    return given or correlation_id_of(request.scope)
 
 
-def correlation_id_of(scope: Scope) -> str:
-    """The request's correlation id from its ASGI scope (for the log context)."""
-    return _correlation_id_of(scope)
-
-
-def _correlation_id_of(scope: Scope) -> str:
-    """The client's id when valid, else one generated once per request (kept in the scope)."""
-    state = scope.setdefault("state", {})
-    value = state.get(_STATE_KEY)
-    if value is None:
-        given = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
-        )
-        # An invalid id is refused by the handler (422); never echo the client's bytes then.
-        value = given if given and _CORRELATION_ID.match(given) else uuid.uuid4().hex
-        state[_STATE_KEY] = value
-    return str(value)
-
-
-async def echo_correlation_id(message: Message, scope: Scope) -> None:
-    """``before_send`` hook: every response carries the id, errors and unrouted paths included."""
-    if message["type"] == "http.response.start":
-        MutableScopeHeaders.from_message(message)[CORRELATION_HEADER] = _correlation_id_of(scope)
+def location(request: Request[Any, Any, Any], path: str) -> str:
+    """The absolute URL of ``path`` on the query service, where the resource can be read."""
+    return f"{request.app.state.query_service_url}{path}"

@@ -17,7 +17,7 @@ from command_service.commands import RequestTransfer
 from command_service.gateway import CommandGateway
 from command_service.http.accounts import problems
 from command_service.http.bodies import TransferAcceptedResponse, TransferRequest, decode_strictly
-from command_service.http.headers import CorrelationIdHeader, correlation_id
+from command_service.http.headers import CorrelationIdHeader, correlation_id, location
 from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
 
 
@@ -30,6 +30,7 @@ class TransferCommands(Controller):
         "/",
         status_code=HTTP_202_ACCEPTED,
         summary="Request a transfer between two accounts of one currency",
+        operation_id="requestTransfer",
         description=(
             "Refused at once (422) for the same account on both sides, an amount that is not"
             " a positive integer, or accounts in different currencies; 404 for an unknown"
@@ -59,5 +60,5 @@ class TransferCommands(Controller):
         return Response(
             TransferAcceptedResponse(transfer_id=accepted.transfer_id, position=accepted.position),
             status_code=HTTP_202_ACCEPTED,
-            headers={"Location": f"/transfers/{accepted.transfer_id}"},
+            headers={"Location": location(request, f"/transfers/{accepted.transfer_id}")},
         )

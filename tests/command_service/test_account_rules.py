@@ -22,7 +22,7 @@ from command_service.domain.account import (
     open_account,
     withdraw,
 )
-from command_service.errors import AccountAlreadyExists, AccountNotFound, VersionConflict
+from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from command_service.handlers import handle
 from shared_kernel.events import EventMetadata
 from shared_kernel.money import MAX_AMOUNT
@@ -109,17 +109,25 @@ def test_handlers_check_existence_and_expected_version_before_the_rules() -> Non
             OpenAccount(account_id=account.id, correlation_id="c", owner="bob", currency="EUR"),
             account,
         )
-    with pytest.raises(VersionConflict) as conflict:
+    with pytest.raises(PreconditionFailed) as conflict:
         handle(
-            WithdrawMoney(account_id=account.id, correlation_id="c", amount=1, expected_version=7),
+            WithdrawMoney(
+                account_id=account.id,
+                correlation_id="c",
+                amount=1,
+                expected_versions=frozenset({7, 8}),
+            ),
             account,
         )
+    assert conflict.value.status == 412
     assert conflict.value.context == {
         "account_id": str(account.id),
         "current_version": 1,
-        "expected_version": 7,
+        "expected_versions": [7, 8],
     }
-    command = CloseAccount(account_id=account.id, correlation_id="corr", expected_version=1)
+    command = CloseAccount(
+        account_id=account.id, correlation_id="corr", expected_versions=frozenset({0, 1})
+    )
     event = handle(command, account)
     assert event.originator_version == 2
     assert event.metadata.correlation_id == "corr"

@@ -26,7 +26,12 @@ from command_service.commands import (
     WithdrawMoney,
 )
 from command_service.domain.account import AccountNotEmpty, InsufficientFunds
-from command_service.errors import AccountNotFound, AppenderStopped, VersionConflict
+from command_service.errors import (
+    AccountNotFound,
+    AppenderStopped,
+    PreconditionFailed,
+    VersionConflict,
+)
 from command_service.event_store import LedgerEventStore, event_store_env
 from shared_kernel.events import EventMetadata, MoneyDeposited
 
@@ -97,13 +102,19 @@ def deposit_by_another_writer(
 
 def deposit(account_id: UUID, amount: int, expected: int | None = None) -> DepositMoney:
     return DepositMoney(
-        account_id=account_id, amount=amount, correlation_id="test", expected_version=expected
+        account_id=account_id,
+        amount=amount,
+        correlation_id="test",
+        expected_versions=None if expected is None else frozenset({expected}),
     )
 
 
 def withdrawal(account_id: UUID, amount: int, expected: int | None = None) -> WithdrawMoney:
     return WithdrawMoney(
-        account_id=account_id, amount=amount, correlation_id="test", expected_version=expected
+        account_id=account_id,
+        amount=amount,
+        correlation_id="test",
+        expected_versions=None if expected is None else frozenset({expected}),
     )
 
 
@@ -130,8 +141,8 @@ async def test_a_batch_decides_in_order_and_saves_in_one_transaction(
     opened, deposited, overdraft, withdrawn, not_found, stale, expected_ok = results
     assert isinstance(overdraft, InsufficientFunds)
     assert isinstance(not_found, AccountNotFound)
-    assert isinstance(stale, VersionConflict)
-    assert stale.context["current_version"] == 3 and stale.context["expected_version"] == 4
+    assert isinstance(stale, PreconditionFailed)
+    assert stale.context["current_version"] == 3 and stale.context["expected_versions"] == [4]
     accepted = [
         r for r in (opened, deposited, withdrawn, expected_ok) if isinstance(r, CommandResult)
     ]
@@ -177,12 +188,12 @@ async def test_a_conflict_is_reported_when_the_client_expected_a_version(
     deposit_by_another_writer(database_url, account_id, version=3, amount=5)
     conflicts_before = counter("append_conflicts_total")
 
-    with pytest.raises(VersionConflict) as conflict:
+    with pytest.raises(PreconditionFailed) as conflict:
         await appender.submit(deposit(account_id, 1, expected=2))
 
     assert counter("append_conflicts_total") == conflicts_before + 1
     assert conflict.value.context["current_version"] == 3
-    assert conflict.value.context["expected_version"] == 2
+    assert conflict.value.context["expected_versions"] == [2]
     assert store.get_account(account_id).balance == 105
 
 
@@ -196,7 +207,7 @@ async def test_retries_are_bounded(store: LedgerEventStore, database_url: str) -
         with pytest.raises(VersionConflict) as conflict:
             await appender.submit(deposit(account_id, 1))
         assert conflict.value.context["current_version"] == 2
-        assert conflict.value.context["expected_version"] is None
+        assert "expected_versions" not in conflict.value.context
         # The conflict evicted the stale state: the next command sees the store.
         assert (await appender.submit(deposit(account_id, 1))).version == 3
     finally:

@@ -108,8 +108,8 @@ async def test_one_winner_per_expected_version(
         assert len(winners) == 1
         assert winners[0].json()["version"] == version + 1
         losers = [r for r in responses if r.status_code != 200]
-        assert_refusals(losers, 409, "version-conflict")
-        assert {(r.json()["current_version"], r.json()["expected_version"]) for r in losers} == {
+        assert_refusals(losers, 412, "precondition-failed")
+        assert {(r.json()["current_version"], *r.json()["expected_versions"]) for r in losers} == {
             (version + 1, version)
         }
         version += 1

@@ -67,7 +67,7 @@ def test_open_deposit_withdraw_close(client: httpx.Client, command_database: str
     body = opened.json()
     account_id = body["account_id"]
     assert body["version"] == 1 and body["position"] > 0
-    assert opened.headers["Location"] == f"/accounts/{account_id}"
+    assert opened.headers["Location"] == f"http://127.0.0.1:8002/accounts/{account_id}"
     assert opened.headers["ETag"] == '"1"'
     assert opened.headers["X-Correlation-ID"] == "c-1"
 
@@ -78,10 +78,12 @@ def test_open_deposit_withdraw_close(client: httpx.Client, command_database: str
     )
     assert deposited.status_code == 200, deposited.text
     withdrawn = client.post(
-        f"/accounts/{account_id}/withdrawals", json={"amount": 500}, headers={"If-Match": "2"}
+        f"/accounts/{account_id}/withdrawals",
+        json={"amount": 500},
+        headers={"If-Match": '"7", "2"'},  # a list matches when one tag does
     )
     assert withdrawn.status_code == 200, withdrawn.text
-    closing = client.post(f"/accounts/{account_id}/close", headers={"If-Match": 'W/"3"'})
+    closing = client.post(f"/accounts/{account_id}/close", headers={"If-Match": "*"})
     assert closing.status_code == 200, closing.text
 
     answers = [opened.json(), deposited.json(), withdrawn.json(), closing.json()]
@@ -183,6 +185,8 @@ RAW_REQUESTS: list[tuple[str, str, bytes, dict[str, str], int, str]] = [
     ("unknown account close", "/accounts/{unknown}/close", b"", {}, 404, "account-not-found"),
     ("If-Match garbage", "/accounts/{funded}/deposits", b'{"amount": 1}',
      {"If-Match": "banana"}, 422, "validation-failed"),
+    ("If-Match not an entity tag", "/accounts/{funded}/deposits", b'{"amount": 1}',
+     {"If-Match": "2"}, 422, "validation-failed"),
     ("bad correlation id", "/accounts/{funded}/deposits", b'{"amount": 1}',
      {"X-Correlation-ID": "has spaces; and <tags>"}, 422, "validation-failed"),
     ("long correlation id", "/accounts/{funded}/deposits", b'{"amount": 1}',
@@ -244,15 +248,16 @@ def test_nothing_above_moved_the_funded_account(
     assert [type(e).__name__ for e in events] == ["AccountOpened", "MoneyDeposited"]
 
 
-def test_if_match_mismatch_is_a_conflict_with_the_current_version(
-    client: httpx.Client, funded: str
+@pytest.mark.parametrize("if_match", ['"1"', 'W/"2"', '"1", "3"', '"x"'])
+def test_if_match_mismatch_is_a_failed_precondition_with_the_current_version(
+    client: httpx.Client, funded: str, if_match: str
 ) -> None:
     response = client.post(
-        f"/accounts/{funded}/withdrawals", json={"amount": 1}, headers={"If-Match": '"1"'}
+        f"/accounts/{funded}/withdrawals", json={"amount": 1}, headers={"If-Match": if_match}
     )
-    problem = assert_problem(response, 409, "version-conflict")
+    problem = assert_problem(response, 412, "precondition-failed")
     assert problem["current_version"] == 2
-    assert problem["expected_version"] == 1
+    assert problem["instance"] == f"/accounts/{funded}/withdrawals"
 
 
 def test_openapi_and_operations_endpoints(client: httpx.Client) -> None:

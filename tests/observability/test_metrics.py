@@ -70,7 +70,7 @@ def _drive(stack: Stack) -> int:
         conflict = client.post(
             f"/accounts/{source}/deposits", json={"amount": 1}, headers={"If-Match": '"1"'}
         )
-        assert conflict.status_code == 409, conflict.text
+        assert conflict.status_code == 412, conflict.text
         key = {"Idempotency-Key": f"observed-{source}"}
         for _ in range(2):  # the second answer is the first one, replayed
             again = client.post(f"/accounts/{target}/deposits", json={"amount": 7}, headers=key)
@@ -149,7 +149,7 @@ def test_command_service_counts_commands_latency_appends_and_responses(observed:
     moved = {
         ("open_account", "ok"): 2,
         ("deposit_money", "ok"): DEPOSITS + 1,
-        ("deposit_money", "version-conflict"): 1,
+        ("deposit_money", "precondition-failed"): 1,
         ("withdraw_money", "insufficient-funds"): 1,
         ("request_transfer", "ok"): 1,
     }
