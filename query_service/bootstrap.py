@@ -26,7 +26,8 @@ from query_service.transfer_routes import (
     TransferQueries,
 )
 from shared_kernel import tracing
-from shared_kernel.observability import RequestContext, health_routes, metrics
+from shared_kernel.http_metrics import count_response, metrics
+from shared_kernel.observability import RequestContext, health_routes
 from shared_kernel.pools import postgres_pool
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
 from shared_kernel.storable_text import StorableParameters
@@ -92,7 +93,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         middleware=[RequestContext(), StorableParameters()],
-        before_send=[read_your_writes.header_hook()],
+        before_send=[count_response, read_your_writes.header_hook()],
         lifespan=[running],
         # configure_logging owns the log format (JSON lines); Litestar must not replace it.
         logging_config=None,

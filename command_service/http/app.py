@@ -25,7 +25,8 @@ from command_service.http.transfers import TransferCommands
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
 from shared_kernel import tracing
-from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
+from shared_kernel.http_metrics import count_response, metrics
+from shared_kernel.observability import HealthCheck, RequestContext, health_routes
 from shared_kernel.outages import outage_handlers, unavailable
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
 from shared_kernel.storable_text import StorableParameters
@@ -89,7 +90,7 @@ def create_app(
             ServiceUnavailable: _unavailable,
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
-        before_send=[echo_correlation_id],
+        before_send=[count_response, echo_correlation_id],
         openapi_config=OpenAPIConfig(
             title="Ledger command service",
             version="0.1.0",
