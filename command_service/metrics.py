@@ -14,39 +14,43 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 
 COMMANDS = Counter(
-    "commands_total",
+    "ledger_commands_total",
     "Commands decided, by command and outcome (ok or the problem code).",
     ["command", "outcome"],
 )
 COMMAND_DURATION = Histogram(
-    "command_duration_seconds",
+    "ledger_command_duration_seconds",
     "Time from a command's submission to its answer (queueing, decision and append).",
     ["command"],
     buckets=_LATENCY_BUCKETS,
 )
 APPEND_BATCH_SIZE = Histogram(
-    "append_batch_size",
+    "ledger_append_batch_commands",
     "Commands the appender took together into one attempt.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 APPEND_CONFLICTS = Counter(
-    "append_conflicts_total",
+    "ledger_append_conflicts_total",
     "Saves rejected because another writer had moved an account (IntegrityError).",
 )
 APPEND_RETRIES = Counter(
-    "append_retries_total", "Commands decided again after a conflicting save."
+    "ledger_append_retries_total", "Commands decided again after a conflicting save."
 )
-EVENTS_APPENDED = Counter("events_appended_total", "Events committed to the event store.")
-SNAPSHOT_FAILURES = Counter("snapshot_failures_total", "Snapshot writes that failed (logged).")
-APPEND_BACKLOG = Gauge("append_backlog", "Commands waiting for the appender's writer thread.")
+EVENTS_APPENDED = Counter("ledger_appended_events_total", "Events committed to the event store.")
+SNAPSHOT_FAILURES = Counter(
+    "ledger_snapshot_failures_total", "Snapshot writes that failed (logged)."
+)
+APPEND_BACKLOG = Gauge(
+    "ledger_append_backlog_commands", "Commands waiting for the appender's writer thread."
+)
 IDEMPOTENT_REQUESTS = Counter(
-    "idempotent_requests_total",
+    "ledger_idempotent_requests_total",
     "POSTs with an Idempotency-Key, by what happened: first, replayed (the stored answer),"
     " recovering (took over an abandoned attempt), reused (422) or in-progress (409).",
     ["outcome"],
 )
 RECOVERIES = Counter(
-    "idempotent_recoveries_total",
+    "ledger_idempotent_recoveries_total",
     "Take-overs of an abandoned idempotent attempt, by whether its event was already recorded.",
     ["outcome"],
 )
@@ -56,10 +60,11 @@ for _outcome in ("first", "replayed", "recovering", "reused", "in-progress"):
 for _outcome in ("found", "not-found"):
     RECOVERIES.labels(_outcome)
 IDEMPOTENCY_KEYS_PURGED = Counter(
-    "idempotency_keys_purged_total", "Expired idempotency keys deleted by the periodic purge."
+    "ledger_idempotency_keys_purged_total",
+    "Expired idempotency keys deleted by the periodic purge.",
 )
 ALREADY_RECORDED = Counter(
-    "commands_already_recorded_total",
+    "ledger_commands_already_recorded_total",
     "Commands answered from what the store had recorded instead of being decided again,"
     " by when it was found: recovering (an Idempotency-Key retry took over), retried-save"
     " (a save refused because the command was recorded, e.g. after a lost COMMIT reply)"
@@ -69,11 +74,11 @@ ALREADY_RECORDED = Counter(
 for _when in ("recovering", "retried-save", "unknown-outcome"):
     ALREADY_RECORDED.labels(_when)
 UNKNOWN_OUTCOMES = Counter(
-    "append_unknown_outcomes_total",
+    "ledger_append_unknown_outcomes_total",
     "Saves that failed with the store (connection lost, server restart) so that whether they"
     " committed had to be asked.",
 )
 WRITER_STALLED_SECONDS = Gauge(
-    "append_writer_stalled_seconds",
+    "ledger_append_writer_stalled_seconds",
     "How long commands have waited without the writer finishing a batch (0 when idle).",
 )

@@ -27,12 +27,8 @@ from query_service.transfer_routes import (
 )
 from shared_kernel import tracing
 from shared_kernel.head_requests import answer_head_as_get
-from shared_kernel.observability import (
-    RequestContext,
-    echo_correlation_id,
-    health_routes,
-    metrics,
-)
+from shared_kernel.http_metrics import count_response, metrics
+from shared_kernel.observability import RequestContext, echo_correlation_id, health_routes
 from shared_kernel.openapi_contract import http_options
 from shared_kernel.pools import postgres_pool
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
@@ -99,7 +95,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         middleware=[RequestContext(), StorableParameters()],
-        before_send=[read_your_writes.header_hook(), echo_correlation_id],
+        before_send=[count_response, read_your_writes.header_hook(), echo_correlation_id],
         lifespan=[running],
         # configure_logging owns the log format (JSON lines); Litestar must not replace it.
         logging_config=None,

@@ -1,4 +1,4 @@
-"""Logs, metrics and health checks shared by every process.
+"""Logs, the request context and health checks shared by every process.
 
 Logs are one JSON object per line, so an operator can grep or ship them
 without parsing prose: ``time``, ``level``, ``process``, ``message``,
@@ -34,9 +34,9 @@ from litestar.middleware import ASGIMiddleware
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from shared_kernel import tracing
+from shared_kernel.http_metrics import OPERATIONS_PATHS
 
 #: Record attributes that are not extra context (uvicorn adds an ANSI-coloured copy
 #: of its message, which would only be noise in a JSON line).
@@ -178,27 +178,6 @@ def correlation_id_of(scope: Scope) -> str:
     return str(value)
 
 
-#: Probes and scrapes: neither counted nor given a correlation id.
-_OPERATIONS_PATHS = ("/health/", "/metrics")
-HTTP_RESPONSES = Counter(
-    "http_responses_total",
-    "HTTP responses to routed requests (probes and scrapes excluded), by status code;"
-    " 'none' when the connection ended before a response started.",
-    ["code"],
-)
-
-
-_responses_by_status: dict[int, Any] = {}
-
-
-def _count_response(status: int) -> None:
-    counter = _responses_by_status.get(status)
-    if counter is None:  # labels() costs a lock and a lookup: once per status code
-        counter = HTTP_RESPONSES.labels(str(status) if status else "none")
-        _responses_by_status[status] = counter
-    counter.inc()
-
-
 async def echo_correlation_id(message: Message, scope: Scope) -> None:
     """``before_send`` hook: every response carries the request's ``X-Correlation-ID``.
 
@@ -211,8 +190,7 @@ async def echo_correlation_id(message: Message, scope: Scope) -> None:
 
 
 class RequestContext(ASGIMiddleware):
-    """Per request: its correlation id for the log lines, its route in its span's name,
-    and its status code in :data:`HTTP_RESPONSES`.
+    """Per request: its correlation id for the log lines and its route in its span's name.
 
     Runs after routing, so the tracing side can rename the server span that the
     OpenTelemetry ASGI middleware opened (by method only) after the route template.
@@ -221,25 +199,16 @@ class RequestContext(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["path"].startswith(_OPERATIONS_PATHS):
+        if scope["path"].startswith(OPERATIONS_PATHS):
             await next_app(scope, receive, send)
             return
         token = CORRELATION_ID.set(correlation_id_of(scope))
         if tracing.enabled():
             tracing.name_route_span(scope)
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            await next_app(scope, receive, sending)
+            await next_app(scope, receive, send)
         finally:
             CORRELATION_ID.reset(token)
-            _count_response(status)
 
 
 #: A check raises when its dependency is unusable. It may return a value to show
@@ -298,15 +267,3 @@ def health_routes(checks: Mapping[str, HealthCheck]) -> list[HTTPRouteHandler]:
         )
 
     return [live, ready]
-
-
-@get(
-    "/metrics",
-    media_type=CONTENT_TYPE_LATEST,
-    tags=["operations"],
-    sync_to_thread=False,
-    operation_id="metrics",
-)
-def metrics() -> Response[bytes]:
-    """Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -21,7 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from shared_kernel import tracing
-from shared_kernel.observability import HealthCheck, RequestContext, health_routes, metrics
+from shared_kernel.http_metrics import count_response, metrics
+from shared_kernel.observability import HealthCheck, RequestContext, health_routes
 from shared_kernel.pools import postgres_pool
 
 
@@ -94,6 +95,7 @@ def background_worker_app(
         route_handlers=[*health_routes(checks), metrics, *routes],
         lifespan=[background_lifespan(name, work, pool=pool, on_close=on_close)],
         middleware=[RequestContext()],
+        before_send=[count_response],
         plugins=tracing.asgi_plugins(),  # none unless tracing is on
         logging_config=None,  # configure_logging already set JSON lines up
     )

@@ -26,12 +26,12 @@ from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
 from shared_kernel import tracing
 from shared_kernel.head_requests import answer_head_as_get
+from shared_kernel.http_metrics import count_response, metrics
 from shared_kernel.observability import (
     HealthCheck,
     RequestContext,
     echo_correlation_id,
     health_routes,
-    metrics,
 )
 from shared_kernel.openapi_contract import http_options
 from shared_kernel.outages import outage_handlers, unavailable
@@ -98,7 +98,7 @@ def create_app(
             ServiceUnavailable: _unavailable,
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
-        before_send=[echo_correlation_id],
+        before_send=[count_response, echo_correlation_id],
         **http_options(
             "Ledger command service",
             "Commands on accounts and transfer requests; answers carry the new version and"

@@ -80,14 +80,14 @@ class OutboxRelay(LeaderLoop):
         """Publish everything after ``position``, batch by batch; returns the new position."""
         head = await head_position(reader)
         metrics.STORE_HEAD.set(max(head, position))
-        metrics.LAG.set(max(0, head - position))
+        metrics.LAG.observe(head, position)
         batch_size = self._settings.relay_batch_size
         async for entries in log_batches(reader, position, batch_size):
             added = await self._publisher.publish(entries)
             position = entries[-1].position
             await save_relay_position(reader, self._settings.stream_name, position)
             metrics.PUBLISHED.inc(added)
-            metrics.LAG.set(max(0, head - position))
+            metrics.LAG.observe(head, position)
             self._published(position)
             log.debug(
                 "published",

@@ -125,14 +125,14 @@ class TransferSaga(LeaderLoop):
             await save_saga_position(reader, position)
             self.status.position = position
             metrics.POSITION.set(position)
-            metrics.LAG.set(max(head - position, 0))
+            metrics.LAG.observe(head, position)
             log.debug(
                 "followed the log",
                 extra={"position": position, "events": len(entries), "advanced": len(transfer_ids)},
             )
         head = max(head, position)
         metrics.STORE_HEAD.set(head)
-        metrics.LAG.set(head - position)
+        metrics.LAG.observe(head, position)
         return position
 
     def _to_advance(self, entries: list[LogEntry]) -> list[UUID]:

@@ -165,13 +165,13 @@ async def test_a_conflict_with_another_writer_is_retried_without_expected_versio
     await appender.submit(deposit(account_id, 100))  # the appender now caches version 2
 
     deposit_by_another_writer(database_url, account_id, version=3, amount=1)
-    conflicts_before = counter("append_conflicts_total")
+    conflicts_before = counter("ledger_append_conflicts_total")
 
     result = await appender.submit(withdrawal(account_id, 50))
 
     # Decided on the stale cache (version 2), its event collides with the other
     # writer's version 3; decided again on the reloaded account, it lands at 4.
-    assert counter("append_conflicts_total") == conflicts_before + 1
+    assert counter("ledger_append_conflicts_total") == conflicts_before + 1
     assert (result.version, result.balance) == (4, 51)
     assert store.get_account(account_id).balance == 51
     assert notification_ids(database_url, account_id)[4] == result.position
@@ -186,12 +186,12 @@ async def test_a_conflict_is_reported_when_the_client_expected_a_version(
     await appender.submit(deposit(account_id, 100))
 
     deposit_by_another_writer(database_url, account_id, version=3, amount=5)
-    conflicts_before = counter("append_conflicts_total")
+    conflicts_before = counter("ledger_append_conflicts_total")
 
     with pytest.raises(PreconditionFailed) as conflict:
         await appender.submit(deposit(account_id, 1, expected=2))
 
-    assert counter("append_conflicts_total") == conflicts_before + 1
+    assert counter("ledger_append_conflicts_total") == conflicts_before + 1
     assert conflict.value.context["current_version"] == 3
     assert conflict.value.context["expected_versions"] == [2]
     assert store.get_account(account_id).balance == 105

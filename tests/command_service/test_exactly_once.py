@@ -97,7 +97,8 @@ async def open_funded(appender: Appender, amount: int) -> UUID:
 
 
 def already_recorded(when: str) -> float:
-    return REGISTRY.get_sample_value("commands_already_recorded_total", {"when": when}) or 0.0
+    recorded = REGISTRY.get_sample_value("ledger_commands_already_recorded_total", {"when": when})
+    return recorded or 0.0
 
 
 def events_caused_by(database_url: str, command_id: UUID) -> int:

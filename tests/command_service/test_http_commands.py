@@ -274,14 +274,14 @@ def test_openapi_and_operations_endpoints(client: httpx.Client) -> None:
     assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok", "writer": "ok"}
     exposition = client.get("/metrics").text
     for name in (
-        "commands_total",
-        "command_duration_seconds_bucket",
-        "append_batch_size_bucket",
-        "append_conflicts_total",
-        "append_retries_total",
-        "events_appended_total",
+        "ledger_commands_total",
+        "ledger_command_duration_seconds_bucket",
+        "ledger_append_batch_commands_bucket",
+        "ledger_append_conflicts_total",
+        "ledger_append_retries_total",
+        "ledger_appended_events_total",
     ):
         assert name in exposition
-    assert 'commands_total{command="deposit_money",outcome="ok"}' in exposition
+    assert 'ledger_commands_total{command="deposit_money",outcome="ok"}' in exposition
     method = client.get(f"/accounts/{uuid.uuid4()}/deposits")
     assert method.status_code == 405 and method.headers["Content-Type"] == PROBLEM

@@ -99,8 +99,8 @@ def test_two_steppers_racing_record_each_leg_once(
 ) -> None:
     accounts = [funded(store, 10_000) for _ in range(5)]
     ids = requests(store, accounts, 150, 7)
-    done_before = counter("saga_steps_already_done_total") + counter(
-        "saga_step_conflicts_total"
+    done_before = counter("ledger_saga_steps_already_done_total") + counter(
+        "ledger_saga_step_conflicts_total"
     )
     other = LedgerEventStore(env=event_store_env(database_url, pool_size=4))
     start = threading.Barrier(2)
@@ -135,7 +135,9 @@ def test_two_steppers_racing_record_each_leg_once(
     )
     assert sum(view.balances.values()) == 5 * 10_000
     assert all(store.get_account(a.id).pending_transfers == frozenset() for a in accounts)
-    collisions = counter("saga_steps_already_done_total") + counter("saga_step_conflicts_total")
+    collisions = counter("ledger_saga_steps_already_done_total") + counter(
+        "ledger_saga_step_conflicts_total"
+    )
     assert collisions > done_before  # the race did happen, and was refused by the store
 
 

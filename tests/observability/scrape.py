@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import parser as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
+
+_openmetrics_families: Callable[[str], Iterator[Metric]] = (
+    openmetrics.text_string_to_metric_families
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,15 @@ def scrape(base_url: str) -> Scrape:
         for sample in family.samples:
             samples[(sample.name, frozenset(sample.labels.items()))] = float(sample.value)
     return Scrape(samples)
+
+
+def parse_exposition(content_type: str, text: str) -> list[Metric]:
+    """The families of a /metrics body, by the parser of the format its Content-Type names."""
+    media_type = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if media_type == "application/openmetrics-text":
+        return list(_openmetrics_families(text))
+    assert media_type == "text/plain", content_type
+    return list(text_string_to_metric_families(text))
 
 
 def delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:

@@ -2,10 +2,12 @@
 
 One stack of the five processes serves the whole module: it is scraped, then
 driven (accounts, deposits, a refused withdrawal, a version conflict, a
-transfer, queries, a rebuild over the admin route), then scraped again once
-everything has been projected. The tests compare the two scrapes, check that
-every metric the Grafana dashboard names is one a process exposes, and run
-``python -m ops.health`` (what ``make status`` runs) against the stack.
+transfer, refusals by middlewares and the router, queries, a rebuild over the
+admin route), then scraped again once everything has been projected. The tests
+compare the two scrapes, check that every metric is named ``ledger_...`` and
+that every metric the Grafana dashboard names is one a process exposes, that
+``/metrics`` is what Prometheus 3 accepts, and run ``python -m ops.health``
+(what ``make status`` runs) against the stack.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ import pytest
 import redis
 
 from shared_kernel.settings import EVENTS_TABLE
-from tests.observability.scrape import Scrape, delta, metric_names, panel_expressions, scrape
+from tests.observability.scrape import (
+    Scrape,
+    delta,
+    metric_names,
+    panel_expressions,
+    parse_exposition,
+    scrape,
+)
 from tests.rebuild.support import TOKEN
 from tests.support.infra import REDIS_URL, free_port, scratch_database, unique_stream_name
 from tests.support.processes import PROJECT_ROOT, SERVICES, Stack
@@ -38,6 +47,16 @@ DASHBOARD = PROJECT_ROOT / "ops" / "grafana" / "dashboards" / "ledger.json"
 #: Series Prometheus makes itself rather than scraping them.
 PROMETHEUS_OWN = {"up"}
 DEPOSITS = 6
+#: Over the command service's default MAX_BODY_BYTES (16 KiB).
+TOO_LARGE = b'{"amount": 1, "reference": "' + b"x" * 20_000 + b'"}'
+#: What Prometheus 3 sends: OpenMetrics first, the classic text format as a fallback.
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+#: The standard collectors of prometheus-client keep their own names.
+STANDARD_PREFIXES = ("process_", "python_")
 
 
 @dataclass
@@ -75,10 +94,12 @@ def _drive(stack: Stack) -> int:
         for _ in range(2):  # the second answer is the first one, replayed
             again = client.post(f"/accounts/{target}/deposits", json={"amount": 7}, headers=key)
             assert again.status_code == 200, again.text
+        _refusals_before_any_route(client, key, target)
         requested = transfer(client, source, target, 50)
         assert requested.status_code == 202, requested.text
         transfer_id, position = requested.json()["transfer_id"], requested.json()["position"]
     with httpx.Client(base_url=query, timeout=15) as client:
+        assert client.get("/nowhere").status_code == 404
         seen = client.get(f"/accounts/{source}", params={"min_position": position})
         assert seen.status_code == 200, seen.text
         assert client.get(f"/accounts/{source}/transactions").status_code == 200
@@ -104,6 +125,26 @@ def _drive(stack: Stack) -> int:
     return int(position)
 
 
+def _refusals_before_any_route(client: httpx.Client, key: dict[str, str], account: str) -> None:
+    """Answers no route gives: the idempotency middleware's, the size limit's, the router's."""
+    reused = client.post(f"/accounts/{account}/deposits", json={"amount": 8}, headers=key)
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency-key-reused"
+    too_large = client.post(
+        f"/accounts/{account}/deposits",
+        content=TOO_LARGE,
+        headers={"content-type": "application/json"},
+    )
+    assert too_large.status_code == 413, too_large.text
+    # Chunked, so no Content-Length: the idempotency middleware finds the size while reading.
+    streamed = client.post(
+        f"/accounts/{account}/deposits",
+        content=iter([TOO_LARGE]),
+        headers={"content-type": "application/json", "Idempotency-Key": f"large-{account}"},
+    )
+    assert streamed.status_code == 413, streamed.text
+    assert client.get("/nowhere").status_code == 404
+
+
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     stream = unique_stream_name()
@@ -126,11 +167,11 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             head = store_head(database_url)
             wait_until_projected(database_url, head)
             urls = {name: process.url for name, process in stack.processes.items()}
-            _wait_for_metric(urls["relay"], "relay_position", head)
-            _wait_for_metric(urls["projector"], "projector_checkpoint", head)
-            _wait_for_metric(urls["projector"], "projector_lag_events", 0)
-            _wait_for_metric(urls["projector"], "projector_lag_seconds", 0)
-            _wait_for_metric(urls["saga"], "saga_position", head)
+            _wait_for_metric(urls["relay"], "ledger_relay_position", head)
+            _wait_for_metric(urls["projector"], "ledger_projector_position", head)
+            _wait_for_metric(urls["projector"], "ledger_projector_lag_events", 0)
+            _wait_for_metric(urls["projector"], "ledger_projector_lag_seconds", 0)
+            _wait_for_metric(urls["saga"], "ledger_saga_position", head)
             after = {name: scrape(url) for name, url in urls.items()}
             yield Observed(stack, database_url, before, after, head, position)
         except BaseException:
@@ -154,58 +195,118 @@ def test_command_service_counts_commands_latency_appends_and_responses(observed:
         ("request_transfer", "ok"): 1,
     }
     for (command, outcome), count in moved.items():
-        assert delta(before, after, "commands_total", command=command, outcome=outcome) == count
-    assert delta(before, after, "command_duration_seconds_count", command="deposit_money") == 8
+        assert (
+            delta(before, after, "ledger_commands_total", command=command, outcome=outcome) == count
+        )
+    assert (
+        delta(before, after, "ledger_command_duration_seconds_count", command="deposit_money") == 8
+    )
     # Millisecond buckets: the smallest bound is below a millisecond.
-    bounds = after.label_values("command_duration_seconds_bucket", "le")
+    bounds = after.label_values("ledger_command_duration_seconds_bucket", "le")
     assert min(float(bound) for bound in bounds) <= 0.001
     # Two opens, seven deposits and the transfer request; the saga's legs are not the command's.
-    assert delta(before, after, "events_appended_total") == 2 + DEPOSITS + 1 + 1
+    assert delta(before, after, "ledger_appended_events_total") == 2 + DEPOSITS + 1 + 1
     for outcome in ("first", "replayed"):
-        assert delta(before, after, "idempotent_requests_total", outcome=outcome) == 1
-    assert delta(before, after, "append_batch_size_count") >= 1
-    assert after.has("append_conflicts_total") and after.has("append_retries_total")
-    for code, count in (("201", 2), ("200", DEPOSITS + 2), ("202", 1), ("409", 1), ("422", 1)):
-        assert delta(before, after, "http_responses_total", code=code) == count, code
+        assert delta(before, after, "ledger_idempotent_requests_total", outcome=outcome) == 1
+    assert delta(before, after, "ledger_append_batch_commands_count") >= 1
+    assert after.has("ledger_append_conflicts_total") and after.has("ledger_append_retries_total")
+    assert delta(before, after, "ledger_idempotent_requests_total", outcome="reused") == 1
+
+
+def test_every_answer_is_counted_with_its_real_status(observed: Observed) -> None:
+    """Refusals by middlewares and the router count like a route's; probes and scrapes do not."""
+    before, after = observed.before["command"], observed.after["command"]
+    answered = {"201": 2, "200": DEPOSITS + 2, "202": 1, "409": 1, "422": 2, "413": 2, "404": 1}
+    for code, count in answered.items():
+        assert delta(before, after, "ledger_http_responses_total", code=code) == count, code
+    assert after.label_values("ledger_http_responses_total", "code") == set(answered)
+    query = observed.after["query"]
+    assert delta(observed.before["query"], query, "ledger_http_responses_total", code="404") == 1
+    for scrape_ in observed.after.values():
+        assert "none" not in scrape_.label_values("ledger_http_responses_total", "code")
+
+
+def test_relay_saga_and_projector_name_their_lag_alike(observed: Observed) -> None:
+    for process in ("relay", "saga", "projector"):
+        for unit in ("events", "seconds"):
+            name = f"ledger_{process}_lag_{unit}"
+            assert observed.after[process].has(name), name
+            assert observed.after[process].value(name) == 0, name  # everything was handled
+
+
+def test_every_metric_is_named_ledger_but_the_standard_collectors(observed: Observed) -> None:
+    for process, exposed in observed.after.items():
+        assert exposed.has("process_cpu_seconds_total") or exposed.has("python_info"), process
+        foreign = {
+            name for name in exposed.names if not name.startswith(("ledger_", *STANDARD_PREFIXES))
+        }
+        assert not foreign, f"{process} exposes metrics outside ledger_: {sorted(foreign)}"
+
+
+@pytest.mark.parametrize("accept", [None, PROMETHEUS_3_ACCEPT], ids=["no-accept", "prometheus-3"])
+def test_metrics_carry_one_charset_and_parse(observed: Observed, accept: str | None) -> None:
+    headers = {"Accept": accept} if accept else {}
+    for name, process in observed.stack.processes.items():
+        answer = httpx.get(f"{process.url}/metrics", headers=headers, timeout=10)
+        assert answer.status_code == 200, name
+        content_type = answer.headers["content-type"]
+        assert content_type.lower().count("charset=") == 1, (name, content_type)
+        families = parse_exposition(content_type, answer.text)
+        assert any(f.name.startswith("ledger_") for f in families), name
+    refused = httpx.post(f"{observed.stack.process('command').url}/metrics", timeout=10)
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
 
 
 def test_relay_and_saga_report_positions_and_lag(observed: Observed) -> None:
     relay = observed.after["relay"]
-    assert delta(observed.before["relay"], relay, "relay_published_events_total") == observed.head
-    assert relay.value("relay_position") == relay.value("relay_store_head") == observed.head
-    assert relay.has("relay_lag_events") and relay.value("relay_lag_events") == 0
-    assert relay.value("relay_active") == 1
+    assert (
+        delta(observed.before["relay"], relay, "ledger_relay_published_events_total")
+        == observed.head
+    )
+    assert (
+        relay.value("ledger_relay_position")
+        == relay.value("ledger_relay_store_head")
+        == observed.head
+    )
+    assert relay.has("ledger_relay_lag_events") and relay.value("ledger_relay_lag_events") == 0
+    assert relay.value("ledger_relay_active") == 1
     saga = observed.after["saga"]
-    assert delta(observed.before["saga"], saga, "saga_transfers_total", outcome="completed") == 1
-    assert saga.value("saga_position") >= observed.transfer_position
+    assert (
+        delta(observed.before["saga"], saga, "ledger_saga_transfers_total", outcome="completed")
+        == 1
+    )
+    assert saga.value("ledger_saga_position") >= observed.transfer_position
 
 
 def test_projector_reports_checkpoint_lag_batches_dead_letters_and_rebuild(
     observed: Observed,
 ) -> None:
     before, after = observed.before["projector"], observed.after["projector"]
-    assert after.value("projector_checkpoint") == observed.head
-    assert delta(before, after, "projector_events_applied_total") == observed.head
-    assert delta(before, after, "projector_batch_size_count") >= 1
-    assert delta(before, after, "projector_batch_size_sum") >= observed.head
-    assert after.value("projector_lag_events") == 0
-    assert after.has("projector_lag_seconds") and after.value("projector_lag_seconds") == 0
-    assert after.has("projector_dead_lettered_total")
-    assert after.value("projector_dead_lettered_total") == 0
-    done = after.value("projector_rebuild_events_done", projection="account_balances")
-    target = after.value("projector_rebuild_events_target", projection="account_balances")
+    assert after.value("ledger_projector_position") == observed.head
+    assert delta(before, after, "ledger_projector_applied_events_total") == observed.head
+    assert delta(before, after, "ledger_projector_batch_events_count") >= 1
+    assert delta(before, after, "ledger_projector_batch_events_sum") >= observed.head
+    assert after.value("ledger_projector_lag_events") == 0
+    assert (
+        after.has("ledger_projector_lag_seconds")
+        and after.value("ledger_projector_lag_seconds") == 0
+    )
+    assert after.has("ledger_projector_dead_lettered_events_total")
+    assert after.value("ledger_projector_dead_lettered_events_total") == 0
+    done = after.value("ledger_projector_rebuild_replayed_events", projection="account_balances")
+    target = after.value("ledger_projector_rebuild_target_events", projection="account_balances")
     assert done == target > 0
 
 
 def test_query_service_times_each_route(observed: Observed) -> None:
     before, after = observed.before["query"], observed.after["query"]
-    routes = after.label_values("query_duration_seconds_count", "route")
+    routes = after.label_values("ledger_query_duration_seconds_count", "route")
     account = next(route for route in routes if route.startswith("/accounts/{account_id"))
-    assert delta(before, after, "query_duration_seconds_count", route=account) >= 1
+    assert delta(before, after, "ledger_query_duration_seconds_count", route=account) >= 1
     assert any("transactions" in route for route in routes)
     assert any(route.startswith("/transfers/") for route in routes)
-    assert delta(before, after, "read_your_writes_wait_seconds_count") >= 1
-    assert after.value("projection_position") >= observed.transfer_position
+    assert delta(before, after, "ledger_query_read_your_writes_wait_seconds_count") >= 1
+    assert after.value("ledger_query_projection_position") >= observed.transfer_position
 
 
 def test_every_metric_of_the_dashboard_is_exposed_by_a_process(observed: Observed) -> None:
@@ -221,19 +322,20 @@ def test_every_metric_of_the_dashboard_is_exposed_by_a_process(observed: Observe
     assert not missing, f"dashboard panels name metrics no process exposes: {missing}"
     # The questions the dashboard is for: command rate and latency, both lags, errors.
     for needed in (
-        "commands_total", "command_duration_seconds_bucket", "projector_lag_events",
-        "projector_lag_seconds", "relay_lag_events", "projector_dead_lettered_total",
-        "http_responses_total",
+        "ledger_commands_total", "ledger_command_duration_seconds_bucket",
+        "ledger_projector_lag_events", "ledger_projector_lag_seconds", "ledger_relay_lag_events",
+        "ledger_saga_lag_events", "ledger_projector_dead_lettered_events_total",
+        "ledger_http_responses_total",
     ):  # fmt: skip
         assert needed in named, needed
 
 
 def test_the_promql_reader_finds_metric_names() -> None:
     expression = (
-        'histogram_quantile(0.99, sum by (le, route) (rate(query_duration_seconds_bucket'
+        "histogram_quantile(0.99, sum by (le, route) (rate(ledger_query_duration_seconds_bucket"
         '{route=~"/a.*", code!="5xx"}[1m]))) / ignoring(x) rate(up[5m]) > bool 1e3'
     )
-    assert metric_names(expression) == {"query_duration_seconds_bucket", "up"}
+    assert metric_names(expression) == {"ledger_query_duration_seconds_bucket", "up"}
 
 
 def _status(observed: Observed, **ports: int) -> subprocess.CompletedProcess[str]:

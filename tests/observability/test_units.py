@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from projector.stall import StallWatch
 from shared_kernel import tracing
 from shared_kernel.events import EventMetadata, MoneyDeposited, encode_event
+from shared_kernel.follower_lag import FollowerLag
 from shared_kernel.observability import (
     ContextFilter,
     JsonLineFormatter,
@@ -157,3 +159,22 @@ def test_the_stall_watch_needs_an_unchanged_checkpoint_with_the_store_ahead() ->
     now[0] += 6
     assert watch.observe(head=13, checkpoint=11) == 6  # stood still 6 s with work waiting
     assert watch.observe(head=13, checkpoint=13) == 0
+
+
+def test_a_followers_lag_in_seconds_counts_from_when_it_last_reached_the_head() -> None:
+    now = [100.0]
+    registry = CollectorRegistry()
+    lag = FollowerLag("relay", clock=lambda: now[0], registry=registry)
+
+    def sample(unit: str) -> float | None:
+        return registry.get_sample_value(f"ledger_relay_lag_{unit}")
+
+    assert (sample("events"), sample("seconds")) == (0, 0)
+    lag.observe(head=10, position=10)  # caught up at 100
+    now[0] = 103.0
+    lag.observe(head=15, position=10)
+    assert (sample("events"), sample("seconds")) == (5, 3.0)
+    now[0] = 110.0  # still stuck: the age keeps growing without a new observation
+    assert sample("seconds") == 10.0
+    lag.observe(head=15, position=15)
+    assert (sample("events"), sample("seconds")) == (0, 0)

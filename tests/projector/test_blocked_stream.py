@@ -69,7 +69,7 @@ def blocked_metric(projector_url: str) -> dict[str, float]:
     text = httpx.get(f"{projector_url}/metrics", timeout=5).text
     values: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("projector_blocked_streams{"):
+        if line.startswith("ledger_projector_blocked_streams{"):
             labels, value = line.rsplit(" ", 1)
             values[labels.split('"')[1]] = float(value)
     return values

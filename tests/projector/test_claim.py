@@ -49,7 +49,7 @@ def test_pending_entries_of_a_dead_consumer_are_claimed(
     wait_until_projected(database_url)
 
     assert live_read_models(database_url) == expected_read_models(database_url)
-    assert metric_value(projector.url, "projector_catch_up_events_total") == 0
+    assert metric_value(projector.url, "ledger_projector_catch_up_events_total") == 0
     # Acknowledged after the commit, and the dead consumer then dropped from the group.
     wait_for(lambda: pending_count(redis_client, stream_name, "projector") == 0, what="all acked")
     wait_for(

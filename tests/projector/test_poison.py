@@ -118,7 +118,7 @@ def test_poison_entries_are_dead_lettered_and_the_read_models_stay_true(
     assert b"not in the event store" in parked[bad_data][b"dead_letter_error"]
     assert parked[bad_data][b"data"] == encode_event(deposit)  # the original fields, kept
     assert b"MalformedEntry" in parked[malformed][b"dead_letter_error"]
-    assert metric_value(projector.url, "projector_dead_lettered_total") == 3
+    assert metric_value(projector.url, "ledger_projector_dead_lettered_events_total") == 3
     ready = httpx.get(f"{projector.url}/health/ready", timeout=5)
     assert ready.status_code == 200
     assert ready.json()["checks"]["dead_lettered"] == 3
@@ -165,4 +165,4 @@ def test_an_entry_beyond_the_store_head_cannot_make_later_events_look_applied(
     assert stream_top(redis_client, stream_name) == far
     assert live_read_models(database_url) == expected_read_models(database_url)
     assert set(checkpoints(database_url).values()) == {head}
-    assert metric_value(projector.url, "projector_dead_lettered_total") == 1
+    assert metric_value(projector.url, "ledger_projector_dead_lettered_events_total") == 1

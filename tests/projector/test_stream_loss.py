@@ -61,4 +61,4 @@ def test_projector_catches_up_from_the_store_what_redis_lost(
     wait_until_projected(database_url)
 
     assert live_read_models(database_url) == expected_read_models(database_url)
-    assert metric_value(projector.url, "projector_catch_up_events_total") == lost
+    assert metric_value(projector.url, "ledger_projector_catch_up_events_total") == lost

@@ -60,10 +60,10 @@ def test_publishes_every_stored_event_in_order_and_wakes_on_notify(
     assert_stream_is_the_log(redis_client, stream_name, database_url)
     head = store_head(database_url)
     assert relay_position(database_url, stream_name) == head
-    assert metric_value(relay.url, "relay_published_events_total") == 150
-    assert metric_value(relay.url, "relay_position") == head
-    assert metric_value(relay.url, "relay_store_head") == head
-    assert metric_value(relay.url, "relay_active") == 1
+    assert metric_value(relay.url, "ledger_relay_published_events_total") == 150
+    assert metric_value(relay.url, "ledger_relay_position") == head
+    assert metric_value(relay.url, "ledger_relay_store_head") == head
+    assert metric_value(relay.url, "ledger_relay_active") == 1
     assert ready_checks(relay.url)["relay"] == "active"
 
 
@@ -84,7 +84,8 @@ def test_restarted_relay_resumes_where_the_stream_ends(
     wait_for_stream_top(redis_client, stream_name, store_head(database_url))
 
     assert_stream_is_the_log(redis_client, stream_name, database_url)
-    assert metric_value(relay.url, "relay_published_events_total") == 40  # nothing re-published
+    # Nothing re-published.
+    assert metric_value(relay.url, "ledger_relay_published_events_total") == 40
 
 
 def test_relay_resumes_from_its_recorded_position_when_redis_lost_the_stream(
@@ -151,9 +152,9 @@ def test_standby_relay_waits_for_the_lock_and_takes_over_when_the_active_dies(
 
     writer.write_random(50)
     wait_for_stream_top(redis_client, stream_name, store_head(database_url))
-    assert metric_value(active.url, "relay_published_events_total") == 50
-    assert metric_value(standby.url, "relay_published_events_total") == 0
-    assert metric_value(standby.url, "relay_active") == 0
+    assert metric_value(active.url, "ledger_relay_published_events_total") == 50
+    assert metric_value(standby.url, "ledger_relay_published_events_total") == 0
+    assert metric_value(standby.url, "ledger_relay_active") == 0
 
     active.kill()
     wait_for(lambda: ready_checks(standby.url)["relay"] == "active")
@@ -161,5 +162,5 @@ def test_standby_relay_waits_for_the_lock_and_takes_over_when_the_active_dies(
     wait_for_stream_top(redis_client, stream_name, store_head(database_url))
 
     assert_stream_is_the_log(redis_client, stream_name, database_url)
-    assert metric_value(standby.url, "relay_published_events_total") == 30
-    assert metric_value(standby.url, "relay_active") == 1
+    assert metric_value(standby.url, "ledger_relay_published_events_total") == 30
+    assert metric_value(standby.url, "ledger_relay_active") == 1

@@ -53,7 +53,7 @@ def wait_for_stream_top(
 
 
 def metric_value(base_url: str, name: str) -> float:
-    """One sample of a process's /metrics by its full name (e.g. ``relay_active``)."""
+    """One sample of a process's /metrics by its full name (e.g. ``ledger_relay_active``)."""
     text = httpx.get(f"{base_url}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
