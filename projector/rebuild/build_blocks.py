@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 from projector.blocks import COLUMNS, Block, read_blocks
@@ -90,7 +91,13 @@ async def build_blocks(
     """The blocks kept in ``schema`` (of ``projection`` only, if given; none without a table)."""
     if not await has_blocks_table(conn, schema):
         return []
-    found = await read_blocks(conn, schema=schema)
+    try:
+        async with conn.transaction():  # a savepoint, if the caller is in a transaction
+            found = await read_blocks(conn, schema=schema)
+    except psycopg.errors.UndefinedTable:
+        # Only a status read races a rebuild this way: its swap moved the schema away
+        # between the look and the read, so the build has no blocks of its own now.
+        return []
     return [block for block in found if projection in (None, block.projection)]
 
 
