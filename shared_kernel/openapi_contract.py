@@ -111,7 +111,10 @@ def http_options(title: str, description: str, contract: Contract) -> dict[str, 
             path="/schema",
             render_plugins=[_ContractJson(contract)],
         ),
-        "compression_config": CompressionConfig(backend="gzip", minimum_size=1024),
+        # /metrics is compressed by prometheus-client's own app when the scraper asks.
+        "compression_config": CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude=["/metrics"]
+        ),
     }
 
 

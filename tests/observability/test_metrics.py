@@ -216,7 +216,7 @@ def test_command_service_counts_commands_latency_appends_and_responses(observed:
 def test_every_answer_is_counted_with_its_real_status(observed: Observed) -> None:
     """Refusals by middlewares and the router count like a route's; probes and scrapes do not."""
     before, after = observed.before["command"], observed.after["command"]
-    answered = {"201": 2, "200": DEPOSITS + 2, "202": 1, "409": 1, "422": 2, "413": 2, "404": 1}
+    answered = {"201": 2, "200": DEPOSITS + 2, "202": 1, "412": 1, "422": 2, "413": 2, "404": 1}
     for code, count in answered.items():
         assert delta(before, after, "ledger_http_responses_total", code=code) == count, code
     assert after.label_values("ledger_http_responses_total", "code") == set(answered)
