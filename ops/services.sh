@@ -10,9 +10,21 @@
 # Usage: ops/services.sh [ensure|check]
 #   ensure (default)  start what does not answer (local addresses only), then wait
 #   check             only report; exit 1 when a server does not answer
-# Environment: DATABASE_URL, REDIS_URL (defaults as in the Makefile),
-#              SERVICES_WAIT_SECONDS (default 30).
+# Environment: DATABASE_URL, REDIS_URL (defaults as in shared_kernel/settings.py),
+#              SERVICES_WAIT_SECONDS (default 30), ENV_FILE (default .env).
 set -euo pipefail
+
+# `.env` is read as the processes read it (python-dotenv; a variable already in the
+# environment wins), so this script checks and starts the servers they will use.
+env_file="${ENV_FILE:-.env}"
+if [ -f "$env_file" ] && [ -z "${LEDGER_DOTENV_LOADED:-}" ]; then
+  dotenv_cli="$(dirname "$0")/../.venv/bin/dotenv"
+  if [ ! -x "$dotenv_cli" ]; then
+    echo "services: $env_file is there but python-dotenv is not installed to read it; run make install" >&2
+    exit 2
+  fi
+  LEDGER_DOTENV_LOADED=1 exec "$dotenv_cli" -f "$env_file" run --no-override -- bash "$0" "$@"
+fi
 
 mode="${1:-ensure}"
 case "$mode" in
