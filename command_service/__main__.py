@@ -18,7 +18,7 @@ from shared_kernel.tracing import setup_tracing
 
 def main() -> None:
     settings = load_settings(CommandServiceSettings)
-    configure_logging("command_service", settings.log_level)
+    configure_logging("command_service", settings.log_level, settings.log_format)
     setup_tracing("command_service")
     app = build_or_exit("command_service", settings.database_url, lambda: build_app(settings))
     uvicorn.run(

@@ -96,6 +96,6 @@ def create_app(
 
 def main() -> None:
     settings = load_settings(ProjectorSettings)
-    configure_logging("projector", settings.log_level)
+    configure_logging("projector", settings.log_level, settings.log_format)
     setup_tracing("projector")
     serve(create_app(settings), settings.host, settings.projector_port)

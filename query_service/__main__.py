@@ -13,7 +13,7 @@ from shared_kernel.tracing import setup_tracing
 
 def main() -> None:
     settings = load_settings(QueryServiceSettings)
-    configure_logging("query_service", settings.log_level)
+    configure_logging("query_service", settings.log_level, settings.log_format)
     setup_tracing("query_service")
     uvicorn.run(
         build_app(settings),

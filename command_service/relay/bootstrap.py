@@ -44,6 +44,6 @@ def create_app(settings: RelaySettings) -> Litestar:
 
 def main() -> None:
     settings = load_settings(RelaySettings)
-    configure_logging("relay", settings.log_level)
+    configure_logging("relay", settings.log_level, settings.log_format)
     setup_tracing("relay")
     serve(create_app(settings), settings.host, settings.relay_port)

@@ -46,7 +46,7 @@ def create_app(settings: TransferSagaSettings) -> Litestar:
 
 def main() -> None:
     settings = load_settings(TransferSagaSettings)
-    configure_logging("transfer_saga", settings.log_level)
+    configure_logging("transfer_saga", settings.log_level, settings.log_format)
     setup_tracing("transfer_saga")
     app = build_or_exit("transfer_saga", settings.database_url, lambda: create_app(settings))
     serve(app, settings.host, settings.transfer_saga_port, access_log=False)
