@@ -1,0 +1,124 @@
+"""A process that cannot use its servers at start says where and why in one line, and exits 1.
+
+Each of the five processes is started for real against real servers: a free
+port with nothing listening, a database that does not exist, a role that does
+not exist (on the shared PostgreSQL), and Redis on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from shared_kernel.startup import postgres_problem, redis_problem
+from tests.support.infra import POSTGRES_SERVER_URL, REDIS_URL, free_port
+from tests.support.processes import SERVICES
+
+#: How each process names itself in its lines.
+PROCESS_NAMES = {
+    "command": "command_service",
+    "relay": "relay",
+    "saga": "transfer_saga",
+    "projector": "projector",
+    "query": "query_service",
+}
+#: The processes that use Redis (the saga follows the event store only).
+USES_REDIS = ("command", "relay", "projector", "query")
+PG = urlsplit(POSTGRES_SERVER_URL)
+PG_WHERE = f"{PG.hostname}:{PG.port or 5432}"
+#: Every variable that could point a process elsewhere than the test says.
+URL_VARIABLES = (
+    "DATABASE_URL",
+    "WRITER_DATABASE_URL",
+    "PROJECTOR_DATABASE_URL",
+    "QUERY_DATABASE_URL",
+    "REDIS_URL",
+)
+
+
+def pg_url(*, user: str = "postgres", dbname: str = "postgres", port: int | None = None) -> str:
+    return urlunsplit(PG._replace(netloc=f"{user}@{PG.hostname}:{port or PG.port or 5432}",
+                                  path=f"/{dbname}"))  # fmt: skip
+
+
+def every_role_at(url: str) -> dict[str, str]:
+    """Each kind of process's database URL set to ``url``."""
+    return {f"{kind}_DATABASE_URL": url for kind in ("WRITER", "PROJECTOR", "QUERY")}
+
+
+def start(name: str, tmp_path: Path, **env: str) -> tuple[int, list[str], float]:
+    """Run process ``name`` until it exits; its exit code, stderr lines and seconds taken."""
+    clean = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
+    began = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", SERVICES[name][0]],
+        cwd=tmp_path,  # no .env here: only the test's environment counts
+        env={**clean, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return completed.returncode, completed.stderr.splitlines(), time.monotonic() - began
+
+
+def assert_one_line_failure(
+    name: str, outcome: tuple[int, list[str], float], *expected: str
+) -> None:
+    code, lines, seconds = outcome
+    assert code == 1, (name, code, lines)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{PROCESS_NAMES[name]}: cannot start: "), lines
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    assert seconds < 10, f"{name} took {seconds:.1f}s to give up"
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_nothing_listening_on_the_postgres_port(name: str, tmp_path: Path) -> None:
+    port = free_port()
+    outcome = start(name, tmp_path, DATABASE_URL=pg_url(port=port, dbname="ledger"))
+    assert_one_line_failure(
+        name, outcome, f"PostgreSQL at {PG.hostname}:{port}", "connection refused"
+    )
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_a_database_that_does_not_exist(name: str, tmp_path: Path) -> None:
+    dbname = f"ledger_missing_{uuid.uuid4().hex[:8]}"
+    # The role exists (the owner's, on the shared server), so the database is what is missing.
+    outcome = start(name, tmp_path, **every_role_at(pg_url(dbname=dbname)))
+    assert_one_line_failure(
+        name, outcome, f"PostgreSQL at {PG_WHERE}", f'database "{dbname}" does not exist'
+    )
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_a_role_that_does_not_exist(name: str, tmp_path: Path) -> None:
+    role = f"nobody_{uuid.uuid4().hex[:8]}"
+    outcome = start(name, tmp_path, **every_role_at(pg_url(user=role)))
+    assert_one_line_failure(
+        name, outcome, f"PostgreSQL at {PG_WHERE}", f'role "{role}" does not exist'
+    )
+
+
+@pytest.mark.parametrize("name", USES_REDIS)
+def test_nothing_listening_on_the_redis_port(name: str, tmp_path: Path) -> None:
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    outcome = start(name, tmp_path, REDIS_URL=redis_url, **every_role_at(pg_url()))
+    assert_one_line_failure(name, outcome, f"Redis at 127.0.0.1:{port}", "connection refused")
+
+
+def test_servers_that_answer_pass_the_check() -> None:
+    assert postgres_problem(POSTGRES_SERVER_URL) is None
+    assert redis_problem(REDIS_URL) is None
+    problem = postgres_problem(pg_url(user=f"nobody_{uuid.uuid4().hex[:8]}"))
+    assert problem is not None and "\n" not in problem
