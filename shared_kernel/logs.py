@@ -187,4 +187,3 @@ def configure_logging(process_name: str, level: str, log_format: LogFormat | Non
     # Access logs of every request would drown the signal; errors still show.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-
