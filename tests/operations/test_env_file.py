@@ -8,7 +8,6 @@ and change can only have come from the file.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from contextlib import suppress
@@ -19,16 +18,14 @@ import psycopg
 import pytest
 import redis
 
-from tests.support.infra import POSTGRES_SERVER_URL, free_port, scratch_database
+from tests.support.infra import (
+    POSTGRES_SERVER_URL,
+    environ_without_urls,
+    free_port,
+    scratch_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-URL_VARIABLES = (
-    "DATABASE_URL",
-    "WRITER_DATABASE_URL",
-    "PROJECTOR_DATABASE_URL",
-    "QUERY_DATABASE_URL",
-    "REDIS_URL",
-)
 #: Targets whose recipes run the project's python (or supervisord) and must see `.env`.
 PYTHON_TARGETS = (
     "migrate",
@@ -51,11 +48,10 @@ def env_file(tmp_path: Path, **values: str) -> Path:
 
 
 def run(*command: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
     return subprocess.run(
         list(command),
         cwd=ROOT,
-        env={**clean, "SERVICES_WAIT_SECONDS": "5", **env},
+        env={**environ_without_urls(), "SERVICES_WAIT_SECONDS": "5", **env},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -86,9 +82,7 @@ def test_make_status_checks_the_servers_env_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("target", PYTHON_TARGETS)
-def test_every_python_step_of_a_target_runs_with_the_env_file(
-    target: str, tmp_path: Path
-) -> None:
+def test_every_python_step_of_a_target_runs_with_the_env_file(target: str, tmp_path: Path) -> None:
     dotenv = env_file(tmp_path, DATABASE_URL=POSTGRES_SERVER_URL)
     completed = run(
         "make", "--dry-run", "--no-print-directory", target, f"ENV_FILE={dotenv}",

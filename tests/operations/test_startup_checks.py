@@ -7,7 +7,6 @@ not exist (on the shared PostgreSQL), and Redis on a free port.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from shared_kernel.startup import postgres_problem, redis_problem
-from tests.support.infra import POSTGRES_SERVER_URL, REDIS_URL, free_port
+from tests.support.infra import POSTGRES_SERVER_URL, REDIS_URL, environ_without_urls, free_port
 from tests.support.processes import SERVICES
 
 #: How each process names itself in its lines.
@@ -33,14 +32,6 @@ PROCESS_NAMES = {
 USES_REDIS = ("command", "relay", "projector", "query")
 PG = urlsplit(POSTGRES_SERVER_URL)
 PG_WHERE = f"{PG.hostname}:{PG.port or 5432}"
-#: Every variable that could point a process elsewhere than the test says.
-URL_VARIABLES = (
-    "DATABASE_URL",
-    "WRITER_DATABASE_URL",
-    "PROJECTOR_DATABASE_URL",
-    "QUERY_DATABASE_URL",
-    "REDIS_URL",
-)
 
 
 def pg_url(*, user: str = "postgres", dbname: str = "postgres", port: int | None = None) -> str:
@@ -55,12 +46,11 @@ def every_role_at(url: str) -> dict[str, str]:
 
 def start(name: str, tmp_path: Path, **env: str) -> tuple[int, list[str], float]:
     """Run process ``name`` until it exits; its exit code, stderr lines and seconds taken."""
-    clean = {k: v for k, v in os.environ.items() if k not in URL_VARIABLES}
     began = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-m", SERVICES[name][0]],
         cwd=tmp_path,  # no .env here: only the test's environment counts
-        env={**clean, "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json", **env},
+        env={**environ_without_urls(), "REDIS_URL": REDIS_URL, "LOG_FORMAT": "json", **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -90,23 +80,15 @@ def test_nothing_listening_on_the_postgres_port(name: str, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.parametrize("missing", ["database", "role"])
 @pytest.mark.parametrize("name", list(SERVICES))
-def test_a_database_that_does_not_exist(name: str, tmp_path: Path) -> None:
-    dbname = f"ledger_missing_{uuid.uuid4().hex[:8]}"
-    # The role exists (the owner's, on the shared server), so the database is what is missing.
-    outcome = start(name, tmp_path, **every_role_at(pg_url(dbname=dbname)))
-    assert_one_line_failure(
-        name, outcome, f"PostgreSQL at {PG_WHERE}", f'database "{dbname}" does not exist'
-    )
-
-
-@pytest.mark.parametrize("name", list(SERVICES))
-def test_a_role_that_does_not_exist(name: str, tmp_path: Path) -> None:
-    role = f"nobody_{uuid.uuid4().hex[:8]}"
-    outcome = start(name, tmp_path, **every_role_at(pg_url(user=role)))
-    assert_one_line_failure(
-        name, outcome, f"PostgreSQL at {PG_WHERE}", f'role "{role}" does not exist'
-    )
+def test_a_database_or_role_that_does_not_exist(name: str, missing: str, tmp_path: Path) -> None:
+    # The other of the two exists (the owner's role, its database) on the shared server.
+    absent = f"ledger_missing_{uuid.uuid4().hex[:8]}"
+    url = pg_url(dbname=absent) if missing == "database" else pg_url(user=absent)
+    outcome = start(name, tmp_path, **every_role_at(url))
+    expected = f'{missing} "{absent}" does not exist'
+    assert_one_line_failure(name, outcome, f"PostgreSQL at {PG_WHERE}", expected)
 
 
 @pytest.mark.parametrize("name", USES_REDIS)
