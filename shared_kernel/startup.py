@@ -45,7 +45,11 @@ _REDIS_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, cause in (
         (r"connection refused", "connection refused"),
         (r"WRONGPASS|invalid username-password|invalid password", "authentication failed"),
-        (r"NOAUTH|authentication required", "authentication failed: a password is required"),
+        (
+            r"NOAUTH|authentication required|HELLO must be called with the client already auth",
+            "authentication failed: a password is required",
+        ),
+        (r"^AuthenticationError", "authentication failed"),
         (r"timeout|timed out", f"no answer within {CHECK_TIMEOUT_SECONDS}s"),
         (r"name or service not known|nodename nor servname", "host name does not resolve"),
     )
@@ -53,12 +57,13 @@ _REDIS_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def _cause(error: Exception, causes: tuple[tuple[re.Pattern[str], str], ...]) -> str:
-    text = " ".join(str(error).split())
+    """The cause ``error`` names, or else its type and the library's own words."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
     for pattern, cause in causes:
         match = pattern.search(text)
         if match:
             return match.expand(cause)
-    return f"{type(error).__name__}: {text}"  # unforeseen: the library's own words
+    return text
 
 
 def postgres_problem(url: str) -> str | None:

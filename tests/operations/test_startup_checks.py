@@ -14,11 +14,14 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from shared_kernel.startup import postgres_problem, redis_problem
 from tests.support.infra import POSTGRES_SERVER_URL, REDIS_URL, environ_without_urls, free_port
+from tests.support.postgres_server import private_postgres
 from tests.support.processes import SERVICES
+from tests.support.redis_server import private_redis
 
 #: How each process names itself in its lines.
 PROCESS_NAMES = {
@@ -104,3 +107,38 @@ def test_servers_that_answer_pass_the_check() -> None:
     assert redis_problem(REDIS_URL) is None
     problem = postgres_problem(pg_url(user=f"nobody_{uuid.uuid4().hex[:8]}"))
     assert problem is not None and "\n" not in problem
+
+
+@pytest.mark.parametrize("name", USES_REDIS)
+def test_a_redis_that_refuses_the_password(name: str, tmp_path: Path) -> None:
+    with private_redis() as server:
+        server.client().config_set("requirepass", "right-password")
+        host_port = server.url.split("//", 1)[1].split("/", 1)[0]
+        wrong = f"redis://:wrong-password@{host_port}/0"
+        outcome = start(name, tmp_path, REDIS_URL=wrong, **every_role_at(pg_url()))
+        assert_one_line_failure(name, outcome, f"Redis at {host_port}", "authentication failed")
+        assert "wrong-password" not in outcome[1][0]
+        assert redis_problem(f"redis://{host_port}/0") == (
+            f"Redis at {host_port}: authentication failed: a password is required"
+        )
+
+
+def test_a_postgres_that_refuses_the_password(tmp_path: Path) -> None:
+    with private_postgres() as server:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE ROLE app LOGIN PASSWORD 'right-password'")
+            # Everyone but the superuser this test administers with must give a password.
+            (server.data_dir / "pg_hba.conf").write_text(
+                "host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+                "utf-8",
+            )
+            conn.execute("SELECT pg_reload_conf()")
+        where = f"PostgreSQL at 127.0.0.1:{server.port} (database postgres, user app)"
+        wrong = f"postgresql://app:wrong-password@127.0.0.1:{server.port}/postgres"
+        outcome = start("projector", tmp_path, PROJECTOR_DATABASE_URL=wrong)
+        assert_one_line_failure("projector", outcome, where, 'authentication failed for "app"')
+        assert "wrong-password" not in outcome[1][0]
+        missing = f"postgresql://app@127.0.0.1:{server.port}/postgres"
+        assert postgres_problem(missing) == (
+            f"{where}: authentication failed: no password supplied"
+        )
