@@ -1,31 +1,35 @@
-"""``python -m command_service``: serve the command API with uvicorn (one worker, no reload).
+"""``python -m command_service``: once PostgreSQL and Redis answer, serve the command API.
 
-One process on purpose: the appender batches the commands of all requests
-into shared transactions, which only works when they meet in one process.
+One uvicorn worker, no reload, on purpose: the appender batches the commands of
+all requests into shared transactions, which only works when they meet in one
+process. The check of the servers comes first: the imports of the app take
+seconds, and a process that cannot start should say why at once
+(:mod:`shared_kernel.startup`).
 """
 
 from __future__ import annotations
 
-import uvicorn
-
-from command_service.bootstrap import build_app
-from command_service.event_store import build_or_exit
 from command_service.settings import CommandServiceSettings
-from shared_kernel.observability import configure_logging
-from shared_kernel.settings import load_settings
-from shared_kernel.tracing import setup_tracing
+from shared_kernel.startup import checked_settings
 
 
 def main() -> None:
-    settings = load_settings(CommandServiceSettings)
-    configure_logging("command_service", settings.log_level)
+    settings = checked_settings("command_service", CommandServiceSettings)
+    import uvicorn  # noqa: PLC0415  (after the check, see above)
+
+    from command_service.bootstrap import build_app  # noqa: PLC0415
+    from command_service.event_store import build_or_exit  # noqa: PLC0415
+    from shared_kernel.observability import configure_logging  # noqa: PLC0415
+    from shared_kernel.tracing import setup_tracing  # noqa: PLC0415
+
+    configure_logging("command_service", settings.log_level, settings.log_format)
     setup_tracing("command_service")
     app = build_or_exit("command_service", settings.database_url, lambda: build_app(settings))
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.command_service_port,
-        log_config=None,  # keep the JSON logging configured above
+        log_config=None,  # keep the logging configured above
         access_log=False,
         workers=1,
         reload=False,

@@ -19,7 +19,6 @@ from projector.projector import Projector
 from projector.settings import ProjectorSettings
 from projector.stall import StallWatch, advancing_check
 from shared_kernel.observability import configure_logging
-from shared_kernel.settings import load_settings
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
     background_worker_app,
@@ -94,8 +93,8 @@ def create_app(
     )
 
 
-def main() -> None:
-    settings = load_settings(ProjectorSettings)
-    configure_logging("projector", settings.log_level)
+def main(settings: ProjectorSettings) -> None:
+    """Serve the projector; ``settings`` were checked by ``shared_kernel.startup``."""
+    configure_logging("projector", settings.log_level, settings.log_format)
     setup_tracing("projector")
     serve(create_app(settings), settings.host, settings.projector_port)

@@ -1,25 +1,30 @@
-"""``python -m query_service``: serve the query API with uvicorn."""
+"""``python -m query_service``: once PostgreSQL and Redis answer, serve the query API.
+
+The check of the servers comes first: the imports of the app take seconds, and a
+process that cannot start should say why at once (:mod:`shared_kernel.startup`).
+"""
 
 from __future__ import annotations
 
-import uvicorn
-
-from query_service.bootstrap import build_app
 from query_service.settings import QueryServiceSettings
-from shared_kernel.observability import configure_logging
-from shared_kernel.settings import load_settings
-from shared_kernel.tracing import setup_tracing
+from shared_kernel.startup import checked_settings
 
 
 def main() -> None:
-    settings = load_settings(QueryServiceSettings)
-    configure_logging("query_service", settings.log_level)
+    settings = checked_settings("query_service", QueryServiceSettings)
+    import uvicorn  # noqa: PLC0415  (after the check, see above)
+
+    from query_service.bootstrap import build_app  # noqa: PLC0415
+    from shared_kernel.observability import configure_logging  # noqa: PLC0415
+    from shared_kernel.tracing import setup_tracing  # noqa: PLC0415
+
+    configure_logging("query_service", settings.log_level, settings.log_format)
     setup_tracing("query_service")
     uvicorn.run(
         build_app(settings),
         host=settings.host,
         port=settings.query_service_port,
-        log_config=None,  # keep the JSON lines configure_logging set up
+        log_config=None,  # keep the logging configured above
         access_log=False,
     )
 

@@ -1,13 +1,15 @@
 """Apply ``schema/sql/*.sql`` to the database, idempotently.
 
 Creates the database when it does not exist, and the processes' login roles
-(:mod:`schema.roles`), then applies each file in name order inside one
-transaction under an advisory lock, so two processes migrating at once cannot
-interleave. Every file is written to be re-runnable (``IF NOT EXISTS``), and
-``schema_migrations`` records what was applied and its checksum so an operator
-can see which schema a database carries. Last, in the same transaction and on
-every run, each role gets exactly the privileges :mod:`schema.privileges`
-declares (:mod:`schema.grant`). Run it as the owner (``DATABASE_URL``).
+(:mod:`schema.roles`), then applies each file not applied yet, in name order,
+inside one transaction under an advisory lock, so two processes migrating at
+once cannot interleave. ``schema_migrations`` records each file applied and its
+checksum. A file is applied once: one edited after it was applied is refused,
+naming it, and nothing is applied (a change to the schema is a new numbered
+file), unless its first line declares it re-runnable (:data:`RERUNNABLE`), which
+re-applies it whenever it changes. Last, in the same transaction and on every
+run, each role gets exactly the privileges :mod:`schema.privileges` declares
+(:mod:`schema.grant`). Run it as the owner (``DATABASE_URL``).
 
 Run as ``python -m schema.migrate`` (``make migrate``).
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,6 +35,20 @@ log = logging.getLogger("schema.migrate")
 
 #: Any constant works; it only has to be the same for every migrating process.
 MIGRATION_LOCK_KEY = 0x1ED6E5
+#: The first line of a file that may be re-applied when it changes (``CREATE OR REPLACE``
+#: only, say): without it, an applied file that changed is refused.
+RERUNNABLE = "-- migrate: re-runnable"
+
+
+class EditedMigration(Exception):
+    """An applied file changed since; applying it again could do anything, so nothing is."""
+
+    def __init__(self, name: str, database: str) -> None:
+        super().__init__(
+            f"schema/sql/{name} was edited after it was applied to database {database};"
+            " put the change in a new numbered file (or restore the file), or declare it"
+            f" re-runnable with a first line {RERUNNABLE!r}; nothing was applied"
+        )
 
 
 def sql_files() -> list[tuple[str, str]]:
@@ -63,12 +79,15 @@ def ensure_database(database_url: str) -> bool:
 
 
 def migrate(
-    database_url: str, role_urls: Mapping[DatabaseRole, str] | None = None
+    database_url: str,
+    role_urls: Mapping[DatabaseRole, str] | None = None,
+    files: Sequence[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Bring the schema and its privileges up to date; returns the files newly applied.
 
     ``role_urls`` say which role each kind of process connects as (and its
     password, if any); by default ``database_url``'s with the default role names.
+    ``files`` are the (name, text) to apply, by default :func:`sql_files`.
     """
     ensure_database(database_url)
     logins = role_logins(role_urls or default_role_urls(database_url))
@@ -84,10 +103,12 @@ def migrate(
         )
         rows = conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
         known: dict[str, str] = dict(rows)
-        for name, text in sql_files():
+        for name, text in sql_files() if files is None else files:
             checksum = hashlib.sha256(text.encode()).hexdigest()
             if known.get(name) == checksum:
                 continue
+            if name in known and not text.startswith(RERUNNABLE):
+                raise EditedMigration(name, urlsplit(database_url).path.lstrip("/"))
             conn.execute(text.encode())
             conn.execute(
                 "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)"
@@ -108,7 +129,12 @@ def main() -> None:
         where = redacted_url(settings.database_url)
         print(f"migrate: cannot reach PostgreSQL at {where}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    except (RoleRefused, UngrantedTable, psycopg.errors.InsufficientPrivilege) as error:
+    except (
+        EditedMigration,
+        RoleRefused,
+        UngrantedTable,
+        psycopg.errors.InsufficientPrivilege,
+    ) as error:
         print(f"migrate: {error}".rstrip(), file=sys.stderr)
         raise SystemExit(1) from None
     where = urlsplit(settings.database_url).path.lstrip("/")

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["console", "json"]
 
 #: The kinds of process, each with its own PostgreSQL role (granted by ``make migrate``).
 DatabaseRole = Literal["writer", "projector", "query"]
@@ -88,6 +89,11 @@ class CommonSettings(BaseSettings):
         default="ledger:events", min_length=1, description="Redis Stream key of the event log."
     )
     log_level: LogLevel = "INFO"
+    log_format: LogFormat | None = Field(
+        default=None,
+        description="console (readable lines) or json (one object per line); default: console"
+        " when stderr is a terminal, json otherwise.",
+    )
     host: str = "127.0.0.1"
 
     @model_validator(mode="before")

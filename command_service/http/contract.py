@@ -9,7 +9,7 @@ of a 201 or 202 is their absolute URL.
 from __future__ import annotations
 
 from command_service.idempotency.middleware import REPLAYED_HEADER
-from shared_kernel.money import CURRENCY_CODES
+from shared_kernel.money import MINOR_UNITS
 from shared_kernel.openapi_contract import ETAG, RETRY_AFTER, Contract, header, link
 
 _LOCATION = header("The absolute URL where the query service shows the resource.", format="uri")
@@ -38,7 +38,7 @@ COMMAND_CONTRACT = Contract(
         "closeAccount": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
         "requestTransfer": {"202": {"Location": _LOCATION}, "*": {REPLAYED_HEADER: _REPLAYED}},
     },
-    properties={"OpenAccountRequest": {"currency": {"enum": sorted(CURRENCY_CODES)}}},
+    properties={"OpenAccountRequest": {"currency": {"enum": sorted(MINOR_UNITS)}}},
     links={
         ("openAccount", "201"): _THEN,
         ("deposit", "200"): _THEN,

@@ -11,7 +11,6 @@ from command_service.relay.publish_spans import publisher_class
 from command_service.relay.relay import OutboxRelay, Role
 from command_service.settings import RelaySettings
 from shared_kernel.observability import configure_logging
-from shared_kernel.settings import load_settings
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
     background_worker_app,
@@ -42,8 +41,8 @@ def create_app(settings: RelaySettings) -> Litestar:
     return background_worker_app("relay", relay.run, checks, pool=pool, on_close=[redis.aclose])
 
 
-def main() -> None:
-    settings = load_settings(RelaySettings)
-    configure_logging("relay", settings.log_level)
+def main(settings: RelaySettings) -> None:
+    """Serve the relay; ``settings`` were checked by ``shared_kernel.startup``."""
+    configure_logging("relay", settings.log_level, settings.log_format)
     setup_tracing("relay")
     serve(create_app(settings), settings.host, settings.relay_port)

@@ -15,7 +15,6 @@ from command_service.settings import TransferSagaSettings
 from command_service.transfer_saga.saga import Role, TransferSaga
 from command_service.transfer_saga.step_spans import steps_class
 from shared_kernel.observability import configure_logging
-from shared_kernel.settings import load_settings
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import background_worker_app, operations_pool, postgres_check, serve
 
@@ -44,9 +43,9 @@ def create_app(settings: TransferSagaSettings) -> Litestar:
     )
 
 
-def main() -> None:
-    settings = load_settings(TransferSagaSettings)
-    configure_logging("transfer_saga", settings.log_level)
+def main(settings: TransferSagaSettings) -> None:
+    """Serve the transfer saga; ``settings`` were checked by ``shared_kernel.startup``."""
+    configure_logging("transfer_saga", settings.log_level, settings.log_format)
     setup_tracing("transfer_saga")
     app = build_or_exit("transfer_saga", settings.database_url, lambda: create_app(settings))
     serve(app, settings.host, settings.transfer_saga_port, access_log=False)

@@ -156,7 +156,7 @@ async def run(settings: ProjectorSettings, argv: Sequence[str] | None = None) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(ProjectorSettings)
-    configure_logging("dead_letters", settings.log_level)
+    configure_logging("dead_letters", settings.log_level, settings.log_format)
     return asyncio.run(run(settings, argv))
 
 

@@ -187,7 +187,7 @@ async def run(args: argparse.Namespace, settings: ProjectorSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(ProjectorSettings)
-    configure_logging("projector.rebuild", settings.log_level)
+    configure_logging("projector.rebuild", settings.log_level, settings.log_format)
     return asyncio.run(run(args, settings))
 
 

@@ -4,7 +4,7 @@ Real processes. The projector's stall is made by holding the lock every
 batch takes first (its checkpoint rows, FOR UPDATE) while the store moves on:
 PostgreSQL and Redis both answer, so only the "advancing" check can see it.
 A hung Redis is a private redis-server stopped with SIGSTOP; an unreachable
-PostgreSQL is a port nobody listens on.
+PostgreSQL is a private server stopped after the processes started.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.infra import free_port
+from tests.support.postgres_server import private_postgres
 from tests.support.processes import Stack
 from tests.support.redis_server import private_redis
 from tests.support.reference_fold import store_head, wait_until_projected
@@ -94,20 +94,21 @@ def test_a_hung_redis_makes_the_relay_and_projector_unready_and_they_recover(
 
 
 def test_an_unreachable_database_makes_each_process_unready_but_live(stack: Stack) -> None:
-    stack.extra_env.update(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/gone")
+    # A process that cannot reach PostgreSQL at start exits (tests/operations/
+    # test_startup_checks.py); one that loses it later stays live and says so.
     names = ("relay", "projector", "query")
-    for name in names:
-        stack.process(name).start(wait_ready=False)
-    for name in names:
-        url = stack.process(name).url
+    with private_postgres() as server:
+        stack.extra_env.update(DATABASE_URL=server.migrated_database())
+        stack.start(*names)
+        server.stop("immediate")
+        for name in names:
+            url = stack.process(name).url
 
-        def live(url: str = url) -> bool:
-            try:
-                return httpx.get(f"{url}/health/live", timeout=5).status_code == 200
-            except httpx.HTTPError:
-                return False
+            def unready(url: str = url) -> bool:
+                return ready(url)[0] == 503
 
-        wait_for(live, timeout=30, what=f"{name} live")
-        status, checks = ready(url)
-        assert status == 503, (name, checks)
-        assert str(checks["postgres"]).startswith("failing"), (name, checks)
+            wait_for(unready, timeout=30, what=f"{name} unready")
+            assert httpx.get(f"{url}/health/live", timeout=5).status_code == 200
+            status, checks = ready(url)
+            assert status == 503, (name, checks)
+            assert str(checks["postgres"]).startswith("failing"), (name, checks)

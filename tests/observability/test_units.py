@@ -20,13 +20,7 @@ from projector.stall import StallWatch
 from shared_kernel import tracing
 from shared_kernel.events import EventMetadata, MoneyDeposited, encode_event
 from shared_kernel.follower_lag import FollowerLag
-from shared_kernel.observability import (
-    ContextFilter,
-    JsonLineFormatter,
-    log_context,
-    mask_secrets,
-    redacted_url,
-)
+from shared_kernel.logs import log_context, log_handler, mask_secrets, redacted_url
 
 
 @pytest.mark.parametrize(
@@ -84,9 +78,7 @@ def test_an_events_traceparent_is_read_without_decoding_the_event() -> None:
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(JsonLineFormatter("tester"))
-    handler.addFilter(ContextFilter())
+    handler = log_handler("tester", out, "json")
     logger = logging.getLogger("tests.observability.lines")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

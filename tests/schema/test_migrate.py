@@ -9,16 +9,22 @@ its tables in one scratch database and our DDL in another.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
+import pytest
 from eventsourcing.application import Application
 
 from command_service.event_store import event_store_env
-from schema.migrate import migrate, sql_files
+from schema.migrate import RERUNNABLE, EditedMigration, migrate, sql_files
 from shared_kernel.settings import EVENT_STORE_NAME, EVENTS_TABLE, SNAPSHOTS_TABLE
-from tests.support.infra import scratch_database
+from tests.support.infra import environ_without_urls, scratch_database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TABLES = (EVENTS_TABLE, SNAPSHOTS_TABLE)
 
@@ -33,15 +39,39 @@ def test_migrate_creates_then_applies_nothing() -> None:
         assert [name for (name,) in recorded] == first
 
 
-def test_migrate_reapplies_a_changed_file_only() -> None:
+def test_an_edited_applied_file_is_refused_by_name_and_nothing_is_applied() -> None:
     with scratch_database() as url:
+        name = sql_files()[2][0]
         with psycopg.connect(url) as conn:
-            conn.execute(
-                "UPDATE schema_migrations SET checksum = 'stale' WHERE name = %s",
-                (sql_files()[0][0],),
-            )
-        assert migrate(url) == [sql_files()[0][0]]
-        assert migrate(url) == []
+            edit = "UPDATE schema_migrations SET checksum = 'edited' WHERE name = %s"
+            conn.execute(edit, (name,))
+        files = [*sql_files(), ("999_next.sql", "CREATE TABLE next_step (id int)")]
+        with pytest.raises(EditedMigration, match=rf"schema/sql/{name} was edited after"):
+            migrate(url, files=files)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('next_step')").fetchone() == (None,)
+        completed = subprocess.run(
+            [sys.executable, "-m", "schema.migrate"],
+            env={**environ_without_urls(), "DATABASE_URL": url},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 1
+        [line] = completed.stderr.splitlines()
+        assert line.startswith(f"migrate: schema/sql/{name} was edited after it was applied")
+
+
+def test_a_file_declared_re_runnable_is_applied_again_when_it_changes() -> None:
+    view = "{}\nCREATE OR REPLACE VIEW answer AS SELECT {} AS value".format
+    with scratch_database() as url:
+        assert migrate(url, files=[("100_view.sql", view(RERUNNABLE, 41))]) == ["100_view.sql"]
+        assert migrate(url, files=[("100_view.sql", view(RERUNNABLE, 41))]) == []
+        assert migrate(url, files=[("100_view.sql", view(RERUNNABLE, 42))]) == ["100_view.sql"]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT value FROM answer").fetchone() == (42,)
 
 
 class _LibraryLedger(Application[UUID]):

@@ -54,3 +54,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: Every variable that points a process or a make target at a server.
+URL_VARIABLES = (
+    "DATABASE_URL",
+    "WRITER_DATABASE_URL",
+    "PROJECTOR_DATABASE_URL",
+    "QUERY_DATABASE_URL",
+    "REDIS_URL",
+)
+
+
+def environ_without_urls() -> dict[str, str]:
+    """This environment less its server URLs, so that only what a test gives counts."""
+    return {key: value for key, value in os.environ.items() if key not in URL_VARIABLES}
