@@ -10,7 +10,7 @@ and ``instance`` is the path of the request that met the problem.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -19,6 +19,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -29,7 +30,13 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
 
+if TYPE_CHECKING:
+    from litestar._kwargs import KwargsModel
+
 log = logging.getLogger(__name__)
+
+#: The route handler ``opt`` key caching its parameters' wire names.
+_WIRE_NAMES = "ledger.wire_names"
 
 _CODES_BY_STATUS = {
     HTTP_400_BAD_REQUEST: "bad-request",
@@ -87,12 +94,61 @@ def problem(
     )
 
 
+def renamed_parameters(model: KwargsModel) -> dict[str, tuple[str, str]]:
+    """Per Python name of a header, query or cookie parameter of ``model`` (dependencies
+    included) that the client sends under another name: that wire name and its source."""
+    return {
+        parameter.field_name: (parameter.field_alias, parameter.param_type.value)
+        for parameters in (
+            model.expected_header_params,
+            model.expected_query_params,
+            model.expected_cookie_params,
+        )
+        for parameter in parameters
+        if parameter.field_alias != parameter.field_name
+    }
+
+
+def _wire_names(request: Request[Any, Any, Any]) -> dict[str, tuple[str, str]]:
+    """:func:`renamed_parameters` of the request's route, from the model litestar built for it.
+
+    Litestar names a failing header or query parameter by the handler's Python
+    argument (``x_min_position``); a client only knows the name it sent.
+    """
+    handler = request.scope.get("route_handler")
+    if not isinstance(handler, BaseRouteHandler):
+        return {}
+    cached: dict[str, tuple[str, str]] | None = handler.opt.get(_WIRE_NAMES)
+    if cached is None:
+        cached = {}
+        for route in request.app.routes:
+            found = getattr(route, "route_handler_map", {}).get(request.method)
+            if found is not None and found[0] is handler:
+                cached = renamed_parameters(found[1])
+                break
+        handler.opt[_WIRE_NAMES] = cached
+    return cached
+
+
+def _on_the_wire(error: Any, names: dict[str, tuple[str, str]]) -> Any:
+    """``error`` naming the parameter as the client sent it."""
+    if not isinstance(error, dict) or error.get("source") == "body":
+        return error
+    wire = names.get(str(error.get("key")))
+    if wire is None:
+        return error
+    return {**error, "key": wire[0], "source": wire[1]}
+
+
 def _validation_to_problem(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Any]:
     # Litestar answers 400 for a body or parameter that does not validate; the
-    # contract says 422, with each failing field listed.
+    # contract says 422, with each failing field listed by the name the client sent.
     errors = exc.extra if isinstance(exc.extra, list) else []
+    if errors:
+        names = _wire_names(request)
+        errors = [_on_the_wire(error, names) for error in errors]
     return problem(
         HTTP_422_UNPROCESSABLE_ENTITY,
         "validation-failed",
