@@ -28,11 +28,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
@@ -45,6 +45,15 @@ from litestar.status_codes import (
 from pydantic import SecretStr
 
 from projector import metrics
+from projector.admin_contract import (
+    ADMIN_SECURITY,
+    LIST_RESPONSES,
+    REBUILD_RESPONSES,
+    UNAUTHORIZED_CHALLENGE,
+    ProjectionList,
+    ProjectionName,
+    RebuildAccepted,
+)
 from projector.checkpoints import adopt_versions, read_checkpoints
 from projector.projections import PROJECTIONS, Projection, UnknownProjection, projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions, RebuildRunning, connect
@@ -81,7 +90,7 @@ def admin_guard(token: SecretStr | None) -> Any:
                 "unauthorized",
                 "A valid admin token is required",
                 "send Authorization: Bearer <ADMIN_TOKEN>",
-                headers={"WWW-Authenticate": 'Bearer realm="ledger-admin"'},
+                headers={"WWW-Authenticate": UNAUTHORIZED_CHALLENGE},
             )
 
     return guard
@@ -204,13 +213,20 @@ class ProjectionAdmin:
         """``/admin/...``, guarded, answering problem documents of their own."""
         admin = self
 
-        @get("/projections", tags=["admin"])
-        async def projections() -> dict[str, Any]:
+        @get("/projections", tags=["admin"], operation_id="listProjections",
+             responses=LIST_RESPONSES)  # fmt: skip
+        async def projections() -> ProjectionList:
             """Every projection: version, checkpoint, lag, state and last rebuild."""
-            return {"projections": await admin.statuses()}
+            return msgspec.convert({"projections": await admin.statuses()}, ProjectionList)
 
-        @post("/projections/{name:str}/rebuild", tags=["admin"], status_code=HTTP_202_ACCEPTED)
-        async def rebuild(name: FromPath[str]) -> dict[str, Any]:
+        @post(
+            "/projections/{name:str}/rebuild",
+            tags=["admin"],
+            operation_id="rebuildProjection",
+            status_code=HTTP_202_ACCEPTED,
+            responses=REBUILD_RESPONSES,
+        )
+        async def rebuild(name: ProjectionName) -> RebuildAccepted:
             """Rebuild ``name`` beside the live tables, verify, swap; runs in the background."""
             try:
                 record = await admin.start_rebuild(name)
@@ -223,18 +239,19 @@ class ProjectionAdmin:
                     HTTP_409_CONFLICT, "rebuild-running", "A rebuild is already running",
                     str(error), projection=name,
                 ) from None  # fmt: skip
-            return {
-                "rebuild_id": record.id,
-                "projection": record.projection,
-                "state": record.state,
-                "status": "/admin/projections",
-            }
+            return RebuildAccepted(
+                rebuild_id=record.id,
+                projection=record.projection,
+                state=record.state,
+                status="/admin/projections",
+            )
 
         return [
             Router(
                 "/admin",
                 route_handlers=[projections, rebuild],
                 guards=[admin_guard(self._settings.admin_token)],
+                security=ADMIN_SECURITY,
                 exception_handlers=_PROBLEM_HANDLERS,
             )
         ]

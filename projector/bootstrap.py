@@ -11,6 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from projector.admin import ProjectionAdmin
+from projector.admin_contract import ADMIN_CONTRACT, ADMIN_SCHEMES
 from projector.apply_spans import applier_class
 from projector.consumer import StreamConsumer
 from projector.dead_letters import DeadLetters
@@ -19,6 +20,7 @@ from projector.projector import Projector
 from projector.settings import ProjectorSettings
 from projector.stall import StallWatch, advancing_check
 from shared_kernel.observability import configure_logging
+from shared_kernel.openapi_contract import http_options
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
     background_worker_app,
@@ -90,6 +92,14 @@ def create_app(
         pool=pool,
         on_close=[redis.aclose],
         routes=[*routes, *admin.routes()],
+        **http_options(
+            "Ledger projector",
+            "Health and metrics of the projector, and its admin routes: the status of every"
+            " projection, and rebuilding one beside the live tables while everything runs."
+            " /admin/... needs the bearer ADMIN_TOKEN.",
+            ADMIN_CONTRACT,
+            security_schemes=ADMIN_SCHEMES,
+        ),
     )
 
 

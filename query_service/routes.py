@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
@@ -49,6 +48,7 @@ from query_service.views import (
     TransactionPage,
     TransferPage,
 )
+from shared_kernel import openapi_contract
 from shared_kernel.outages import outage_handlers
 from shared_kernel.problems import problem
 
@@ -87,16 +87,9 @@ def page_size(maximum: int) -> Callable[..., int]:
     return resolve
 
 
-class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ProblemDocument(openapi_contract.ProblemDocument):
     """The shape of this service's RFC 9457 answers (for the OpenAPI document)."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    errors: list[dict[str, Any]] | None = None
-    instance: str | None = None
     account_id: str | None = None
     transfer_id: str | None = None
     owner: str | None = None
@@ -106,12 +99,7 @@ class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 def problem_spec(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ProblemDocument,
-        description=description,
-        media_type="application/problem+json",
-        generate_examples=False,
-    )
+    return openapi_contract.problem_response(description, ProblemDocument)
 
 
 READ_RESPONSES = {

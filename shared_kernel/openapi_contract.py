@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.config.compression import CompressionConfig
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from shared_kernel.observability import CORRELATION_HEADER
 
@@ -38,6 +40,31 @@ def header(description: str, *, required: bool = True, **schema: Any) -> Header:
 CORRELATION_ID = header("The request's X-Correlation-ID, or the one generated for it.")
 RETRY_AFTER = header("Seconds to wait before retrying.", required=False, type="integer", minimum=0)
 ETAG = header('The resource\'s version as a strong entity tag, like "3".', pattern='^"[0-9]+"$')
+
+
+class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details (``shared_kernel.problems``); ``code`` is the member to branch on.
+
+    Open: a problem type adds members of its own (``errors``, ``current_version``, ...).
+    """
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_response(description: str, document: type[Any] = ProblemDocument) -> ResponseSpec:
+    """An ``application/problem+json`` answer of ``document``'s shape, for ``responses=``."""
+    return ResponseSpec(
+        data_container=document,
+        description=description,
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +127,16 @@ class _ContractJson(JsonRenderPlugin):
         return self._rendered
 
 
-def http_options(title: str, description: str, contract: Contract) -> dict[str, Any]:
+def http_options(
+    title: str,
+    description: str,
+    contract: Contract,
+    *,
+    security_schemes: Mapping[str, SecurityScheme] | None = None,
+) -> dict[str, Any]:
     """``Litestar(...)`` options of an HTTP service: its OpenAPI document at ``/schema`` and
-    ``/schema/openapi.json`` with ``contract`` applied, and gzip for large answers."""
+    ``/schema/openapi.json`` with ``contract`` applied, and gzip for large answers.
+    ``security_schemes`` are named by the ``security`` of the routes that need them."""
     return {
         "openapi_config": OpenAPIConfig(
             title=title,
@@ -110,6 +144,7 @@ def http_options(title: str, description: str, contract: Contract) -> dict[str, 
             description=description,
             path="/schema",
             render_plugins=[_ContractJson(contract)],
+            components=Components(security_schemes=dict(security_schemes or {})),
         ),
         # /metrics is compressed by prometheus-client's own app when the scraper asks.
         "compression_config": CompressionConfig(

@@ -22,7 +22,12 @@ from redis.asyncio import Redis
 
 from shared_kernel import tracing
 from shared_kernel.http_metrics import count_response, metrics
-from shared_kernel.observability import HealthCheck, RequestContext, health_routes
+from shared_kernel.observability import (
+    HealthCheck,
+    RequestContext,
+    echo_correlation_id,
+    health_routes,
+)
 from shared_kernel.pools import postgres_pool
 
 
@@ -89,15 +94,18 @@ def background_worker_app(
     pool: AsyncConnectionPool[Any],
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     routes: Sequence[ControllerRouterHandler] = (),
+    **options: Any,
 ) -> Litestar:
-    """The app of a worker: :func:`background_lifespan` plus health, metrics and ``routes``."""
+    """The app of a worker: :func:`background_lifespan` plus health, metrics and ``routes``;
+    ``options`` go to ``Litestar`` (its OpenAPI document, say)."""
     return Litestar(
         route_handlers=[*health_routes(checks), metrics, *routes],
         lifespan=[background_lifespan(name, work, pool=pool, on_close=on_close)],
         middleware=[RequestContext()],
-        before_send=[count_response],
+        before_send=[count_response, echo_correlation_id],
         plugins=tracing.asgi_plugins(),  # none unless tracing is on
         logging_config=None,  # configure_logging already set JSON lines up
+        **options,
     )
 
 

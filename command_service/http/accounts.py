@@ -28,7 +28,6 @@ from command_service.http.bodies import (
     AccountOpenedResponse,
     MoneyRequest,
     OpenAccountRequest,
-    ProblemDocument,
     decode_strictly,
 )
 from command_service.http.headers import (
@@ -40,16 +39,12 @@ from command_service.http.headers import (
 )
 from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
 from shared_kernel.entity_tags import etag
+from shared_kernel.openapi_contract import problem_response
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     return {
-        status: ResponseSpec(
-            ProblemDocument,
-            description="A problem document (application/problem+json)",
-            media_type="application/problem+json",
-            generate_examples=False,
-        )
+        status: problem_response("A problem document (application/problem+json)")
         for status in statuses
     }
 

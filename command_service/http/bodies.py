@@ -94,16 +94,6 @@ class AccountChangedResponse(msgspec.Struct, kw_only=True):
     balance: int
 
 
-class ProblemDocument(msgspec.Struct, kw_only=True):
-    """RFC 9457 problem details; ``code`` is the stable member to branch on."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-
-
 @cache
 def _decoder(body_type: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(body_type, strict=True)
