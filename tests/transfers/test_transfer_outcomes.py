@@ -7,6 +7,7 @@ source. And everything refused up front, before anything is recorded.
 
 from __future__ import annotations
 
+import os
 from uuid import UUID, uuid4
 
 import httpx
@@ -40,7 +41,9 @@ def requested(response: httpx.Response) -> UUID:
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["position"] > 0
-    assert response.headers["Location"] == f"/transfers/{body['transfer_id']}"
+    # An absolute URL of the transfer on the query service (QUERY_SERVICE_PUBLIC_URL).
+    query_service = os.environ.get("QUERY_SERVICE_PUBLIC_URL", "http://127.0.0.1:8002")
+    assert response.headers["Location"] == f"{query_service}/transfers/{body['transfer_id']}"
     return UUID(body["transfer_id"])
 
 
