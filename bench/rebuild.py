@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,7 +25,7 @@ from bench.history import fill_store
 from projector.projections import projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from projector.rebuild.records import RebuildRecord
-from schema.migrate import migrate
+from schema.scratch import scratch_database
 
 
 class RebuildBenchSettings(BaseSettings):
@@ -66,10 +64,6 @@ class RebuildResult:
         }
 
 
-def _with_database(database_url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(database_url)._replace(path=f"/{dbname}"))
-
-
 async def _rebuild(url: str, name: str, batch_size: int) -> tuple[RebuildRecord, float, float]:
     """Run the rebuild; (its final row, replay seconds, seconds from then to the end)."""
     replayed_at: list[float] = []
@@ -96,22 +90,11 @@ def measure_rebuild(
 ) -> RebuildResult:
     """Fill a scratch store with ``events`` events and time a rebuild of ``projection``."""
     projection_named(projection)  # unknown name: fail before filling anything
-    maintenance_url = _with_database(database_url, "postgres")
-    dbname = f"ledger_bench_rebuild_{uuid.uuid4().hex[:10]}"
-    url = _with_database(database_url, dbname)
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    try:
-        migrate(url)
+    with scratch_database(database_url, "ledger_bench_rebuild") as url:
         started = time.perf_counter()
         written = fill_store(url, events)
         fill_seconds = time.perf_counter() - started
         final, replay, rest = asyncio.run(_rebuild(url, projection, batch_size))
-    finally:
-        with psycopg.connect(maintenance_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
     return RebuildResult(
         projection=projection,
         events=written,

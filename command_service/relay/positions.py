@@ -10,6 +10,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from shared_kernel.unsynced_writes import execute_unsynced
+
 _SELECT = "SELECT position FROM relay_positions WHERE stream_name = %s"
 _UPSERT = (
     "INSERT INTO relay_positions (stream_name, position) VALUES (%s, %s)"
@@ -25,5 +27,9 @@ async def load_relay_position(conn: AsyncConnection[Any], stream_name: str) -> i
 
 
 async def save_relay_position(conn: AsyncConnection[Any], stream_name: str, position: int) -> None:
-    """Record ``position``; never moves backwards (a stale relay cannot rewind it)."""
-    await conn.execute(_UPSERT, (stream_name, position))
+    """Record ``position``; never moves backwards (a stale relay cannot rewind it).
+
+    Committed without an fsync: a crash that loses it only makes the relay
+    publish some entries again, which Redis refuses by their ids.
+    """
+    await execute_unsynced(conn, _UPSERT, (stream_name, position))

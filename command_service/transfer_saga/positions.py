@@ -18,6 +18,7 @@ from shared_kernel.events import (
     TransferRequested,
 )
 from shared_kernel.settings import EVENTS_TABLE
+from shared_kernel.unsynced_writes import execute_unsynced
 
 #: The row of the saga in ``saga_positions``.
 SAGA_NAME = "transfers"
@@ -52,12 +53,17 @@ async def load_saga_position(conn: AsyncConnection[Any]) -> tuple[int, int]:
 
 
 async def save_saga_position(conn: AsyncConnection[Any], position: int) -> None:
-    """Record ``position``; never moves backwards (a stale saga cannot rewind it)."""
-    await conn.execute(_SAVE_POSITION, (SAGA_NAME, position))
+    """Record ``position``; never moves backwards (a stale saga cannot rewind it).
+
+    Committed without an fsync: a crash that loses it only makes the saga look
+    at some transfer events again, whose repeated steps the version key refuses.
+    """
+    await execute_unsynced(conn, _SAVE_POSITION, (SAGA_NAME, position))
 
 
 async def save_swept_to(conn: AsyncConnection[Any], swept_to: int) -> None:
-    await conn.execute(_SAVE_SWEPT, (SAGA_NAME, swept_to))
+    """Record the sweep's mark, without an fsync: losing it means sweeping again."""
+    await execute_unsynced(conn, _SAVE_SWEPT, (SAGA_NAME, swept_to))
 
 
 async def unfinished_transfers(

@@ -1,9 +1,9 @@
 """The transfer saga's loop: lead, sweep, then follow the event log and advance transfers.
 
 Driven by the event store's log, never by an HTTP request: the saga reads
-every event after its position (woken by the store's NOTIFY, or a fallback
-poll), and for each transfer event that calls for a step (a request, a
-debit) it advances that transfer (:mod:`.steps`). Only then does it record
+the log after its position up to the head (woken by the store's NOTIFY, or a
+fallback poll), only the transfer events that call for a step (a request, a
+debit: :mod:`.log_reading`), and advances those transfers (:mod:`.steps`). Only then does it record
 its new position, so a crash repeats steps rather than skipping them, and a
 repeated step is refused by the transfer stream's version key.
 
@@ -37,6 +37,7 @@ from command_service.domain.transfer import Transfer
 from command_service.leader_loop import LeaderLoop, LoopLog, Role
 from command_service.settings import TransferSagaSettings
 from command_service.transfer_saga import metrics
+from command_service.transfer_saga.log_reading import Actionable, actionable_events
 from command_service.transfer_saga.positions import (
     load_saga_position,
     save_saga_position,
@@ -44,15 +45,12 @@ from command_service.transfer_saga.positions import (
     unfinished_transfers,
 )
 from command_service.transfer_saga.steps import TransferSteps
-from shared_kernel.event_log import LogEntry, head_position, log_batches
-from shared_kernel.events import TransferDebited, TransferRequested
+from shared_kernel.event_log import head_position
 
 __all__ = ["OUTAGES", "Role", "TransferSaga", "saga_lock_key"]
 
 log = logging.getLogger(__name__)
 
-#: Log events after which a transfer has a step to take.
-ACTIONABLE_TOPICS = frozenset({TransferRequested.TOPIC, TransferDebited.TOPIC})
 #: Failures that are an outage, not a bug (the event store wraps psycopg's own).
 OUTAGES: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
@@ -114,34 +112,39 @@ class TransferSaga(LeaderLoop):
             await self._idle(conn)
 
     async def _follow(self, reader: AsyncConnection[Any], position: int) -> int:
-        """Advance the transfers of every event after ``position``; returns the new position."""
+        """Advance the transfers of the events after ``position`` up to the head; the new position.
+
+        Positions are in commit order, so every event up to the head read here
+        is visible: once no actionable event is left below it, the head itself
+        is the new position.
+        """
         head = await head_position(reader)
         batch_size = self._settings.transfer_saga_batch_size
-        async for entries in log_batches(reader, position, batch_size):
-            transfer_ids = self._to_advance(entries)
+        while position < head:
+            found = await actionable_events(reader, position, head, batch_size)
+            transfer_ids = self._to_advance(found)
             if transfer_ids:
                 self._remember(await asyncio.to_thread(self._steps.advance, transfer_ids))
-            position = entries[-1].position
+            position = found[-1].position if len(found) == batch_size else head
             await save_saga_position(reader, position)
             self.status.position = position
             metrics.POSITION.set(position)
             metrics.LAG.observe(head, position)
             log.debug(
                 "followed the log",
-                extra={"position": position, "events": len(entries), "advanced": len(transfer_ids)},
+                extra={"position": position, "events": len(found), "advanced": len(transfer_ids)},
             )
         head = max(head, position)
         metrics.STORE_HEAD.set(head)
         metrics.LAG.observe(head, position)
         return position
 
-    def _to_advance(self, entries: list[LogEntry]) -> list[UUID]:
+    def _to_advance(self, found: list[Actionable]) -> list[UUID]:
         """Transfers with a step to take after these events, minus those the saga moved itself."""
         wanted: dict[UUID, None] = {}
-        for entry in entries:
-            known = self._known.get(entry.stream_id, 0)
-            if entry.topic in ACTIONABLE_TOPICS and known < entry.version:
-                wanted[entry.stream_id] = None
+        for event in found:
+            if self._known.get(event.transfer_id, 0) < event.version:
+                wanted[event.transfer_id] = None
         return list(wanted)
 
     def _remember(self, states: Iterable[Transfer]) -> None:

@@ -64,10 +64,13 @@ _TRANSFER_TOPICS = frozenset(
         TransferFailed,
     )
 )
-_SELECT_STREAM = (
+#: The next chunk of a stream, walked along its primary key by version (a stream's
+#: positions rise with its versions), so each chunk reads its own rows only; ordered
+#: by position, every chunk would read or sort the stream's whole history again.
+SELECT_STREAM = (
     "SELECT notification_id, originator_id, originator_version, topic, state"
-    f" FROM {EVENTS_TABLE} WHERE originator_id = %s AND notification_id > %s"
-    " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+    f" FROM {EVENTS_TABLE} WHERE originator_id = %s AND originator_version > %s"
+    " AND notification_id <= %s ORDER BY originator_version LIMIT %s"
 )
 _FIRST_POSITION = f"SELECT min(notification_id) FROM {EVENTS_TABLE} WHERE originator_id = %s"
 _LIVE_TABLE = (
@@ -147,7 +150,7 @@ async def scratch_read_models(
     is already in one) that is always rolled back.
     """
     async with conn.transaction(force_rollback=True):
-        first = await _read(conn, stream_id, after=0, as_of=as_of)
+        first = await _read(conn, stream_id, as_of=as_of, after=None)
         if not first:
             cursor = await conn.execute(_FIRST_POSITION, (stream_id,))
             row = await cursor.fetchone()
@@ -163,16 +166,17 @@ async def scratch_read_models(
             fold.last_position = entries[-1].position
             if len(entries) < CHUNK:
                 break
-            entries = await _read(conn, stream_id, after=fold.last_position, as_of=as_of)
+            entries = await _read(conn, stream_id, as_of=as_of, after=entries[-1])
         yield fold
 
 
 async def _read(
-    conn: AsyncConnection[Any], stream_id: UUID, *, after: int, as_of: int
+    conn: AsyncConnection[Any], stream_id: UUID, *, as_of: int, after: LogEntry | None
 ) -> list[LogEntry]:
-    cursor = await conn.execute(_SELECT_STREAM, (stream_id, after, as_of, CHUNK))
-    entries = []
-    previous = after
+    """The stream's next chunk after the entry ``after`` (from its start when None)."""
+    after_version, previous = (after.version, after.position) if after else (0, 0)
+    cursor = await conn.execute(SELECT_STREAM, (stream_id, after_version, as_of, CHUNK))
+    entries: list[LogEntry] = []
     for position, originator_id, version, topic, state in await cursor.fetchall():
         entries.append(LogEntry(position, previous, originator_id, version, topic, bytes(state)))
         previous = position

@@ -25,11 +25,12 @@ RUNTIME_PACKAGES = ("shared_kernel", "command_service", "query_service", "projec
 #: Installed by `python -m venv` itself, not by the lock.
 VENV_SEED = {"pip", "setuptools", "wheel"}
 #: Runtime dependencies no module imports by name: uvicorn loads the first two when
-#: installed, litestar's OpenTelemetry plugin the ASGI instrumentation (and the
+#: installed, redis-py hiredis, litestar's OpenTelemetry plugin the ASGI instrumentation (and the
 #: instrumentations' base is pinned only to keep the OpenTelemetry set in lockstep).
 LOADED_BY_OTHERS = {
     "uvloop",
     "httptools",
+    "hiredis",
     "opentelemetry-instrumentation-asgi",
     "opentelemetry-instrumentation",
 }

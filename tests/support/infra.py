@@ -12,12 +12,9 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
-
-from schema.migrate import migrate
+from schema.scratch import scratch_database as scratch
+from schema.scratch import with_database
 
 #: The server the tests use; override with TEST_POSTGRES_URL / TEST_REDIS_URL.
 POSTGRES_SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -25,25 +22,14 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def database_url_for(dbname: str) -> str:
-    return urlunsplit(urlsplit(POSTGRES_SERVER_URL)._replace(path=f"/{dbname}"))
+    return with_database(POSTGRES_SERVER_URL, dbname)
 
 
 @contextmanager
 def scratch_database(*, migrated: bool = True) -> Iterator[str]:
     """A new, empty (or migrated) database; dropped when the block ends."""
-    dbname = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    url = database_url_for(dbname)
-    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    try:
-        if migrated:
-            migrate(url)
+    with scratch(POSTGRES_SERVER_URL, "ledger_test", migrated=migrated) as url:
         yield url
-    finally:
-        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
 
 
 def unique_stream_name() -> str:

@@ -1,0 +1,47 @@
+"""The part of the event log the transfer saga follows: the transfer events it acts on.
+
+Most of the log is deposits, withdrawals and the saga's own legs, which ask
+nothing of it. So PostgreSQL filters by topic and sends only each actionable
+event's position, transfer and version (never the payload): a pass over a
+long run of other events costs a scan of the position index, not their bytes
+over the wire and their decoding in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from shared_kernel.events import TransferDebited, TransferRequested
+from shared_kernel.settings import EVENTS_TABLE
+
+#: Log events after which a transfer has a step to take.
+ACTIONABLE_TOPICS: tuple[str, ...] = (TransferRequested.TOPIC, TransferDebited.TOPIC)
+
+ACTIONABLE = (
+    f"SELECT notification_id, originator_id, originator_version FROM {EVENTS_TABLE}"
+    " WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s)"
+    " ORDER BY notification_id LIMIT %s"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actionable:
+    """A transfer event at ``position`` that calls for the transfer's next step."""
+
+    position: int
+    transfer_id: UUID
+    version: int
+
+
+async def actionable_events(
+    conn: AsyncConnection[Any], after: int, up_to: int, limit: int
+) -> list[Actionable]:
+    """Up to ``limit`` actionable events in positions (``after``, ``up_to``], in log order."""
+    cursor = await conn.execute(ACTIONABLE, (after, up_to, list(ACTIONABLE_TOPICS), limit))
+    return [
+        Actionable(int(p), transfer_id, int(v)) for p, transfer_id, v in await cursor.fetchall()
+    ]
