@@ -191,7 +191,11 @@ class BatchWriter:
         A recovering attempt replaces one that may still be committing (in
         another process); asking only after every earlier append has ended
         means a recorded command is never decided again, and a refusal is
-        never given to a command that was in fact recorded.
+        never given to a command whose first attempt was already committing.
+        One case stays open: a first attempt still queued (not yet in a
+        transaction) in another command service when this one is refused may
+        record the command afterwards; it is then recorded once, but the two
+        attempts answered differently.
         """
         recovering = [p for p in batch if p.command.recovering]
         if not recovering:
