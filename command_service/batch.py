@@ -102,7 +102,7 @@ class AccountStates:
         except AggregateNotFoundError:
             return None
         except PersistenceError as error:
-            raise StoreUnavailable(f"the event store is unavailable: {error}") from error
+            raise StoreUnavailable.because(error) from error
 
     def _cached(self, account_id: UUID) -> Account | None:
         if self._cache is None:

@@ -131,7 +131,7 @@ class BatchWriter:
                 "saving a batch failed; finding out from the store what it recorded",
                 extra={"events": len(decision.events), "error": str(error)},
             )
-            raise StoreUnavailable(f"the event store is unavailable: {error}") from error
+            raise StoreUnavailable.because(error) from error
         metrics.EVENTS_APPENDED.inc(len(positions))
         return positions
 
@@ -205,7 +205,7 @@ class BatchWriter:
                 (p.command.command_id for p in recovering), settle_seconds=self._settle_seconds
             )
         except PersistenceError as error:
-            unavailable = StoreUnavailable(f"the event store is unavailable: {error}")
+            unavailable = StoreUnavailable.because(error)
             for pending in recovering:
                 self._resolve(pending, unavailable)
             return [p for p in batch if not p.command.recovering]
@@ -238,7 +238,7 @@ class BatchWriter:
             try:
                 outcome: Outcome = answer_from_record(self._store, pending.command, record)
             except PersistenceError as error:
-                outcome = StoreUnavailable(f"the event store is unavailable: {error}")
+                outcome = StoreUnavailable.because(error)
             self._resolve(pending, outcome)
         return rest
 
@@ -259,7 +259,7 @@ class BatchWriter:
                 account_id: states.load_from_store(account_id) for account_id in states.changed
             }
         except (PersistenceError, StoreUnavailable) as error:
-            self._fail(batch, decision, states, StoreUnavailable(str(error)))
+            self._fail(batch, decision, states, StoreUnavailable.because(error))
             return [], {}
         moved = {
             account_id
@@ -314,7 +314,11 @@ class BatchWriter:
     # -- after a save whose outcome is unknown -----------------------------------------
 
     def _after_unknown(
-        self, batch: list[Pending], decision: Decision, states: AccountStates, error: Exception
+        self,
+        batch: list[Pending],
+        decision: Decision,
+        states: AccountStates,
+        error: StoreUnavailable,
     ) -> list[Pending]:
         """Find out what the failed save recorded; answer that, return the rest to decide."""
         self._evict([p.command.account_id for p in batch] + list(states.changed))
@@ -324,7 +328,7 @@ class BatchWriter:
                 "the event store failed while recording the command and could not be asked"
                 " whether it did; retrying with the same Idempotency-Key is safe"
             )
-            self._fail(batch, decision, states, StoreUnavailable(str(error)), accepted=unknown)
+            self._fail(batch, decision, states, error, accepted=unknown)
             return []
         again: list[Pending] = []
         for pending in self._answer_from(batch, recorded, "unknown-outcome"):

@@ -86,6 +86,13 @@ class ServiceUnavailable(Exception):
 class StoreUnavailable(ServiceUnavailable):
     code = "store-unavailable"
 
+    @classmethod
+    def because(cls, error: Exception) -> StoreUnavailable:
+        """The answer to a failure of the event store (``error`` itself when it is one)."""
+        if isinstance(error, StoreUnavailable):
+            return error
+        return cls(f"the event store is unavailable: {error}")
+
 
 class AppenderStopped(ServiceUnavailable):
     code = "shutting-down"
