@@ -129,8 +129,6 @@ class LedgerEventStore(Application[UUID]):
         "APPLICATION_RECORDER_TOPIC": get_topic(LedgerRecorder),
         "IS_SNAPSHOTTING_ENABLED": "y",
         "CREATE_TABLE": "no",
-        # A pooled connection that died with a server restart is replaced, not handed out.
-        "POSTGRES_PRE_PING": "y",
     }
 
     def record(self, events: Iterable[LedgerEvent], commands: Iterable[CommandRecord]) -> list[int]:
