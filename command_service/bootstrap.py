@@ -20,7 +20,6 @@ from litestar import Litestar
 from command_service import metrics
 from command_service.appender import Appender
 from command_service.event_store import LedgerEventStore, event_store_env
-from command_service.gateway import CommandGateway
 from command_service.http.app import create_app
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.settings import CommandServiceSettings
@@ -110,7 +109,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         await redis_client.aclose()
 
     return create_app(
-        CommandGateway(appender),
+        appender,
         idempotency_keys=keys,
         idempotency_wait_seconds=settings.idempotency_wait_seconds,
         health_checks={

@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from command_service.appender import Appender
 from command_service.commands import (
     CloseAccount,
     CommandResult,
@@ -22,7 +23,6 @@ from command_service.commands import (
     OpenAccount,
     WithdrawMoney,
 )
-from command_service.gateway import CommandGateway
 from command_service.http.bodies import (
     AccountChangedResponse,
     AccountOpenedResponse,
@@ -77,7 +77,7 @@ def _money_route(path: str, operation_id: str, summary: str) -> post:
 async def _move_money(
     kind: type[DepositMoney | WithdrawMoney],
     request: Request[Any, Any, Any],
-    commands: CommandGateway,
+    commands: Appender,
     *,
     account_id: UUID,
     data: MoneyRequest,
@@ -116,7 +116,7 @@ class AccountCommands(Controller):
         self,
         request: Request[Any, Any, Any],
         data: OpenAccountRequest,
-        commands: CommandGateway,
+        commands: Appender,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[AccountOpenedResponse]:
         attempt = attempt_of(request)
@@ -146,7 +146,7 @@ class AccountCommands(Controller):
         self,
         account_id: UUID,
         data: MoneyRequest,
-        commands: CommandGateway,
+        commands: Appender,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -167,7 +167,7 @@ class AccountCommands(Controller):
         self,
         account_id: UUID,
         data: MoneyRequest,
-        commands: CommandGateway,
+        commands: Appender,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -193,7 +193,7 @@ class AccountCommands(Controller):
     async def close(
         self,
         account_id: UUID,
-        commands: CommandGateway,
+        commands: Appender,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,

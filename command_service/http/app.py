@@ -16,9 +16,9 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
+from command_service.appender import Appender
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
-from command_service.gateway import CommandGateway
 from command_service.http.accounts import AccountCommands
 from command_service.http.contract import COMMAND_CONTRACT
 from command_service.http.transfers import TransferCommands
@@ -61,7 +61,7 @@ _STORE_OUTAGES = (
 
 
 def create_app(
-    commands: CommandGateway,
+    commands: Appender,
     *,
     idempotency_keys: IdempotencyKeys,
     idempotency_wait_seconds: float,

@@ -13,8 +13,8 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from command_service.appender import Appender
 from command_service.commands import RequestTransfer
-from command_service.gateway import CommandGateway
 from command_service.http.accounts import problems
 from command_service.http.bodies import TransferAcceptedResponse, TransferRequest, decode_strictly
 from command_service.http.headers import CorrelationIdHeader, correlation_id, location
@@ -44,7 +44,7 @@ class TransferCommands(Controller):
         self,
         request: Request[Any, Any, Any],
         data: TransferRequest,
-        commands: CommandGateway,
+        commands: Appender,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[TransferAcceptedResponse]:
         attempt = attempt_of(request)

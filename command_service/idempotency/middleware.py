@@ -12,7 +12,7 @@ an insufficient-funds withdrawal) is stored and replayed alike:
 
 A 5xx answer or a crash gives the claim back (at once, or when its lease
 runs out); the next attempt keeps the request's command id and executes in
-*recovering* mode (see :mod:`command_service.gateway`).
+*recovering* mode (see :mod:`command_service.batch_writer`).
 """
 
 from __future__ import annotations
