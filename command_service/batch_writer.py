@@ -44,6 +44,7 @@ from command_service.event_store import LedgerEventStore
 from command_service.pending import Outcome, Pending
 from command_service.recorded_answers import answer_from_record, conflicting_stream
 from command_service.recorder import CommandRecord, RecordedCommand, refused_by_recorded_command
+from command_service.snapshot_rule import snapshots_due
 from shared_kernel import tracing
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class BatchWriter:
             states = AccountStates(self._store, self._cache, preloaded)
             decision = decide_batch([p.command for p in remaining], states)
             try:
-                positions = self._save(remaining, decision)
+                positions = self._save(remaining, decision, states)
             except SaveRefused as refused:
                 remaining, preloaded = self._after_refused(remaining, decision, states, refused)
             except StoreUnavailable as error:
@@ -105,10 +106,17 @@ class BatchWriter:
 
     # -- saving -------------------------------------------------------------------
 
-    def _save(self, batch: list[Pending], decision: Decision) -> list[int]:
-        """Positions of the saved events, in order; raises SaveRefused or StoreUnavailable."""
+    def _save(self, batch: list[Pending], decision: Decision, states: AccountStates) -> list[int]:
+        """Positions of the saved events, in order; raises SaveRefused or StoreUnavailable.
+
+        The snapshots the batch makes due go in the same statement as its events.
+        """
         if not decision.events:
             return []
+        snapshots = snapshots_due(
+            ((states.base_version(i), states.working[i]) for i in states.changed),
+            self._snapshot_interval,
+        )
         records = [
             CommandRecord(batch[index].command.command_id, event.originator_id,
                           event.originator_version)
@@ -117,9 +125,9 @@ class BatchWriter:
         try:
             if tracing.enabled():
                 with command_spans.save(len(decision.events)):
-                    positions = self._store.record(decision.events, records)
+                    positions = self._store.record(decision.events, records, snapshots)
             else:
-                positions = self._store.record(decision.events, records)
+                positions = self._store.record(decision.events, records, snapshots)
         except IntegrityError as error:
             recorded = refused_by_recorded_command(error)
             if not recorded:
@@ -133,6 +141,7 @@ class BatchWriter:
             )
             raise StoreUnavailable.because(error) from error
         metrics.EVENTS_APPENDED.inc(len(positions))
+        metrics.SNAPSHOTS_WRITTEN.inc(len(snapshots))
         return positions
 
     def _commit(
@@ -166,22 +175,6 @@ class BatchWriter:
             for account in states.working.values():
                 if account is not None:
                     self._cache.put(account.id, account)
-        self._take_snapshots(states)
-
-    def _take_snapshots(self, states: AccountStates) -> None:
-        interval = self._snapshot_interval
-        for account_id in states.changed:
-            before, after = states.base_version(account_id), states.working[account_id]
-            if after is None or after.version // interval == before // interval:
-                continue
-            try:
-                self._store.put_snapshot(after)
-            except Exception:  # the events are safe; a missing snapshot only slows loading
-                metrics.SNAPSHOT_FAILURES.inc()
-                log.exception(
-                    "snapshot failed",
-                    extra={"account_id": str(account_id), "version": after.version},
-                )
 
     # -- what the store already holds ------------------------------------------
 

@@ -131,14 +131,22 @@ class LedgerEventStore(Application[UUID]):
         "CREATE_TABLE": "no",
     }
 
-    def record(self, events: Iterable[LedgerEvent], commands: Iterable[CommandRecord]) -> list[int]:
-        """Save ``events`` and the ids of the ``commands`` behind them in one transaction.
+    def record(
+        self,
+        events: Iterable[LedgerEvent],
+        commands: Iterable[CommandRecord] = (),
+        snapshots: Iterable[Account] = (),
+    ) -> list[int]:
+        """Save ``events``, the ids of the ``commands`` behind them and ``snapshots``
+        of accounts as those events leave them, in one statement and one transaction.
 
         Positions of the events, in order. Raises ``IntegrityError`` when an
         event's version is taken (another writer) or a command was recorded
         before (:func:`~command_service.recorder.refused_by_recorded_command`).
+        A snapshot shares its events' fate: a refused append leaves none.
         """
-        recordings = self.save(*events, commands=list(commands))
+        snapshot_rows = [self.mapper.to_stored_event(AccountSnapshot.take(a)) for a in snapshots]
+        recordings = self.save(*events, commands=list(commands), snapshots=snapshot_rows)
         return [recording.notification.id for recording in recordings]
 
     def recorded(
@@ -160,11 +168,6 @@ class LedgerEventStore(Application[UUID]):
         """The transfer folded from its whole stream (a few events; never snapshotted)."""
         events = cast(Iterable[LedgerEvent], self.events.get(transfer_id))
         return transfers.fold(None, events)
-
-    def put_snapshot(self, account: Account) -> None:
-        """Record ``account`` as a snapshot (a separate write, after its events)."""
-        assert self.snapshots is not None
-        self.snapshots.put([AccountSnapshot.take(account)])
 
 
 def event_store_env(database_url: str, pool_size: int = 5, cache_size: int = 0) -> dict[str, str]:

@@ -37,8 +37,9 @@ APPEND_RETRIES = Counter(
     "ledger_append_retries_total", "Commands decided again after a conflicting save."
 )
 EVENTS_APPENDED = Counter("ledger_appended_events_total", "Events committed to the event store.")
-SNAPSHOT_FAILURES = Counter(
-    "ledger_snapshot_failures_total", "Snapshot writes that failed (logged)."
+SNAPSHOTS_WRITTEN = Counter(
+    "ledger_snapshots_written_total",
+    "Account snapshots written with the events that made them due.",
 )
 APPEND_BACKLOG = Gauge(
     "ledger_append_backlog_commands", "Commands waiting for the appender's writer thread."

@@ -1,4 +1,4 @@
-"""The library's PostgreSQL recorder, plus the ids of the commands each append records.
+"""The library's PostgreSQL recorder, appending through the project's one-statement function.
 
 Exactly once by construction: an append writes one ``ledger_commands`` row
 per command it records, in the same transaction as the events and under the
@@ -21,22 +21,21 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
-    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
 from eventsourcing.utils import retry
-from psycopg import Cursor
-from psycopg.rows import DictRow
 
 from shared_kernel.settings import EVENTS_TABLE
 
 COMMANDS_TABLE = "ledger_commands"
 COMMANDS_KEY = f"{COMMANDS_TABLE}_pkey"
 
-_INSERT_COMMANDS = (
-    f"INSERT INTO {COMMANDS_TABLE} (command_id, originator_id, originator_version)"
-    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[])"
+_APPEND = (
+    "SELECT notification_id FROM ledger_append("
+    "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
+    " %s::uuid[], %s::uuid[], %s::bigint[],"
+    " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s) AS notification_id"
 )
 _SELECT_RECORDED = (
     "SELECT c.command_id, c.originator_id, c.originator_version, e.notification_id"
@@ -69,10 +68,13 @@ class RecordedCommand:
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
-    """Appends events and, in the same statement pipeline, the command ids behind them.
+    """Appends events, the command ids behind them and any snapshots due, in one statement.
 
-    ``store.save(*events, commands=[CommandRecord, ...])`` passes the records
-    through the library's keyword arguments to here.
+    ``store.save(*events, commands=[CommandRecord, ...], snapshots=[StoredEvent, ...])``
+    passes the extra rows through the library's keyword arguments to here, and
+    the project's ``ledger_append`` function (schema/sql/011_append_function.sql)
+    writes them all on an autocommit connection: one round trip, the table lock
+    held only while the server works.
     """
 
     #: The library retries a failed append 10 times, each waiting up to the pool's
@@ -80,31 +82,28 @@ class LedgerRecorder(PostgresApplicationRecorder):
     #: dropped connection; beyond that the appender asks the store what was recorded.
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        unretried = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
-        return unretried(self, stored_events, **kwargs)
-
-    def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        **kwargs: Any,
-    ) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
+        if not stored_events:
+            return []
         commands: Sequence[CommandRecord] = kwargs.get("commands") or ()
-        if commands:
-            # Its own cursor: the library reads the positions from ``curs``'s last result.
-            with curs.connection.cursor() as own:
-                own.execute(
-                    _INSERT_COMMANDS,
-                    (
-                        [c.command_id for c in commands],
-                        [c.stream_id for c in commands],
-                        [c.version for c in commands],
-                    ),
-                    prepare=True,
-                )
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        snapshots: Sequence[StoredEvent] = kwargs.get("snapshots") or ()
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+            [c.command_id for c in commands],
+            [c.stream_id for c in commands],
+            [c.version for c in commands],
+            [s.originator_id for s in snapshots],
+            [s.originator_version for s in snapshots],
+            [s.topic for s in snapshots],
+            [s.state for s in snapshots],
+            f"{self.datastore.lock_timeout}s",
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            assert conn.autocommit  # the statement is its own transaction
+            curs.execute(_APPEND, params, prepare=True)
+            return [row["notification_id"] for row in curs.fetchall()]
 
 
 def refused_by_recorded_command(error: IntegrityError) -> bool:

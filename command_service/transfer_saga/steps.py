@@ -1,7 +1,8 @@
 """Advancing transfers: load them, decide with the pure domain, save each step in one go.
 
 A step's events (the leg on the account, the transfer's next event, and on
-completion the source's settlement) are saved in ONE ``store.save``. The
+completion the source's settlement) are saved in ONE append, with any
+account snapshots they make due. The
 transfer event carries the next version of the transfer stream, so a step
 repeated by anyone (this saga after a crash, a second saga) is refused by
 the store's (stream, version) key: :class:`IntegrityError`, and nothing of
@@ -29,6 +30,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from command_service import snapshot_rule
 from command_service.domain import account as accounts
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, DomainError
@@ -76,17 +78,16 @@ class WorkingAccounts:
         self._base.clear()
         self.working.clear()
 
-    def take_snapshots(self, interval: int) -> None:
-        """Snapshot each account whose version crossed a multiple of ``interval``."""
-        for account_id, account in self.working.items():
-            before = self._base.get(account_id, 0)
-            if account is None or account.version // interval == before // interval:
-                continue
-            try:
-                self._store.put_snapshot(account)
-            except Exception:  # the events are safe; a missing snapshot only slows loading
-                log.exception("snapshot failed", extra={"account_id": str(account_id)})
-            self._base[account_id] = account.version
+    def snapshots_due(self, interval: int) -> list[Account]:
+        """The accounts whose snapshot the save of the events recorded so far must write."""
+        return snapshot_rule.snapshots_due(
+            ((self._base.get(i, 0), a) for i, a in self.working.items()), interval
+        )
+
+    def saved(self, snapshots: Iterable[Account]) -> None:
+        """After a save: the accounts snapshotted there are not due again in this pass."""
+        for account in snapshots:
+            self._base[account.id] = account.version
 
 
 class TransferSteps:
@@ -125,8 +126,11 @@ class TransferSteps:
                 decided.append((transfer, events))
         if not decided:
             return []
+        snapshots = working.snapshots_due(self._snapshot_interval)
         try:
-            self._store.save(*(event for _, events in decided for event in events))
+            self._store.record(
+                [event for _, events in decided for event in events], snapshots=snapshots
+            )
         except IntegrityError:
             metrics.STEP_CONFLICTS.inc()
             working.forget()
@@ -136,7 +140,7 @@ class TransferSteps:
             )
             results = [self._alone(transfer) for transfer, _ in decided]
         else:
-            working.take_snapshots(self._snapshot_interval)
+            working.saved(snapshots)
             results = [_after(transfer, events) for transfer, events in decided]
         metrics.STEP_DURATION.labels(step).observe(time.perf_counter() - started)
         metrics.STEP_BATCH.observe(len(decided))
@@ -171,13 +175,12 @@ class TransferSteps:
             events = self._decide(transfer, working)
             if not events:
                 return transfer
+            working.record(events)
             try:
-                self._store.save(*events)
+                self._store.record(events, snapshots=working.snapshots_due(self._snapshot_interval))
             except IntegrityError:
                 metrics.STEP_CONFLICTS.inc()
                 continue
-            working.record(events)
-            working.take_snapshots(self._snapshot_interval)
             seen = _after(transfer, events)
             if seen.terminal:
                 return seen

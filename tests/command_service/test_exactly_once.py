@@ -16,7 +16,6 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic, retry
 from prometheus_client import REGISTRY
 
@@ -45,7 +44,7 @@ class ReplyLosingRecorder(LedgerRecorder):
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.01)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        ids = PostgresApplicationRecorder.insert_events.__wrapped__(  # type: ignore[attr-defined]
+        ids = LedgerRecorder.insert_events.__wrapped__(  # type: ignore[attr-defined]
             self, stored_events, **kwargs
         )
         if ReplyLosingRecorder.replies_to_lose > 0:
@@ -60,8 +59,8 @@ class ReplyLosingStore(LedgerEventStore):
     name = LedgerEventStore.name  # the library names tables after the class otherwise
     replies_to_lose = 0
 
-    def record(self, events: Any, commands: Any) -> list[int]:
-        positions = super().record(events, commands)
+    def record(self, events: Any, commands: Any = (), snapshots: Any = ()) -> list[int]:
+        positions = super().record(events, commands, snapshots)
         if ReplyLosingStore.replies_to_lose > 0:
             ReplyLosingStore.replies_to_lose -= 1
             raise OperationalError("server closed the connection unexpectedly (reply lost)")
