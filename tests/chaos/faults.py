@@ -21,7 +21,7 @@ from tests.support.reference_fold import checkpoints, store_head
 from tests.support.tcp_proxy import CommitReplyDroppingProxy
 
 #: What the command service and the saga send when they append to the event store.
-EVENT_INSERT = r"INSERT INTO\s+\S*ledger_events"
+EVENT_INSERT = r"INSERT INTO\s+\S*ledger_events|ledger_append\("
 RECOVERY_DEADLINE = 60.0
 #: Commands acknowledged after a fault before it counts as recovered from.
 ACKS_TO_RECOVER = 3

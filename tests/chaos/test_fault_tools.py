@@ -13,7 +13,7 @@ import pytest
 from tests.support.postgres_server import PrivatePostgres, private_postgres
 from tests.support.tcp_proxy import CommitReplyDroppingProxy
 
-EVENT_INSERT = r"INSERT INTO\s+\S*ledger_events"
+EVENT_INSERT = r"INSERT INTO\s+\S*ledger_events|ledger_append\("
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,23 @@ def test_a_failed_commit_is_answered_and_the_drop_waits_for_the_next(
         with pytest.raises(psycopg.OperationalError):
             conn.commit()
     assert _count(marks) == 1 and proxy.commit_replies_dropped == 1
+
+
+def test_an_autocommitted_statement_loses_its_answer_after_committing(
+    proxy: CommitReplyDroppingProxy, marks: str
+) -> None:
+    """The event store's append is one autocommitted statement: its own transaction."""
+    insert = "INSERT INTO marks VALUES (%s)"
+    proxy.drop_next_commit_reply(touching=r"INSERT INTO\s+marks")
+    with psycopg.connect(proxy.url("ledger"), autocommit=True) as conn:
+        conn.execute("SELECT count(*) FROM marks")  # not touching: answered
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("INSERT INTO marks_missing VALUES (1)")  # failed: answered, still armed
+        assert proxy.drops_pending == 1
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute(insert, (1,), prepare=True)
+    assert _count(marks) == 1
+    assert proxy.commit_replies_dropped == 1 and proxy.drops_pending == 0
 
 
 def test_cut_closes_every_connection(proxy: CommitReplyDroppingProxy, marks: str) -> None:

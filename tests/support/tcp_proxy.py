@@ -8,7 +8,11 @@ to (:meth:`CommitReplyDroppingProxy.drop_next_commit_reply`) it forwards the
 next matching COMMIT so the server commits, holds back the server's answer
 until it shows the commit succeeded, then discards it and closes both sides.
 A COMMIT that fails (the server answers an error or ROLLBACK) is passed on
-and the drop stays armed for the next one.
+and the drop stays armed for the next one. A statement outside a transaction
+block (autocommit: the statement is its own transaction, as the event store's
+one-statement append is) counts as a commit of its own: its answer is dropped
+once the server says it is ready again without an error, i.e. committed.
+Only with ``touching``: unnarrowed, any autocommitted check would do.
 
 ``touching`` narrows which transactions count, e.g. only those that inserted
 into the event store; statements prepared earlier on the connection are
@@ -99,9 +103,14 @@ class _Link:
     statements: dict[bytes, bytes] = field(default_factory=dict)
     #: The statements sent since the last COMMIT or ROLLBACK.
     transaction: list[bytes] = field(default_factory=list)
-    #: A COMMIT whose answer is being held back, to be dropped once it says COMMIT.
-    dropping: bool = False
+    #: Inside BEGIN ... COMMIT; outside it every statement commits by itself.
+    in_block: bool = False
+    #: Whose answer is being held back: a COMMIT's (dropped once it says COMMIT) or
+    #: an autocommitted statement's (dropped once the server is ready, error-free).
+    dropping: str = ""
     held: list[bytes] = field(default_factory=list)
+    #: Statements sent since the client last asked for answers (a Sync or simple Query).
+    trip: list[bytes] = field(default_factory=list)
 
     def close(self) -> None:
         for writer in (self.client, self.server):
@@ -119,6 +128,7 @@ class CommitReplyDroppingProxy:
         self._armed = 0
         self._touching: re.Pattern[bytes] | None = None
         self._dropped = 0
+        self._trips: list[tuple[str, ...]] = []
         self._links: set[_Link] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -157,6 +167,17 @@ class CommitReplyDroppingProxy:
     def drops_pending(self) -> int:
         with self._lock:
             return self._armed
+
+    def round_trips(self) -> list[tuple[str, ...]]:
+        """Each time a client waited for answers (a Sync or a simple Query): the
+        statements it had sent since the last time, in order. ``clear_round_trips``
+        starts the count again."""
+        with self._lock:
+            return list(self._trips)
+
+    def clear_round_trips(self) -> None:
+        with self._lock:
+            self._trips.clear()
 
     def cut(self) -> int:
         """Close every connection now, both sides; how many there were."""
@@ -202,8 +223,9 @@ class CommitReplyDroppingProxy:
     async def _client_to_server(self, link: _Link, reader: asyncio.StreamReader) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                if not link.opaque and self._holds_commit(link, link.from_client.feed(data)):
-                    link.dropping = True  # before the server can possibly answer
+                held = "" if link.opaque else self._holds_commit(link, link.from_client.feed(data))
+                if held:
+                    link.dropping = held  # before the server can possibly answer
                 link.server.write(data)
                 await link.server.drain()
 
@@ -220,18 +242,32 @@ class CommitReplyDroppingProxy:
                             return
                 await link.client.drain()
 
-    def _holds_commit(self, link: _Link, messages: list[_Message]) -> bool:
-        """Track the transaction's statements; True when a COMMIT to drop goes out now."""
-        drop = False
+    def _holds_commit(self, link: _Link, messages: list[_Message]) -> str:
+        """Track the transaction's statements; which answer to drop goes out now, if any."""
+        drop = ""
         for kind, body, _, _ in messages:
             if kind == b"" and body[:4] in _PRE_STARTUP_CODES:
                 link.from_server.bare_bytes_expected += 1
                 continue
             text = self._statement_text(link, kind, body)
+            if text is not None:
+                link.trip.append(text)
+            if kind in (b"S", b"Q"):
+                with self._lock:
+                    self._trips.append(tuple(t.decode(errors="replace") for t in link.trip))
+                link.trip.clear()
             if text is None:
                 continue
             if _BEGINS_TRANSACTION.match(text):  # what came before committed by itself
                 link.transaction.clear()
+                link.in_block = True
+                continue
+            if not link.in_block and not _ENDS_TRANSACTION.match(text):
+                with self._lock:
+                    if self._armed > 0 and self._touching and self._touching.search(text):
+                        self._armed -= 1  # reserved; given back if the statement fails
+                        drop = "statement"
+                continue
             if not _ENDS_TRANSACTION.match(text):
                 if len(link.transaction) < _MAX_REMEMBERED:
                     link.transaction.append(text)
@@ -239,8 +275,9 @@ class CommitReplyDroppingProxy:
             with self._lock:
                 if _COMMITS.match(text) and self._armed > 0 and self._matches(link.transaction):
                     self._armed -= 1  # reserved; given back if the COMMIT fails
-                    drop = True
+                    drop = "commit"
             link.transaction.clear()
+            link.in_block = False
         return drop
 
     def _matches(self, transaction: list[bytes]) -> bool:
@@ -253,10 +290,10 @@ class CommitReplyDroppingProxy:
     def _statement_text(link: _Link, kind: bytes, body: bytes) -> bytes | None:
         if kind == b"Q":
             return body.rstrip(b"\x00")
-        if kind == b"P":  # Parse: name, query
+        if kind == b"P":  # Parse: name, query; a named one runs (and is seen) at its Bind
             name, query = body.split(b"\x00", 2)[:2]
             link.statements[name] = query
-            return query
+            return None if name else query
         if kind == b"B":  # Bind: portal, statement name; the unnamed one was seen at Parse
             statement = body.split(b"\x00", 2)[1]
             return link.statements.get(statement) if statement else None
@@ -268,7 +305,10 @@ class CommitReplyDroppingProxy:
             link.client.write(raw)
             return "passed"
         link.held.append(raw)
-        if kind == b"C" and body == _COMMIT_DONE:
+        committed = (link.dropping == "commit" and kind == b"C" and body == _COMMIT_DONE) or (
+            link.dropping == "statement" and kind == b"Z"
+        )
+        if committed:
             with self._lock:
                 self._dropped += 1
             link.close()
@@ -276,7 +316,7 @@ class CommitReplyDroppingProxy:
         if kind == b"E" or (kind == b"C" and body.startswith(b"ROLLBACK")):
             with self._lock:
                 self._armed += 1  # nothing committed: the next COMMIT is dropped instead
-            link.dropping = False
+            link.dropping = ""
             for held in link.held:
                 link.client.write(held)
             link.held.clear()
