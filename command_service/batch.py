@@ -13,6 +13,7 @@ Which state may a decision trust?
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -50,14 +51,17 @@ class AccountStates:
 
     def current(self, command: Command) -> Account | None:
         """The account ``command`` acts on (its source, for a transfer request)."""
-        # A server-made uuid4 names no existing account; the primary key agrees. Not
-        # so when recovering: the attempt it replaces may have opened it already.
-        known_new = (
-            isinstance(command, OpenAccount)
-            and not command.client_supplied_id
-            and not command.recovering
-        )
-        return self.get(command.account_id, known_new=known_new)
+        return self.get(command.account_id, known_new=_known_new(command))
+
+    def uncached(self, commands: Iterable[Command]) -> list[UUID]:
+        """The accounts ``commands`` read that the cache does not hold: what to load."""
+        wanted: dict[UUID, None] = {}
+        for command in commands:
+            if not _known_new(command):
+                wanted[command.account_id] = None
+            if isinstance(command, RequestTransfer):
+                wanted[command.to_account] = None
+        return [i for i in wanted if self._cached(i) is None]
 
     def get(self, account_id: UUID, *, known_new: bool = False) -> Account | None:
         """The account's working state, loaded (cache, then store) the first time."""
@@ -111,6 +115,16 @@ class AccountStates:
             return self._cache.get(account_id)
         except KeyError:
             return None
+
+
+def _known_new(command: Command) -> bool:
+    """A server-made uuid4 names no existing account; the primary key agrees. Not so
+    when recovering: the attempt it replaces may have opened it already."""
+    return (
+        isinstance(command, OpenAccount)
+        and not command.client_supplied_id
+        and not command.recovering
+    )
 
 
 @dataclass

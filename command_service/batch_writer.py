@@ -90,7 +90,7 @@ class BatchWriter:
     def write(self, batch: list[Pending]) -> None:
         """Answer every command of ``batch`` (through ``resolve``)."""
         remaining = self._answer_recovered(_join_repeats(batch))
-        preloaded: dict[UUID, Account | None] = {}
+        preloaded = self._load_uncached(remaining)
         while remaining:
             states = AccountStates(self._store, self._cache, preloaded)
             decision = decide_batch([p.command for p in remaining], states)
@@ -103,6 +103,21 @@ class BatchWriter:
             else:
                 self._commit(remaining, decision, positions, states)
                 return
+
+    def _load_uncached(self, batch: list[Pending]) -> dict[UUID, Account | None]:
+        """Every account of the batch the cache lacks, in one statement.
+
+        When the store fails here, nothing is preloaded: deciding then loads each
+        account itself and refuses only the commands whose account it cannot read.
+        """
+        states = AccountStates(self._store, self._cache, {})
+        missing = states.uncached(p.command for p in batch)
+        if not missing:
+            return {}
+        try:
+            return self._store.get_accounts(missing)
+        except PersistenceError:
+            return {}
 
     # -- saving -------------------------------------------------------------------
 
@@ -248,9 +263,7 @@ class BatchWriter:
                 if refused.recorded_command
                 else {}
             )
-            fresh = {
-                account_id: states.load_from_store(account_id) for account_id in states.changed
-            }
+            fresh = self._store.get_accounts(states.changed)
         except (PersistenceError, StoreUnavailable) as error:
             self._fail(batch, decision, states, StoreUnavailable.because(error))
             return [], {}

@@ -25,9 +25,10 @@ import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, PersistenceError, StoredEvent, Transcoder
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic, register_topic
 
+from command_service.bulk_loading import load_streams
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, apply
 from command_service.domain.transfer import Transfer
@@ -153,9 +154,7 @@ class LedgerEventStore(Application[UUID]):
         self, command_ids: Iterable[UUID], *, settle_seconds: float | None = None
     ) -> dict[UUID, RecordedCommand]:
         """Which of ``command_ids`` are recorded (see :func:`recorded_commands`)."""
-        recorder = self.recorder
-        assert isinstance(recorder, PostgresApplicationRecorder)
-        return recorded_commands(recorder.datastore, command_ids, settle_seconds=settle_seconds)
+        return recorded_commands(self._datastore(), command_ids, settle_seconds=settle_seconds)
 
     def get_account(self, account_id: UUID, version: int | None = None) -> Account:
         """The account from its latest snapshot (at or below ``version``) plus the tail."""
@@ -163,6 +162,24 @@ class LedgerEventStore(Application[UUID]):
             account_id, version=version, projector_func=project_account
         )
         return account
+
+    def get_accounts(self, account_ids: Iterable[UUID]) -> dict[UUID, Account | None]:
+        """Many accounts in one statement (:mod:`command_service.bulk_loading`); None
+        for an id that names no account."""
+        return load_streams(
+            self._datastore(), self.mapper, account_ids, project_account, snapshots=True
+        )
+
+    def get_transfers(self, transfer_ids: Iterable[UUID]) -> dict[UUID, Transfer | None]:
+        """Many transfers in one statement; None for an id that names no transfer."""
+        return load_streams(
+            self._datastore(), self.mapper, transfer_ids, transfers.fold, snapshots=False
+        )
+
+    def _datastore(self) -> PostgresDatastore:
+        recorder = self.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)
+        return recorder.datastore
 
     def get_transfer(self, transfer_id: UUID) -> Transfer | None:
         """The transfer folded from its whole stream (a few events; never snapshotted)."""

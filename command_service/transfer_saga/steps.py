@@ -56,6 +56,13 @@ class WorkingAccounts:
         self._base: dict[UUID, int] = {}
         self.working: dict[UUID, Account | None] = {}
 
+    def load(self, account_ids: Iterable[UUID]) -> None:
+        """Load every one of ``account_ids`` not loaded yet, in one statement."""
+        missing = [i for i in dict.fromkeys(account_ids) if i not in self.working]
+        for account_id, account in self._store.get_accounts(missing).items():
+            self.working[account_id] = account
+            self._base[account_id] = account.version if account is not None else 0
+
     def get(self, account_id: UUID) -> Account | None:
         if account_id not in self.working:
             try:
@@ -101,13 +108,15 @@ class TransferSteps:
         Ids that name no transfer are ignored. Each transfer normally ends
         here: debited in the first save, credited (or refunded) in the second.
         """
-        loaded = [self._store.get_transfer(i) for i in dict.fromkeys(transfer_ids)]
+        loaded = self._store.get_transfers(transfer_ids).values()
         states = {t.id: t for t in loaded if t is not None}
         working = WorkingAccounts(self._store)
         requested = [t for t in states.values() if t.status == "requested"]
+        working.load(t.from_account for t in requested)
         for after in self._step("debit", requested, working):
             states[after.id] = after
         debited = [t for t in states.values() if t.status == "debited"]
+        working.load(a for t in debited for a in (t.from_account, t.to_account))
         for after in self._step("credit", debited, working):
             states[after.id] = after
         return list(states.values())
@@ -172,6 +181,7 @@ class TransferSteps:
             if transfer.terminal:
                 return transfer
             working = WorkingAccounts(self._store)
+            working.load((transfer.from_account, transfer.to_account))
             events = self._decide(transfer, working)
             if not events:
                 return transfer

@@ -1,0 +1,88 @@
+"""Loading many streams at once: one statement for any number of accounts or transfers.
+
+The library's repository loads one aggregate with two queries (its latest
+snapshot, then the events after it), so a batch whose accounts are not in
+the cache paid two round trips per account: a cold cache ran at a fifth of
+the warm rate. Here one statement returns, for every id asked, its latest
+snapshot and the events after it; a single statement reads one consistent
+snapshot of the database, so a snapshot and its tail always agree.
+
+The rows are decoded by the store's own mapper and folded by the same
+functions as the repository's, so a bulk load gives exactly what loading
+each id alone gives (a property test holds the two side by side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.postgres import PostgresDatastore
+
+from shared_kernel.settings import EVENTS_TABLE, SNAPSHOTS_TABLE
+
+T = TypeVar("T")
+
+#: Per id: its latest snapshot (if any) first, then every event after it, in order.
+_SNAPSHOTS_AND_TAILS = f"""
+WITH wanted AS (SELECT DISTINCT unnest(%s::uuid[]) AS id),
+latest AS (
+    SELECT wanted.id, s.originator_version, s.topic, s.state
+    FROM wanted
+    LEFT JOIN LATERAL (
+        SELECT originator_version, topic, state FROM {SNAPSHOTS_TABLE}
+        WHERE originator_id = wanted.id ORDER BY originator_version DESC LIMIT 1
+    ) s ON true
+)
+SELECT id AS originator_id, originator_version, topic, state, 0 AS kind
+FROM latest WHERE originator_version IS NOT NULL
+UNION ALL
+SELECT e.originator_id, e.originator_version, e.topic, e.state, 1 AS kind
+FROM latest JOIN {EVENTS_TABLE} e
+  ON e.originator_id = latest.id AND e.originator_version > coalesce(latest.originator_version, 0)
+ORDER BY originator_id, kind, originator_version
+"""
+
+#: Whole streams (transfers are never snapshotted).
+_WHOLE_STREAMS = (
+    f"SELECT originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
+    " WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+)
+
+Fold = Callable[[T | None, Iterable[Any]], T | None]
+
+
+def load_streams(
+    datastore: PostgresDatastore,
+    mapper: Mapper[UUID],
+    ids: Iterable[UUID],
+    fold: Fold[T],
+    *,
+    snapshots: bool,
+) -> dict[UUID, T | None]:
+    """Every one of ``ids`` folded from its latest snapshot (when ``snapshots``) and
+    the events after it; None for an id with no events."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    with datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(_SNAPSHOTS_AND_TAILS if snapshots else _WHOLE_STREAMS, (wanted,), prepare=True)
+        rows: Sequence[Any] = curs.fetchall()
+    loaded: dict[UUID, T | None] = dict.fromkeys(wanted)
+    for stream_id, stream_rows in groupby(rows, key=lambda row: row["originator_id"]):
+        domain_events = (
+            mapper.to_domain_event(
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+            )
+            for row in stream_rows
+        )
+        loaded[stream_id] = fold(None, domain_events)
+    return loaded
