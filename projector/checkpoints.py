@@ -39,15 +39,18 @@ _ADOPT = (
     " FROM unnest(%s::text[], %s::integer[]) AS t (name, version)"
     " WHERE c.projection = t.name AND c.position = 0 AND c.version <> t.version"
 )
+#: Advances the checkpoints and queues the NOTIFY (sent at commit) in one statement.
 _ADVANCE = (
-    "INSERT INTO projection_checkpoints (projection, position, last_event_at)"
-    " SELECT unnest(%s::text[]), %s::bigint, %s::timestamptz"
+    "WITH advanced AS ("
+    " INSERT INTO projection_checkpoints (projection, position, last_event_at)"
+    " SELECT unnest(%(names)s::text[]), %(position)s::bigint, %(at)s::timestamptz"
     # GREATEST: a batch that catches up a projection added later passes positions
     # the others applied long ago; it must never move THEIR checkpoints back.
     " ON CONFLICT (projection) DO UPDATE"
     " SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position),"
     " last_event_at = GREATEST(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),"
-    " updated_at = now()"
+    " updated_at = now() RETURNING 1)"
+    " SELECT pg_notify(%(channel)s, %(position)s::text)"
 )
 
 
@@ -138,5 +141,8 @@ async def advance_checkpoints(
     last_event_at: datetime | None,
 ) -> None:
     """Move every projection up to ``position`` (none back) and tell LISTENers at commit."""
-    await conn.execute(_ADVANCE, (list(names), position, last_event_at))
-    await conn.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(position)))
+    await conn.execute(
+        _ADVANCE,
+        {"names": list(names), "position": position, "at": last_event_at,
+         "channel": PROJECTION_CHANNEL},
+    )  # fmt: skip

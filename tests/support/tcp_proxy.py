@@ -169,7 +169,7 @@ class CommitReplyDroppingProxy:
             return self._armed
 
     def round_trips(self) -> list[tuple[str, ...]]:
-        """Each time a client waited for answers (a Sync or a simple Query): the
+        """Each time a client asked for answers (a Sync, a Flush or a simple Query): the
         statements it had sent since the last time, in order. ``clear_round_trips``
         starts the count again."""
         with self._lock:
@@ -252,7 +252,7 @@ class CommitReplyDroppingProxy:
             text = self._statement_text(link, kind, body)
             if text is not None:
                 link.trip.append(text)
-            if kind in (b"S", b"Q"):
+            if kind in (b"S", b"H", b"Q"):  # Sync, Flush, simple Query: the client waits
                 with self._lock:
                     self._trips.append(tuple(t.decode(errors="replace") for t in link.trip))
                 link.trip.clear()
