@@ -9,11 +9,13 @@ tie the resulting event to the request that caused it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from shared_kernel.ids import random_uuid
 
 
 def new_command_id() -> UUID:
-    return uuid4()
+    return random_uuid()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

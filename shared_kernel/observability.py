@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_kernel import tracing
 from shared_kernel.http_metrics import OPERATIONS_PATHS
+from shared_kernel.ids import random_uuid
 from shared_kernel.logs import (
     CORRELATION_ID,
     MASK,
@@ -74,7 +74,7 @@ def correlation_id_of(scope: Scope) -> str:
         given = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), None
         )
-        value = given if given and _CORRELATION_ID.match(given) else uuid.uuid4().hex
+        value = given if given and _CORRELATION_ID.match(given) else random_uuid().hex
         state[_CORRELATION_STATE_KEY] = value
     return str(value)
 

@@ -78,6 +78,26 @@ def refuse_unstorable(errors: list[dict[str, str]]) -> None:
         )
 
 
+def storable_at_a_glance(scope: Scope) -> bool:
+    """True when nothing in the path, query or headers can decode to unstorable text.
+
+    The everyday request, checked on its raw bytes without parsing anything:
+    the path is already decoded (path parameters are slices of it); a query
+    string can only produce NUL or a surrogate through a percent escape, a NUL
+    byte or a non-ASCII byte; header values decode as Latin-1, which has no
+    surrogates, so only a NUL byte there matters. Anything else takes the full
+    check, which names the offending field.
+    """
+    query: bytes = scope.get("query_string", b"")
+    return (
+        _UNSTORABLE.search(scope["path"]) is None
+        and query.isascii()
+        and b"%" not in query
+        and b"\x00" not in query
+        and not any(b"\x00" in name or b"\x00" in value for name, value in scope["headers"])
+    )
+
+
 class StorableParameters(ASGIMiddleware):
     """Refuses a request whose path, query or headers hold unstorable text, before any work.
 
@@ -90,6 +110,9 @@ class StorableParameters(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if storable_at_a_glance(scope):
+            await next_app(scope, receive, send)
+            return
         request = ASGIConnection[Any, Any, Any, Any](scope)
         refuse_unstorable(
             unstorable_errors("path", ((str(k), v) for k, v in request.path_params.items()))

@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import msgspec
 from litestar import Request
@@ -46,6 +46,7 @@ from command_service.idempotency.keys import (
     KeyReused,
     StoredAnswer,
 )
+from shared_kernel.ids import random_uuid
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def attempt_of(request: Request[Any, Any, Any]) -> IdempotentAttempt:
     attempt = request.scope.get("state", {}).get(_STATE_KEY)
     if isinstance(attempt, IdempotentAttempt):
         return attempt
-    return IdempotentAttempt(uuid4(), recovering=False)
+    return IdempotentAttempt(random_uuid(), recovering=False)
 
 
 def fingerprint(scope: HTTPScope, body: bytes) -> bytes:
