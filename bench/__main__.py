@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
+from bench.fixed_rate import library_section, open_loop_section, prepare_targets
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
 from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
 from bench.report import build_report, print_table, write_report
@@ -83,6 +84,44 @@ def _rebuild_only(settings: BenchSettings, events: int | None, console: Console)
     return 1 if rebuild_failed(section) else 0
 
 
+def _fixed_rate_phases(
+    settings: BenchSettings, max_rate: float, started_at: datetime, console: Console
+) -> dict[str, Any]:
+    """The library's own rate, then the open loop below the measured maximum."""
+    sections: dict[str, Any] = {}
+    if settings.bench_library_seconds > 0:
+        console.print(
+            f"library: eventsourcing, {settings.bench_library_threads} threads get+save,"
+            f" {settings.bench_library_seconds:g} s ..."
+        )
+        sections["library"] = library_section(
+            settings.database_url,
+            threads=settings.bench_library_threads,
+            seconds=settings.bench_library_seconds,
+        )
+    rate = settings.bench_open_loop_share * max_rate
+    if settings.bench_open_loop_seconds > 0 and rate >= 1:
+        console.print(
+            f"open loop: a hot account of {settings.bench_hot_events} events, then"
+            f" {rate:,.0f} deposits/s for {settings.bench_open_loop_seconds:g} s ..."
+        )
+        targets = asyncio.run(
+            prepare_targets(
+                settings.command_service_url, settings.query_service_url, settings.database_url,
+                accounts=settings.bench_open_loop_accounts, hot_events=settings.bench_hot_events,
+                hot_share=settings.bench_hot_share,
+                transfer_pairs=10 if settings.bench_open_loop_transfers_per_second else 0,
+            )
+        )  # fmt: skip
+        sections["open_loop"] = open_loop_section(
+            targets, settings.database_url, rate=rate,
+            transfer_rate=settings.bench_open_loop_transfers_per_second,
+            seconds=settings.bench_open_loop_seconds, report_dir=settings.bench_report_dir,
+            stem=started_at.strftime("%Y%m%dT%H%M%S"),
+        )  # fmt: skip
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(args)
@@ -139,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(
         settings, started_at, ceiling, ceiling_error, load, transfers=transfers, rebuild=rebuild
     )
+    max_rate = report["commands"]["per_second"]
+    report.update(_fixed_rate_phases(settings, max_rate, started_at, console))
     print_table(report, console)
     json_path, md_path = write_report(report, settings.bench_report_dir)
     console.print(f"report: {json_path} and {md_path}")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.ceiling import Ceiling
+from bench.fixed_rate import fixed_rate_rows
 from bench.load import LoadResult
 from bench.rebuild import rebuild_rows
 from bench.settings import BenchSettings
@@ -184,6 +185,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         *transfer_rows(report.get("transfers", {"skipped": "not in this report"})),
         *rebuild_rows(report.get("rebuild", {"skipped": "not in this report"})),
+        *fixed_rate_rows(report),
     ]
 
 

@@ -61,6 +61,26 @@ class BenchSettings(BaseSettings):
         default="auto",
         description="Who sends the deposits: wrk (C, when installed) or Python httpx workers.",
     )
+    bench_open_loop_seconds: float = Field(
+        default=20.0, ge=0, description="Length of the fixed-rate (open-loop) phase (0 skips it)."
+    )
+    bench_open_loop_share: float = Field(
+        default=0.5, gt=0, le=1, description="Its deposit rate, as a share of the measured max."
+    )
+    bench_open_loop_accounts: int = Field(default=200, ge=1)
+    bench_open_loop_transfers_per_second: float = Field(
+        default=10.0, ge=0, description="Transfers sent beside the open loop's deposits."
+    )
+    bench_hot_events: int = Field(
+        default=20_000, ge=0, description="History of the hot account before the open loop."
+    )
+    bench_hot_share: float = Field(
+        default=0.3, ge=0, le=1, description="Share of the open loop's deposits to the hot account."
+    )
+    bench_library_threads: int = Field(default=8, ge=1, le=64)
+    bench_library_seconds: float = Field(
+        default=5.0, ge=0, description="Length of the eventsourcing library's own run (0 skips)."
+    )
     bench_currency: str = Field(default="EUR", min_length=3, max_length=3)
     bench_report_dir: Path = Path("bench-reports")
     command_service_url: str = Field(default_factory=_command_url)

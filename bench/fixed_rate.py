@@ -1,0 +1,217 @@
+"""The phases that measure the ledger below saturation, beside the library's own rate.
+
+After the closed-loop phase has found the maximum deposit rate, this:
+
+1. gives one account a long history (``BENCH_HOT_EVENTS`` deposits, written
+   through the event store's own append in big batches) and waits until the
+   read side has it, so the hot account costs what a real one would;
+2. runs the open loop (:mod:`bench.open_loop`) at ``BENCH_OPEN_LOOP_SHARE`` of
+   the maximum, ``BENCH_HOT_SHARE`` of the deposits to the hot account, with
+   transfers beside them, sampling each process's CPU before and after;
+3. measures the eventsourcing library's own 8-thread get + save rate
+   (:mod:`bench.library_ceiling`) on a scratch database.
+
+Each figure is reported beside the goal it is held to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench.latency_plot import plot_latency
+from bench.library_ceiling import measure_library_rate
+from bench.open_loop import OpenLoopResult, Targets, run_open_loop
+from bench.process_cpu import per_event_ms, sample
+from bench.stats import summarize
+from command_service.domain.account import Account, apply, deposit
+from command_service.event_store import LedgerEventStore, event_store_env
+from shared_kernel.events import EventMetadata, LedgerEvent
+
+#: Goals of the open-loop phase (milliseconds).
+GOALS_MS = {"command_p99": 10.0, "visibility_p50": 5.0, "visibility_p99": 50.0,
+            "transfer_p50": 50.0}  # fmt: skip
+
+
+def grow_history(database_url: str, account_id: str, events: int, batch: int = 2_000) -> int:
+    """Append ``events`` deposits of 1 to ``account_id`` (snapshots as the service takes
+    them); the account's version afterwards."""
+    store = LedgerEventStore(env=event_store_env(database_url, pool_size=1))
+    try:
+        account: Account = store.get_account(uuid.UUID(account_id))
+        written = 0
+        while written < events:
+            pending: list[LedgerEvent] = []
+            for _ in range(min(batch, events - written)):
+                cause = str(uuid.uuid4())
+                event = deposit(account, 1, None, "bench history", EventMetadata(
+                    correlation_id=cause, causation_id=cause))  # fmt: skip
+                after = apply(account, event)
+                assert after is not None
+                account = after
+                pending.append(event)
+            store.record(pending, snapshots=[account])
+            written += len(pending)
+        return account.version
+    finally:
+        store.close()
+
+
+async def _shown(client: httpx.AsyncClient, query_url: str, account_id: str, version: int) -> None:
+    """Wait until the query service shows the account at ``version`` (the read side caught up)."""
+    deadline = time.perf_counter() + 300
+    while time.perf_counter() < deadline:
+        response = await client.get(f"{query_url}/accounts/{account_id}")
+        if response.status_code == httpx.codes.OK and response.json()["version"] >= version:
+            return
+        await asyncio.sleep(0.2)
+    msg = f"the read side did not show the hot account at version {version} within 300 s"
+    raise RuntimeError(msg)
+
+
+async def _open(client: httpx.AsyncClient, command_url: str, owner: str, amount: int) -> str:
+    opened = await client.post(f"{command_url}/accounts", json={"owner": owner, "currency": "EUR"})
+    opened.raise_for_status()
+    account_id = str(opened.json()["account_id"])
+    if amount:
+        funded = await client.post(
+            f"{command_url}/accounts/{account_id}/deposits", json={"amount": amount}
+        )
+        funded.raise_for_status()
+    return account_id
+
+
+async def prepare_targets(
+    command_url: str, query_url: str, database_url: str, *, accounts: int, hot_events: int,
+    hot_share: float, transfer_pairs: int,
+) -> Targets:  # fmt: skip
+    """Accounts to deposit to, a hot account with ``hot_events`` of history, transfer pairs."""
+    run = uuid.uuid4().hex[:8]
+    async with httpx.AsyncClient(timeout=30) as client:
+        ids = [await _open(client, command_url, f"open-loop-{run}", 0) for _ in range(accounts)]
+        hot = await _open(client, command_url, f"open-loop-hot-{run}", 0) if hot_events else None
+        pairs = [
+            (await _open(client, command_url, f"open-loop-tx-{run}", 1_000_000),
+             await _open(client, command_url, f"open-loop-tx-{run}", 0))
+            for _ in range(transfer_pairs)
+        ]  # fmt: skip
+        if hot is not None:
+            version = await asyncio.to_thread(grow_history, database_url, hot, hot_events)
+            await _shown(client, query_url, hot, version)
+    return Targets(command_url, query_url, ids, hot, hot_share, pairs)
+
+
+def _summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:
+    return asdict(summarize([seconds for _, seconds in points]))
+
+
+def open_loop_section(
+    targets: Targets, database_url: str, *, rate: float, transfer_rate: float, seconds: float,
+    report_dir: Path, stem: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Run the open loop and describe it: latencies, goals, CPU per event, the plot."""
+    dbname = urlsplit(database_url).path.lstrip("/")
+    before, started = sample(dbname), time.perf_counter()
+    result: OpenLoopResult = asyncio.run(
+        run_open_loop(targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds)
+    )
+    elapsed, after = time.perf_counter() - started, sample(dbname)
+    plot = plot_latency(result, report_dir / f"{stem}-open-loop.png")
+    section: dict[str, Any] = {
+        "rate_per_second": rate,
+        "transfer_rate_per_second": transfer_rate,
+        "seconds": seconds,
+        "hot_share": targets.hot_share,
+        "command": _summary_ms(result.commands),
+        "visibility": _summary_ms(result.visibility),
+        "transfer_completion": _summary_ms(result.transfers),
+        "errors": dict(result.errors),
+        "late_sends": result.late_sends,
+        "events": result.events,
+        "cpu_ms_per_event": per_event_ms(before, after, result.events),
+        "cpu_percent_of_a_core": {
+            name: 100.0 * (after[name] - before.get(name, 0.0)) / elapsed for name in after
+        },
+        "plot": str(plot),
+        "goals_ms": GOALS_MS,
+    }
+    section["goals_met"] = {
+        "command_p99": _at_most(section["command"]["p99_ms"], GOALS_MS["command_p99"]),
+        "visibility_p50": _at_most(section["visibility"]["p50_ms"], GOALS_MS["visibility_p50"]),
+        "visibility_p99": _at_most(section["visibility"]["p99_ms"], GOALS_MS["visibility_p99"]),
+        "transfer_p50": _at_most(
+            section["transfer_completion"]["p50_ms"], GOALS_MS["transfer_p50"]
+        ),
+    }
+    return section
+
+
+def _at_most(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value <= goal
+
+
+def library_section(database_url: str, *, threads: int, seconds: float) -> dict[str, Any]:
+    rate = measure_library_rate(database_url, threads=threads, seconds=seconds)
+    return {**asdict(rate), "per_second": rate.per_second}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _p50_p99(summary: dict[str, Any]) -> str:
+    return f"p50 {_ms(summary['p50_ms'])} · p99 {_ms(summary['p99_ms'])}"
+
+
+def _goal(met: bool | None) -> str:
+    return {True: "goal met", False: "goal MISSED", None: "not measured"}[met]
+
+
+def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Rows of the library comparison, the open loop and CPU per event."""
+    rows: list[tuple[str, str, str]] = []
+    library = report.get("library")
+    deposits = report["commands"]["per_second"]
+    if library:
+        ratio = deposits / library["per_second"] if library["per_second"] else None
+        rows.append((
+            f"eventsourcing library, {library['threads']} threads get+save",
+            f"{library['per_second']:,.0f} /s",
+            f"deposits are {ratio:.1f}x it (goal 2x)" if ratio else "-",
+        ))  # fmt: skip
+    loop = report.get("open_loop")
+    if loop:
+        met = loop["goals_met"]
+        rows += [
+            (
+                f"open loop: {loop['rate_per_second']:,.0f} deposits/s,"
+                f" {loop['hot_share']:.0%} to a hot account",
+                _p50_p99(loop["command"]),
+                f"from due time; {_goal(met['command_p99'])} (p99 10 ms);"
+                f" {loop['late_sends']} sent late",
+            ),
+            (
+                "open loop: visibility (answered -> read shows it)",
+                _p50_p99(loop["visibility"]),
+                f"p50 {_goal(met['visibility_p50'])} (5 ms), p99 {_goal(met['visibility_p99'])}"
+                " (50 ms)",
+            ),
+            (
+                f"open loop: transfer completion ({loop['transfer_rate_per_second']:g}/s)",
+                _p50_p99(loop["transfer_completion"]),
+                f"{_goal(met['transfer_p50'])} (p50 50 ms)",
+            ),
+        ]
+        for name, ms in sorted(loop["cpu_ms_per_event"].items()):
+            rows.append((
+                f"CPU per event: {name}", f"{ms:.3f} ms",
+                f"{loop['cpu_percent_of_a_core'].get(name, 0):.0f}% of a core",
+            ))  # fmt: skip
+    return rows

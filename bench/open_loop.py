@@ -1,0 +1,187 @@
+"""The open-loop phase: requests at a fixed rate, latency counted from when each was due.
+
+A closed loop (N clients, each sending when its last answer came) slows down
+with the server, so a stall shows as a few slow requests instead of the
+hundreds that would have queued behind it (coordinated omission). Here each
+request has a due time fixed before the run, ``i / rate`` seconds after the
+start; it is sent at that time whatever happened before, and its latency is
+counted from the due time, so time spent waiting for the client or for a
+connection counts too.
+
+Deposits go to the bench accounts, ``hot_share`` of them to one hot account
+(with a long history); every ``visibility_every``-th deposit is followed by a
+read of the query service with ``min_position`` (command answered -> read
+answered: the visibility lag); transfers at their own rate are followed
+until the query service shows them terminal (due -> terminal visible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+TERMINAL = frozenset({"completed", "refunded", "failed"})
+
+
+def due_times(rate: float, seconds: float) -> list[float]:
+    """Offsets (seconds from the start) at which requests are due: ``rate`` per second."""
+    if rate <= 0 or seconds <= 0:
+        return []
+    return [index / rate for index in range(int(rate * seconds))]
+
+
+@dataclass
+class OpenLoopResult:
+    rate: float
+    seconds: float
+    #: (due offset, seconds from due to answered) per accepted deposit.
+    commands: list[tuple[float, float]] = field(default_factory=list)
+    #: (due offset, seconds from the command's answer to the read showing it).
+    visibility: list[tuple[float, float]] = field(default_factory=list)
+    #: (due offset, seconds from due to the transfer shown terminal).
+    transfers: list[tuple[float, float]] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    #: Requests sent more than 5 ms after their due time (the client fell behind).
+    late_sends: int = 0
+    events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Where the phase sends its requests."""
+
+    command_url: str
+    query_url: str
+    accounts: list[str]
+    hot_account: str | None
+    hot_share: float
+    transfer_pairs: list[tuple[str, str]]
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return f"{response.status_code} {code or ''}".strip()
+
+
+class _Phase:
+    def __init__(
+        self, client: httpx.AsyncClient, targets: Targets, result: OpenLoopResult, *,
+        visibility_every: int, poll_seconds: float, follow_seconds: float,
+    ) -> None:  # fmt: skip
+        self._client = client
+        self._targets = targets
+        self._result = result
+        self._visibility_every = visibility_every
+        self._poll = poll_seconds
+        self._follow = follow_seconds
+        self._rng = random.Random(7)
+
+    def _account(self) -> str:
+        targets = self._targets
+        if targets.hot_account is not None and self._rng.random() < targets.hot_share:
+            return targets.hot_account
+        return self._rng.choice(targets.accounts)
+
+    async def deposit(self, index: int, due: float, offset: float) -> None:
+        account = self._account()
+        try:
+            response = await self._client.post(
+                f"{self._targets.command_url}/accounts/{account}/deposits", json={"amount": 1}
+            )
+        except httpx.HTTPError as error:
+            self._result.errors[type(error).__name__] += 1
+            return
+        answered = time.perf_counter()
+        if response.status_code != httpx.codes.OK:
+            self._result.errors[_error(response)] += 1
+            return
+        self._result.commands.append((offset, answered - due))
+        self._result.events += 1
+        if index % self._visibility_every == 0:
+            position = int(response.json()["position"])
+            await self._visible(account, position, answered, offset)
+
+    async def _visible(self, account: str, position: int, answered: float, offset: float) -> None:
+        url = f"{self._targets.query_url}/accounts/{account}"
+        try:
+            response = await self._client.get(url, params={"min_position": position})
+        except httpx.HTTPError as error:
+            self._result.errors[f"visibility {type(error).__name__}"] += 1
+            return
+        if response.status_code != httpx.codes.OK:
+            self._result.errors[f"visibility {_error(response)}"] += 1
+            return
+        self._result.visibility.append((offset, time.perf_counter() - answered))
+
+    async def transfer(self, index: int, due: float, offset: float) -> None:
+        source, target = self._targets.transfer_pairs[index % len(self._targets.transfer_pairs)]
+        body = {"from_account": source, "to_account": target, "amount": 1}
+        try:
+            response = await self._client.post(f"{self._targets.command_url}/transfers", json=body)
+        except httpx.HTTPError as error:
+            self._result.errors[f"transfer {type(error).__name__}"] += 1
+            return
+        if response.status_code != httpx.codes.ACCEPTED:
+            self._result.errors[f"transfer {_error(response)}"] += 1
+            return
+        url = f"{self._targets.query_url}/transfers/{response.json()['transfer_id']}"
+        deadline = due + self._follow
+        while time.perf_counter() < deadline:
+            shown = await self._client.get(url)
+            if shown.status_code == httpx.codes.OK and shown.json()["status"] in TERMINAL:
+                self._result.transfers.append((offset, time.perf_counter() - due))
+                self._result.events += 4  # request, debit, credit + settle, completion
+                return
+            await asyncio.sleep(self._poll)
+        self._result.errors["transfer not terminal in time"] += 1
+
+
+async def run_open_loop(
+    targets: Targets,
+    *,
+    rate: float,
+    transfer_rate: float,
+    seconds: float,
+    visibility_every: int = 5,
+    poll_seconds: float = 0.002,
+    follow_seconds: float = 10.0,
+    connections: int = 256,
+) -> OpenLoopResult:
+    """Deposits at ``rate``/s and transfers at ``transfer_rate``/s for ``seconds``."""
+    result = OpenLoopResult(rate=rate, seconds=seconds)
+    schedule = sorted(
+        [(at, "deposit", i) for i, at in enumerate(due_times(rate, seconds))]
+        + [(at, "transfer", i) for i, at in enumerate(due_times(transfer_rate, seconds))]
+        if targets.transfer_pairs else
+        [(at, "deposit", i) for i, at in enumerate(due_times(rate, seconds))]
+    )  # fmt: skip
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0)) as client:
+        phase = _Phase(
+            client, targets, result, visibility_every=visibility_every,
+            poll_seconds=poll_seconds, follow_seconds=follow_seconds,
+        )  # fmt: skip
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+        for offset, kind, index in schedule:
+            due = start + offset
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -0.005:
+                result.late_sends += 1
+            send = phase.deposit if kind == "deposit" else phase.transfer
+            task = asyncio.create_task(send(index, due, offset))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    return result

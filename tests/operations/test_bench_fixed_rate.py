@@ -1,0 +1,100 @@
+"""The open-loop phase, the CPU sampling, the library's rate and the plot.
+
+The pure parts against hand-made inputs; then one short real run of the open
+loop against a stack of real processes, checking what it reports (never how
+fast: speed is `make bench`'s business).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bench.fixed_rate import fixed_rate_rows, open_loop_section, prepare_targets
+from bench.latency_plot import plot_latency
+from bench.library_ceiling import measure_library_rate
+from bench.open_loop import OpenLoopResult, due_times
+from bench.process_cpu import POSTGRES, classify, per_event_ms, sample
+from tests.support.infra import POSTGRES_SERVER_URL
+from tests.support.processes import Stack
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_due_times_are_fixed_before_the_run_at_the_rate() -> None:
+    assert due_times(4, 1) == [0.0, 0.25, 0.5, 0.75]
+    assert len(due_times(100, 2.5)) == 250
+    assert due_times(0, 10) == [] and due_times(10, 0) == []
+
+
+def test_processes_are_told_apart_by_module_and_backends_by_database() -> None:
+    python = "/srv/ledger/.venv/bin/python"
+    assert classify([python, "-m", "command_service"], "ledger") == "command service"
+    assert classify([python, "-m", "command_service.relay"], "ledger") == "outbox relay"
+    assert classify([python, "-m", "command_service.transfer_saga"], "ledger") == "transfer saga"
+    assert classify([python, "-m", "projector"], "ledger") == "projector"
+    assert classify([python, "-m", "pytest"], "ledger") is None
+    backend = "postgres: 15/main: ledger_writer ledger 127.0.0.1(40112) idle"
+    assert classify([backend], "ledger") == POSTGRES
+    assert classify(["postgres: ledger_writer ledger [local] idle"], "ledger") == POSTGRES
+    assert classify([backend], "other") is None
+    assert classify(["postgres: 15/main: checkpointer"], "ledger") is None
+
+
+def test_cpu_per_event_is_the_difference_over_the_events() -> None:
+    before = {"projector": 1.0, POSTGRES: 2.0}
+    after = {"projector": 1.5, POSTGRES: 3.0, "relay": 0.25}
+    assert per_event_ms(before, after, 1_000) == {"projector": 0.5, POSTGRES: 1.0, "relay": 0.25}
+    assert per_event_ms(before, after, 0) == {}
+
+
+def test_sampling_reads_this_machines_processes(tmp_path: Path) -> None:
+    fake = tmp_path / "4242"
+    fake.mkdir()
+    (fake / "cmdline").write_bytes(b"/usr/bin/python\0-m\0projector\0")
+    ticks = 100  # the usual clock ticks per second
+    (fake / "stat").write_text(f"4242 (python) S 1 1 1 0 -1 0 0 0 0 0 {3 * ticks} {ticks} 0 0")
+    (tmp_path / "self").mkdir()
+    assert sample("ledger", proc=tmp_path) == {"projector": pytest.approx(4.0, rel=0.01)}
+
+
+def test_the_plot_is_a_png(tmp_path: Path) -> None:
+    result = OpenLoopResult(rate=100, seconds=2)
+    result.commands = [(i / 100, 0.002 + i / 10_000) for i in range(200)]
+    result.visibility = [(i / 20, 0.01) for i in range(40)]
+    path = plot_latency(result, tmp_path / "plot.png")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    empty = plot_latency(OpenLoopResult(rate=1, seconds=1), tmp_path / "empty.png")
+    assert empty.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_the_library_rate_is_measured_on_a_scratch_database() -> None:
+    rate = measure_library_rate(POSTGRES_SERVER_URL, threads=2, seconds=0.5, aggregates=20)
+    assert rate.threads == 2 and rate.saves > 0 and rate.per_second > 0
+
+
+@pytest.mark.processes
+def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) -> None:
+    stack.start("command", "relay", "saga", "projector", "query")
+    command, query = stack.process("command").url, stack.process("query").url
+    targets = asyncio.run(
+        prepare_targets(command, query, stack.database_url, accounts=5, hot_events=500,
+                        hot_share=0.3, transfer_pairs=2)
+    )  # fmt: skip
+
+    section = open_loop_section(
+        targets, stack.database_url, rate=40, transfer_rate=4, seconds=1.5,
+        report_dir=tmp_path, stem="short",
+    )  # fmt: skip
+
+    assert section["errors"] == {}
+    assert section["command"]["count"] == 60
+    assert section["visibility"]["count"] == 12  # every fifth deposit
+    assert section["transfer_completion"]["count"] == 6
+    assert section["events"] == 60 + 6 * 4
+    assert {"command service", "projector", POSTGRES} <= set(section["cpu_ms_per_event"])
+    assert Path(section["plot"]).read_bytes()[:8] == PNG_SIGNATURE
+    rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
+    assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
