@@ -35,7 +35,7 @@ PYTEST_ARGS ?=
 .PHONY: help install lock services migrate run ctl test lint typecheck pytest bench schemas status clean distclean
 .PHONY: replay republish
 .PHONY: rebuild dead-letters
-.PHONY: bench-tracing
+.PHONY: bench-tracing bench-scale
 .PHONY: soak
 
 help: ## list the targets
@@ -91,6 +91,9 @@ soak: install ## the chaos suite, every fault SOAK_ROUNDS (5) times over, under 
 
 bench: install ## benchmark the running stack (start it with `make run` first)
 	$(RUN) $(PYTHON) -m bench
+
+bench-scale: install services ## the bench's figures at 100k and at 1M events side by side (own stack and scratch database; long)
+	$(RUN) $(PYTHON) -m bench.scale
 
 bench-tracing: install services ## tracing on vs off: command throughput and latency (own scratch database)
 	$(RUN) $(PYTHON) -m bench.tracing_overhead $(ARGS)

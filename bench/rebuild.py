@@ -26,6 +26,7 @@ from projector.projections import projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from projector.rebuild.records import RebuildRecord
 from schema.scratch import scratch_database
+from shared_kernel.settings import EVENTS_TABLE
 
 
 class RebuildBenchSettings(BaseSettings):
@@ -105,6 +106,15 @@ def measure_rebuild(
         batch_size=batch_size,
         state=final.state,
     )
+
+
+def measure_rebuild_of(database_url: str, projection: str, batch_size: int = 10_000) -> float:
+    """Events/s of the replay of a rebuild of ``projection`` from the store as it is."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+    events = int(row[0]) if row else 0
+    _, replay, _ = asyncio.run(_rebuild(database_url, projection, batch_size))
+    return events / replay if replay else 0.0
 
 
 def rebuild_rows(section: dict[str, Any]) -> list[tuple[str, str, str]]:

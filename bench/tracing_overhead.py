@@ -20,11 +20,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,7 +28,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -40,16 +35,13 @@ import psycopg
 import redis
 from psycopg import sql
 
+from bench.stack import stack
 from bench.wrk_driver import run_deposits, wrk_executable
 from schema.migrate import migrate
 from shared_kernel.settings import CommonSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-PROCESSES = {
-    "command": ("command_service", "COMMAND_SERVICE_PORT"),
-    "relay": ("command_service.relay", "RELAY_PORT"),
-    "projector": ("projector", "PROJECTOR_PORT"),
-}
+#: The processes a deposit's path crosses (no saga, no query service).
+TRACED = ("command", "relay", "projector")
 
 
 @dataclass(frozen=True)
@@ -85,12 +77,6 @@ def collector() -> Iterator[str]:
         server.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def scratch_database(server_url: str) -> Iterator[str]:
     def url_of(name: str) -> str:
@@ -106,43 +92,6 @@ def scratch_database(server_url: str) -> Iterator[str]:
         with psycopg.connect(url_of("postgres"), autocommit=True) as conn:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
             conn.execute(drop.format(sql.Identifier(name)))
-
-
-@contextmanager
-def stack(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Command service, relay and projector with ``env``; yields their URLs."""
-    urls, popens = {}, []
-    try:
-        for name, (module, port_variable) in PROCESSES.items():
-            port = _free_port()
-            popens.append(subprocess.Popen(
-                [sys.executable, "-m", module], cwd=ROOT, env={**env, port_variable: str(port)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
-            urls[name] = f"http://127.0.0.1:{port}"
-        for name, url in urls.items():
-            _wait_ready(name, url)
-        yield urls
-    finally:
-        for popen in popens:
-            popen.send_signal(signal.SIGTERM)
-        for popen in popens:
-            try:
-                popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-
-
-def _wait_ready(name: str, url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} not ready at {url} after {timeout}s")
 
 
 def _open_accounts(url: str, count: int) -> list[str]:
@@ -177,7 +126,7 @@ async def _python_load(url: str, ids: list[str], clients: int, seconds: float) -
 
 
 def measure(mode: str, env: dict[str, str], clients: int, seconds: float, accounts: int) -> Run:
-    with stack(env) as urls:
+    with stack(env, TRACED) as urls:
         ids = _open_accounts(urls["command"], accounts)
         if wrk_executable():
             result = run_deposits(urls["command"], ids, amount=1, clients=clients, seconds=seconds)

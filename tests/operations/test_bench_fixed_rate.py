@@ -17,6 +17,8 @@ from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.open_loop import OpenLoopResult, due_times
 from bench.process_cpu import POSTGRES, classify, per_event_ms, sample
+from bench.scale import comparison
+from bench.scale import markdown as scale_markdown
 from tests.support.infra import POSTGRES_SERVER_URL
 from tests.support.processes import Stack
 
@@ -98,3 +100,21 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert Path(section["plot"]).read_bytes()[:8] == PNG_SIGNATURE
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
+
+
+def test_the_scale_report_sets_each_figure_beside_its_cost_ratio() -> None:
+    small = {"events": 100_000, "deposits_per_second": 1_000.0,
+             "command_ms": {"p99_ms": 10.0}, "catch_up_events_per_second": 20_000.0}
+    large = {"events": 1_000_000, "deposits_per_second": 800.0,
+             "command_ms": {"p99_ms": 20.0}, "catch_up_events_per_second": 20_000.0}  # fmt: skip
+    rows = {row["figure"]: row for row in comparison([small, large])}
+
+    assert rows["deposits/s (closed loop)"]["cost_ratio"] == 1.25  # a rate: lower is worse
+    assert rows["deposits/s (closed loop)"]["within_1_5x"] is True
+    assert rows["command p99 ms (closed loop)"]["cost_ratio"] == 2.0
+    assert rows["command p99 ms (closed loop)"]["within_1_5x"] is False
+    assert rows["projector catch-up events/s"]["cost_ratio"] == 1.0
+    assert rows["open loop visibility p50 ms"]["values"] == [None, None]
+    report = {"started_at": "t", "settings": {"hot_accounts": 4, "hot_share": 0.1},
+              "sizes": [small, large], "comparison": list(rows.values())}  # fmt: skip
+    assert "| command p99 ms (closed loop) | 10.0 | 20.0 | 2.00 |" in scale_markdown(report)
