@@ -26,54 +26,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bench.hot_account import grow_history, wait_shown
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.open_loop import OpenLoopResult, Targets, run_open_loop
 from bench.process_cpu import per_event_ms, sample
 from bench.stats import summarize
-from command_service.domain.account import Account, apply, deposit
-from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, LedgerEvent
 
 #: Goals of the open-loop phase (milliseconds).
 GOALS_MS = {"command_p99": 10.0, "visibility_p50": 5.0, "visibility_p99": 50.0,
             "transfer_p50": 50.0}  # fmt: skip
-
-
-def grow_history(database_url: str, account_id: str, events: int, batch: int = 2_000) -> int:
-    """Append ``events`` deposits of 1 to ``account_id`` (snapshots as the service takes
-    them); the account's version afterwards."""
-    store = LedgerEventStore(env=event_store_env(database_url, pool_size=1))
-    try:
-        account: Account = store.get_account(uuid.UUID(account_id))
-        written = 0
-        while written < events:
-            pending: list[LedgerEvent] = []
-            for _ in range(min(batch, events - written)):
-                cause = str(uuid.uuid4())
-                event = deposit(account, 1, None, "bench history", EventMetadata(
-                    correlation_id=cause, causation_id=cause))  # fmt: skip
-                after = apply(account, event)
-                assert after is not None
-                account = after
-                pending.append(event)
-            store.record(pending, snapshots=[account])
-            written += len(pending)
-        return account.version
-    finally:
-        store.close()
-
-
-async def _shown(client: httpx.AsyncClient, query_url: str, account_id: str, version: int) -> None:
-    """Wait until the query service shows the account at ``version`` (the read side caught up)."""
-    deadline = time.perf_counter() + 300
-    while time.perf_counter() < deadline:
-        response = await client.get(f"{query_url}/accounts/{account_id}")
-        if response.status_code == httpx.codes.OK and response.json()["version"] >= version:
-            return
-        await asyncio.sleep(0.2)
-    msg = f"the read side did not show the hot account at version {version} within 300 s"
-    raise RuntimeError(msg)
 
 
 async def _open(client: httpx.AsyncClient, command_url: str, owner: str, amount: int) -> str:
@@ -104,7 +66,7 @@ async def prepare_targets(
         ]  # fmt: skip
         if hot is not None:
             version = await asyncio.to_thread(grow_history, database_url, hot, hot_events)
-            await _shown(client, query_url, hot, version)
+            await wait_shown(client, query_url, hot, version)
     return Targets(command_url, query_url, ids, hot, hot_share, pairs)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
+from bench.hot_account import grow_history, wait_shown
 from bench.settings import BenchSettings
 from bench.wrk_driver import WrkResult, wrk_executable
 
@@ -61,6 +62,18 @@ class LoadResult:
     wrk_initial_total: int = 0
     wrk_expected_range: tuple[int, int] = (0, 0)
     wrk_balance_total: int = 0  # what the query service shows for the wrk accounts together
+    hot_account: str | None = None  # the account with a long history taking a share of deposits
+
+
+def weighted_ids(ids: list[str], hot: str | None, share: float) -> list[str]:
+    """``ids`` with ``hot`` repeated so a uniform pick lands on it with probability ``share``."""
+    if hot is None or share <= 0:
+        return list(ids)
+    others = [i for i in ids if i != hot]
+    if share >= 1 or not others:
+        return [hot]
+    copies = max(1, round(share * len(others) / (1 - share)))
+    return others + [hot] * copies
 
 
 @dataclass
@@ -153,6 +166,18 @@ async def _setup(
     return accounts
 
 
+async def _make_hot(
+    client: httpx.AsyncClient, settings: BenchSettings, account: _Account, result: LoadResult
+) -> None:
+    """Give ``account`` BENCH_HOT_EVENTS deposits of 1 of history; wait until it is read."""
+    version = await asyncio.to_thread(
+        grow_history, settings.database_url, account.account_id, settings.bench_hot_events
+    )
+    account.expected_balance += settings.bench_hot_events
+    await wait_shown(client, settings.query_service_url, account.account_id, version)
+    result.hot_account = account.account_id
+
+
 async def _probe_lag(
     client: httpx.AsyncClient,
     settings: BenchSettings,
@@ -198,11 +223,13 @@ async def _load(
     cpu_started = time.process_time()
     deadline = started + settings.bench_seconds
     rng = random.Random()
+    by_id = {account.account_id: account for account in accounts}
+    picks = weighted_ids(list(by_id), result.hot_account, settings.bench_hot_share)
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal next_sample
         while time.perf_counter() < deadline:
-            account = rng.choice(accounts)
+            account = by_id[rng.choice(picks)]
             amount = rng.randint(1, 1_000)
             sent = time.perf_counter()
             try:
@@ -328,6 +355,8 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
             await check_stack(probe_client, settings)
         started = time.perf_counter()
         accounts = await _setup(clients, settings, result, run_id=f"{int(time.time())}")
+        if settings.bench_hot_events > 0 and accounts:
+            await _make_hot(probe_client, settings, accounts[-1], result)
         result.setup_seconds = time.perf_counter() - started
         driver = settings.bench_driver
         if driver == "auto":

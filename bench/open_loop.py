@@ -151,7 +151,7 @@ async def run_open_loop(
     transfer_rate: float,
     seconds: float,
     visibility_every: int = 5,
-    poll_seconds: float = 0.002,
+    poll_seconds: float = 0.01,
     follow_seconds: float = 10.0,
     connections: int = 256,
 ) -> OpenLoopResult:

@@ -53,6 +53,11 @@ def build_report(
             f"the benchmark client itself used {cpu_percent:.0f}% of a core: on this machine"
             " the load generator may be what limits commands/s"
         )
+    if load.hot_account is not None:
+        notes.append(
+            f"{settings.bench_hot_share:.0%} of the deposits went to one account holding"
+            f" {settings.bench_hot_events:,} events of history"
+        )
     if ceiling is None:
         notes.append(f"no ceiling: {ceiling_error}")
     if load.wrk is not None:

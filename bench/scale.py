@@ -36,8 +36,9 @@ import redis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bench.fixed_rate import grow_history, open_loop_section, prepare_targets
+from bench.fixed_rate import open_loop_section, prepare_targets
 from bench.history import fill_store
+from bench.hot_account import grow_history
 from bench.load import run_load
 from bench.open_loop import Targets
 from bench.rebuild import measure_rebuild_of

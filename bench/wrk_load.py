@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from bench.load import LoadResult, _Account, _post, _probe_lag
+from bench.load import LoadResult, _Account, _post, _probe_lag, weighted_ids
 from bench.settings import BenchSettings
 from bench.wrk_driver import WrkResult, run_deposits
 
@@ -48,7 +48,11 @@ async def load_with_wrk(
         asyncio.to_thread(
             run_deposits,
             settings.command_service_url,
-            [account.account_id for account in wrk_accounts],
+            weighted_ids(
+                [account.account_id for account in wrk_accounts],
+                result.hot_account,
+                settings.bench_hot_share,
+            ),
             amount=WRK_AMOUNT,
             clients=settings.bench_clients,
             seconds=settings.bench_seconds,

@@ -15,6 +15,7 @@ import pytest
 from bench.fixed_rate import fixed_rate_rows, open_loop_section, prepare_targets
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
+from bench.load import weighted_ids
 from bench.open_loop import OpenLoopResult, due_times
 from bench.process_cpu import POSTGRES, classify, per_event_ms, sample
 from bench.scale import comparison
@@ -118,3 +119,12 @@ def test_the_scale_report_sets_each_figure_beside_its_cost_ratio() -> None:
     report = {"started_at": "t", "settings": {"hot_accounts": 4, "hot_share": 0.1},
               "sizes": [small, large], "comparison": list(rows.values())}  # fmt: skip
     assert "| command p99 ms (closed loop) | 10.0 | 20.0 | 2.00 |" in scale_markdown(report)
+
+
+def test_a_hot_account_is_picked_with_its_share() -> None:
+    ids = [f"a{i}" for i in range(70)]
+    picks = weighted_ids(ids, "a0", 0.3)
+    assert picks.count("a0") / len(picks) == pytest.approx(0.3, abs=0.01)
+    assert set(picks) == set(ids)
+    assert weighted_ids(ids, None, 0.3) == ids and weighted_ids(ids, "a0", 0) == ids
+    assert weighted_ids(ids, "a0", 1) == ["a0"]
