@@ -37,7 +37,7 @@ CREATE UNIQUE INDEX bench_appends_notification_id_idx ON bench_appends (notifica
 #: One transaction of the pgbench script: one row, about the size of a deposit event.
 SCRIPT = (
     "INSERT INTO bench_appends (originator_id, originator_version, topic, state)"
-    " VALUES (gen_random_uuid(), 1, 'ledger.MoneyDeposited.v1',"
+    " VALUES (gen_random_uuid(), 1, 'ledger.MoneyDeposited.v2',"
     " convert_to(repeat('x', 250), 'UTF8'));\n"
 )
 

@@ -7,6 +7,8 @@ the warm rate. Here one statement returns, for every id asked, its latest
 snapshot and the events after it; a single statement reads one consistent
 snapshot of the database, so a snapshot and its tail always agree.
 
+A snapshot the mapper cannot read (another version of the state) makes
+that stream load again from all its events, as a single load does.
 The rows are decoded by the store's own mapper and folded by the same
 functions as the repository's, so a bulk load gives exactly what loading
 each id alone gives (a property test holds the two side by side).
@@ -14,7 +16,7 @@ each id alone gives (a property test holds the two side by side).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,6 +24,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 
+from command_service.errors import UnreadableSnapshot
 from shared_kernel.settings import EVENTS_TABLE, SNAPSHOTS_TABLE
 
 T = TypeVar("T")
@@ -72,17 +75,24 @@ def load_streams(
         curs.execute(_SNAPSHOTS_AND_TAILS if snapshots else _WHOLE_STREAMS, (wanted,), prepare=True)
         rows: Sequence[Any] = curs.fetchall()
     loaded: dict[UUID, T | None] = dict.fromkeys(wanted)
+    unreadable: list[UUID] = []
     for stream_id, stream_rows in groupby(rows, key=lambda row: row["originator_id"]):
-        domain_events = (
-            mapper.to_domain_event(
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-            )
-            for row in stream_rows
-        )
-        loaded[stream_id] = fold(None, domain_events)
+        try:
+            loaded[stream_id] = fold(None, _decoded(mapper, stream_rows))
+        except UnreadableSnapshot:
+            unreadable.append(stream_id)  # folded from all its events below
+    if unreadable:
+        loaded.update(load_streams(datastore, mapper, unreadable, fold, snapshots=False))
     return loaded
+
+
+def _decoded(mapper: Mapper[UUID], rows: Iterable[Any]) -> Iterator[Any]:
+    for row in rows:
+        yield mapper.to_domain_event(
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+        )

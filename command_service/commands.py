@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from shared_kernel.events import DepositChannel
 from shared_kernel.ids import random_uuid
 
 
@@ -60,6 +61,7 @@ class DepositMoney(Command):
     amount: int
     currency: str | None = None
     reference: str | None = None
+    channel: DepositChannel = "api"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

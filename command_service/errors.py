@@ -116,3 +116,11 @@ class CommandNotRecorded(ServiceUnavailable):
 
 class WriterStalled(Exception):
     """Commands wait but the writer thread has not finished a batch for too long."""
+
+
+class UnreadableSnapshot(ValueError):
+    """A stored snapshot this code cannot read: loads fold from the events instead.
+
+    Snapshots are a cache of a fold, never the truth, so one written by another
+    version of the state is skipped, not a failure.
+    """

@@ -14,6 +14,7 @@ than ignored, and an existing database keeps its fast loads.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -22,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, PersistenceError, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -32,6 +33,7 @@ from command_service.bulk_loading import load_streams
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, apply
 from command_service.domain.transfer import Transfer
+from command_service.errors import UnreadableSnapshot
 from command_service.recorder import (
     CommandRecord,
     LedgerRecorder,
@@ -44,6 +46,7 @@ from shared_kernel.pools import event_store_pool_env
 from shared_kernel.settings import EVENT_STORE_NAME
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +66,7 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 #: Every snapshot topic this code reads; v1 lacks ``pending_transfers`` (decoded as none).
 SNAPSHOT_TOPICS = frozenset({"ledger.AccountSnapshot.v1", AccountSnapshot.TOPIC})
+SNAPSHOT_TOPIC_PREFIX = "ledger.AccountSnapshot."
 for _topic in SNAPSHOT_TOPICS:
     register_topic(_topic, AccountSnapshot)
 _snapshot_decoder = msgspec.json.Decoder(AccountSnapshot)
@@ -99,9 +103,15 @@ class MsgspecMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         state = bytes(stored_event.state)
-        if stored_event.topic in SNAPSHOT_TOPICS:
-            return cast(DomainEventProtocol[UUID], _snapshot_decoder.decode(state))
-        return cast(DomainEventProtocol[UUID], decode_event(stored_event.topic, state))
+        topic = stored_event.topic
+        if topic.startswith(SNAPSHOT_TOPIC_PREFIX):
+            if topic not in SNAPSHOT_TOPICS:
+                raise UnreadableSnapshot(f"{topic} is a snapshot version this code does not know")
+            try:
+                return cast(DomainEventProtocol[UUID], _snapshot_decoder.decode(state))
+            except msgspec.MsgspecError as error:
+                raise UnreadableSnapshot(f"{topic} does not decode: {error}") from error
+        return cast(DomainEventProtocol[UUID], decode_event(topic, state))
 
 
 class UnusedTranscoder(Transcoder):
@@ -157,10 +167,25 @@ class LedgerEventStore(Application[UUID]):
         return recorded_commands(self._datastore(), command_ids, settle_seconds=settle_seconds)
 
     def get_account(self, account_id: UUID, version: int | None = None) -> Account:
-        """The account from its latest snapshot (at or below ``version``) plus the tail."""
-        account: Account = self.repository.get(
-            account_id, version=version, projector_func=project_account
-        )
+        """The account from its latest snapshot (at or below ``version``) plus the tail.
+
+        A snapshot this code cannot read (written by another version of the
+        account's state) is passed over: the account is folded from its events.
+        """
+        try:
+            account: Account = self.repository.get(
+                account_id, version=version, projector_func=project_account
+            )
+        except UnreadableSnapshot as error:
+            log.warning(
+                "snapshot unreadable; folding the account from its events",
+                extra={"account_id": str(account_id), "error": str(error)},
+            )
+            events = cast(Iterable[LedgerEvent], self.events.get(account_id, lte=version))
+            folded = project_account(None, events)
+            if folded is None:
+                raise AggregateNotFoundError(account_id) from None
+            return folded
         return account
 
     def get_accounts(self, account_ids: Iterable[UUID]) -> dict[UUID, Account | None]:

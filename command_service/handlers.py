@@ -50,8 +50,9 @@ def deposit_money(
     command: DepositMoney, account: Account | None, metadata: EventMetadata
 ) -> LedgerEvent:
     return rules.deposit(
-        _existing(command, account), command.amount, command.currency, command.reference, metadata
-    )
+        _existing(command, account), command.amount, command.currency, command.reference,
+        metadata, channel=command.channel,
+    )  # fmt: skip
 
 
 def withdraw_money(

@@ -1,4 +1,4 @@
-"""Write one JSON Schema per published event type to ``schema/events/<TOPIC>.json``.
+"""Write one JSON Schema per published event version to ``schema/events/<TOPIC>.json``.
 
 The msgspec definitions in :mod:`shared_kernel.events` are the only source of
 truth; these files are generated from them so that consumers in other
@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from shared_kernel.events import EVENT_TYPES, LedgerEvent
+from shared_kernel.upcasting import RETIRED
 
 #: Where the committed schemas live, beside the SQL DDL.
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
@@ -63,11 +64,17 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def published_types() -> dict[str, type[LedgerEvent]]:
+    """Every wire name this code reads: the current versions and the retired ones."""
+    retired = {topic: version.struct for topic, version in RETIRED.items()}
+    return dict(sorted({**EVENT_TYPES, **retired}.items()))
+
+
 def expected_files() -> dict[str, str]:
-    """File name -> text, for every event type in ``EVENT_TYPES``."""
+    """File name -> text, for every current and retired event version."""
     return {
         f"{topic}.json": render(schema_for(topic, event_type))
-        for topic, event_type in sorted(EVENT_TYPES.items())
+        for topic, event_type in published_types().items()
     }
 
 
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print("run `make schemas` to regenerate schema/events")
             return 1
-        print(f"schema/events is up to date ({len(EVENT_TYPES)} event types)")
+        print(f"schema/events is up to date ({len(published_types())} event versions)")
         return 0
     changed = write(args.dir)
     print(f"wrote {', '.join(changed)}" if changed else "schema/events is up to date")

@@ -16,11 +16,13 @@ projector reads.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 from uuid import UUID
 
 import msgspec
 from eventsourcing.utils import register_topic
+
+from shared_kernel.upcasting import RETIRED, upcast_retired
 
 
 def utc_now() -> datetime:
@@ -58,12 +60,18 @@ class AccountOpened(LedgerEvent, frozen=True, kw_only=True):
     currency: str
 
 
+#: Where a deposit came in. v1 deposits (before channels existed) read as "api".
+DepositChannel = Literal["api", "branch", "card", "atm"]
+DEPOSIT_CHANNELS: tuple[str, ...] = get_args(DepositChannel)
+
+
 class MoneyDeposited(LedgerEvent, frozen=True, kw_only=True):
-    TOPIC: ClassVar[str] = "ledger.MoneyDeposited.v1"
+    TOPIC: ClassVar[str] = "ledger.MoneyDeposited.v2"
 
     amount: int
     currency: str
     reference: str | None = None
+    channel: DepositChannel
 
 
 class MoneyWithdrawn(LedgerEvent, frozen=True, kw_only=True):
@@ -212,11 +220,19 @@ def encode_event(event: LedgerEvent) -> bytes:
 def decode_event(topic: str, data: bytes) -> LedgerEvent:
     """Decode ``data`` as the event type named ``topic``.
 
-    Raises :class:`UnknownEventType` for a name this code does not know and
+    A retired wire name is read as the current version of its event
+    (:mod:`shared_kernel.upcasting`). Raises :class:`UnknownEventType` for a
+    name this code does not know and
     ``msgspec.ValidationError`` / ``msgspec.DecodeError`` for bad bytes.
     """
-    try:
-        decoder = _decoders[topic]
-    except KeyError:
-        raise UnknownEventType(topic) from None
-    return decoder.decode(data)
+    decoder = _decoders.get(topic)
+    if decoder is not None:
+        return decoder.decode(data)
+    if topic in RETIRED:
+        event: LedgerEvent = upcast_retired(topic, data)
+        return event
+    raise UnknownEventType(topic)
+
+
+# The retired versions register their upcasters (RETIRED) when this module loads.
+from shared_kernel import retired_events  # noqa: E402, F401

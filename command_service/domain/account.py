@@ -23,6 +23,7 @@ import msgspec
 from shared_kernel.events import (
     AccountClosed,
     AccountOpened,
+    DepositChannel,
     EventMetadata,
     LedgerEvent,
     MoneyDeposited,
@@ -170,6 +171,8 @@ def deposit(
     currency: str | None,
     reference: str | None,
     metadata: EventMetadata,
+    *,
+    channel: DepositChannel = "api",
 ) -> MoneyDeposited:
     currency = check_credit(account, amount, currency)
     return MoneyDeposited(
@@ -179,6 +182,7 @@ def deposit(
         amount=amount,
         currency=currency,
         reference=reference,
+        channel=channel,
     )
 
 

@@ -26,6 +26,7 @@ from command_service.commands import (
 from command_service.http.bodies import (
     AccountChangedResponse,
     AccountOpenedResponse,
+    DepositRequest,
     MoneyRequest,
     OpenAccountRequest,
     decode_strictly,
@@ -86,6 +87,7 @@ async def _move_money(
 ) -> Response[AccountChangedResponse]:
     """A deposit or a withdrawal: the request's command of ``kind``, submitted."""
     attempt = attempt_of(request)
+    extra = {"channel": data.channel} if isinstance(data, DepositRequest) else {}
     command = kind(
         account_id=account_id,
         command_id=attempt.command_id,
@@ -95,6 +97,7 @@ async def _move_money(
         reference=data.reference,
         expected_versions=expected_versions(if_match),
         correlation_id=correlation_id(request, x_correlation_id),
+        **extra,
     )
     return _changed(await commands.submit(command))
 
@@ -145,7 +148,7 @@ class AccountCommands(Controller):
     async def deposit(
         self,
         account_id: UUID,
-        data: MoneyRequest,
+        data: DepositRequest,
         commands: Appender,
         request: Request[Any, Any, Any],
         *,

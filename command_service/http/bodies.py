@@ -21,6 +21,7 @@ from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from command_service.domain.account import OWNER_MAX_LENGTH
+from shared_kernel.events import DepositChannel
 from shared_kernel.money import MAX_AMOUNT, is_currency
 from shared_kernel.problems import problem
 from shared_kernel.storable_text import document_errors, printable, refuse_unstorable
@@ -64,6 +65,12 @@ class MoneyRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
+
+
+class DepositRequest(MoneyRequest, forbid_unknown_fields=True, kw_only=True):
+    """A deposit; ``channel`` says where it came in (default ``api``)."""
+
+    channel: DepositChannel = "api"
 
 
 class TransferRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -31,7 +31,10 @@ class EventRecord(msgspec.Struct, kw_only=True, tag="event", tag_field="record")
     kind: StreamKind
     version: int
     position: int
+    #: The wire name the event was stored under.
     type: str
+    #: The version this code read it as (a later one when an upcaster ran).
+    read_as: str
     recorded_at: datetime
     data: dict[str, Any]
     metadata: dict[str, Any]
@@ -54,6 +57,12 @@ def event_data(recorded: StreamEvent) -> tuple[dict[str, Any], dict[str, Any]]:
     fields: dict[str, Any] = msgspec.to_builtins(recorded.event)
     metadata = fields.get("metadata") or {}
     return {k: v for k, v in fields.items() if k not in _ENVELOPE}, metadata
+
+
+def _wire_name(recorded: StreamEvent) -> str:
+    """The stored wire name, and the version it was read as when an upcaster ran."""
+    read_as = recorded.event.TOPIC
+    return recorded.topic if read_as == recorded.topic else f"{recorded.topic} (read as {read_as})"
 
 
 def describe_state(state: State) -> str:
@@ -89,7 +98,7 @@ class TextReport:
         data, _ = event_data(recorded)
         at = recorded.event.timestamp.isoformat()
         print(
-            f"v{recorded.version} @{recorded.position} {at} {recorded.topic}"
+            f"v{recorded.version} @{recorded.position} {at} {_wire_name(recorded)}"
             f" {_json.encode(data).decode()}",
             file=self._out,
         )
@@ -114,6 +123,7 @@ class JsonReport:
             version=recorded.version,
             position=recorded.position,
             type=recorded.topic,
+            read_as=recorded.event.TOPIC,
             recorded_at=recorded.event.timestamp,
             data=data,
             metadata=metadata,

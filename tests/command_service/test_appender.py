@@ -94,6 +94,7 @@ def deposit_by_another_writer(
                 metadata=EventMetadata(correlation_id="other", causation_id="other"),
                 amount=amount,
                 currency="EUR",
+                channel="branch",
             )
         )
     finally:

@@ -174,7 +174,7 @@ def test_the_projectors_spans_belong_to_the_commands_trace(
     applied = one(spans, trace_id=TRACE_ID, name="ledger.projector.apply")
     assert applied.parent_id == command_span.span_id and applied.service == "projector"
     assert applied.attributes["ledger.position"] == position
-    assert applied.attributes["ledger.event_type"] == "ledger.MoneyDeposited.v1"
+    assert applied.attributes["ledger.event_type"] == "ledger.MoneyDeposited.v2"
     apply_batch = linked(spans, applied.links[0])
     assert apply_batch.name == "ledger.projector.apply_batch"
     assert (TRACE_ID, command_span.span_id) in apply_batch.links

@@ -56,7 +56,7 @@ def test_an_events_traceparent_is_read_without_decoding_the_event() -> None:
         return encode_event(
             MoneyDeposited(
                 originator_id=uuid.uuid4(), originator_version=2, metadata=metadata,
-                amount=5, currency="EUR",
+                amount=5, currency="EUR", channel="api",
             )
         )  # fmt: skip
 

@@ -84,7 +84,8 @@ def test_poison_entries_are_dead_lettered_and_the_read_models_stay_true(
     bad_data = consume_position(database_url)
     ghost = uuid.uuid4()
     deposit = MoneyDeposited(
-        originator_id=ghost, originator_version=2, metadata=METADATA, amount=5, currency="EUR"
+        originator_id=ghost, originator_version=2, metadata=METADATA, amount=5, currency="EUR",
+        channel="api",
     )
     redis_client.xadd(
         stream_name,

@@ -19,6 +19,8 @@ import pytest
 
 from command_service.domain.account import Account
 from command_service.event_store import AccountSnapshot
+from shared_kernel.events import EventMetadata
+from shared_kernel.retired_events import MoneyDeposited as MoneyDepositedV1
 from shared_kernel.settings import SNAPSHOTS_TABLE
 from tests.replay.conftest import appended_with_snapshots, recorded, replay
 from tests.support.ledger_writer import LedgerWriter
@@ -54,8 +56,8 @@ def test_text_replay_is_each_event_then_its_state_then_the_check(
         f"v1 @{v1.position} {v1.at.isoformat()} ledger.AccountOpened.v1"
         ' {"owner":"alice","currency":"EUR"}',
         "    -> balance 0 EUR, open",
-        f"v2 @{v2.position} {v2.at.isoformat()} ledger.MoneyDeposited.v1"
-        ' {"amount":1000,"currency":"EUR","reference":"salary"}',
+        f"v2 @{v2.position} {v2.at.isoformat()} ledger.MoneyDeposited.v2"
+        ' {"amount":1000,"currency":"EUR","reference":"salary","channel":"api"}',
         "    -> balance 1000 EUR, open",
         f"v3 @{v3.position} {v3.at.isoformat()} ledger.MoneyWithdrawn.v1"
         ' {"amount":1000,"currency":"EUR","reference":"rent"}',
@@ -91,12 +93,14 @@ def test_json_replay_is_one_record_per_line_with_the_full_state(
     assert first == {
         "record": "event", "stream": str(account), "kind": "account", "version": 1,
         "position": opened.position, "type": "ledger.AccountOpened.v1",
+        "read_as": "ledger.AccountOpened.v1",
         "data": {"owner": "bob", "currency": "JPY"}, "state": state,
     }  # fmt: skip
     assert second == {
         "record": "event", "stream": str(account), "kind": "account", "version": 2,
-        "position": deposited.position, "type": "ledger.MoneyDeposited.v1",
-        "data": {"amount": 700, "currency": "JPY", "reference": None},
+        "position": deposited.position, "type": "ledger.MoneyDeposited.v2",
+        "read_as": "ledger.MoneyDeposited.v2",
+        "data": {"amount": 700, "currency": "JPY", "reference": None, "channel": "api"},
         "state": {**state, "version": 2, "balance": 700, "modified_at": deposited.at},
     }  # fmt: skip
     assert check == {
@@ -267,3 +271,30 @@ def test_make_replay_dispatches_on_its_variables() -> None:
     )
     assert "-m command_service.relay.republish --from 10" in planned("replay", "FROM=10")
     assert "-m command_service.relay.republish --from 0" in planned("republish", "FROM=0")
+
+
+def test_a_stored_v1_deposit_shows_its_wire_name_and_the_version_it_was_read_as(
+    database_url: str, writer: LedgerWriter
+) -> None:
+    account = writer.open("carol", "EUR")
+    cause = EventMetadata(correlation_id="old", causation_id="old")
+    writer.store.save(
+        MoneyDepositedV1(originator_id=account, originator_version=2, metadata=cause,
+                         amount=250, currency="EUR")
+    )  # fmt: skip
+
+    text = replay(database_url, str(account))
+    as_json = replay(database_url, str(account), "--format", "json")
+
+    assert text.code == 0 and as_json.code == 0, (text.err, as_json.err)
+    assert any(
+        "ledger.MoneyDeposited.v1 (read as ledger.MoneyDeposited.v2)" in line
+        and '"channel":"api"' in line
+        for line in text.lines
+    ), text.lines
+    deposit = json.loads(as_json.lines[1])
+    assert (deposit["type"], deposit["read_as"]) == (
+        "ledger.MoneyDeposited.v1", "ledger.MoneyDeposited.v2",
+    )  # fmt: skip
+    assert deposit["data"]["channel"] == "api" and deposit["state"]["balance"] == 250
+
