@@ -34,8 +34,9 @@ CHECKS = ",".join(
         "negative_data_rejection",
     )
 )
-#: Examples per operation and phase: enough to reach every status, small enough for 2 cores.
-EXAMPLES = "10"
+#: Examples per operation and phase: enough to reach every status and for the stateful
+#: phase to follow links from an opened account, small enough for 2 cores.
+EXAMPLES = "15"
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 
 
