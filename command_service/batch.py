@@ -53,16 +53,6 @@ class AccountStates:
         """The account ``command`` acts on (its source, for a transfer request)."""
         return self.get(command.account_id, known_new=_known_new(command))
 
-    def uncached(self, commands: Iterable[Command]) -> list[UUID]:
-        """The accounts ``commands`` read that the cache does not hold: what to load."""
-        wanted: dict[UUID, None] = {}
-        for command in commands:
-            if not _known_new(command):
-                wanted[command.account_id] = None
-            if isinstance(command, RequestTransfer):
-                wanted[command.to_account] = None
-        return [i for i in wanted if self._cached(i) is None]
-
     def get(self, account_id: UUID, *, known_new: bool = False) -> Account | None:
         """The account's working state, loaded (cache, then store) the first time."""
         if account_id in self.working:
@@ -109,12 +99,30 @@ class AccountStates:
             raise StoreUnavailable.because(error) from error
 
     def _cached(self, account_id: UUID) -> Account | None:
-        if self._cache is None:
-            return None
-        try:
-            return self._cache.get(account_id)
-        except KeyError:
-            return None
+        return cached_account(self._cache, account_id)
+
+
+def cached_account(cache: LRUCache[UUID, Account] | None, account_id: UUID) -> Account | None:
+    """The account as the cache holds it, or None (no cache, or not in it)."""
+    if cache is None:
+        return None
+    try:
+        return cache.get(account_id)
+    except KeyError:
+        return None
+
+
+def uncached_accounts(
+    commands: Iterable[Command], cache: LRUCache[UUID, Account] | None
+) -> list[UUID]:
+    """The accounts ``commands`` read that ``cache`` does not hold: what to load."""
+    wanted: dict[UUID, None] = {}
+    for command in commands:
+        if not _known_new(command):
+            wanted[command.account_id] = None
+        if isinstance(command, RequestTransfer):
+            wanted[command.to_account] = None
+    return [i for i in wanted if cached_account(cache, i) is None]
 
 
 def _known_new(command: Command) -> bool:

@@ -31,7 +31,7 @@ from eventsourcing.application import LRUCache
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from command_service import command_spans, metrics
-from command_service.batch import AccountStates, Decision, decide_batch
+from command_service.batch import AccountStates, Decision, decide_batch, uncached_accounts
 from command_service.commands import CommandResult, TransferAccepted
 from command_service.domain.account import Account
 from command_service.errors import (
@@ -110,8 +110,7 @@ class BatchWriter:
         When the store fails here, nothing is preloaded: deciding then loads each
         account itself and refuses only the commands whose account it cannot read.
         """
-        states = AccountStates(self._store, self._cache, {})
-        missing = states.uncached(p.command for p in batch)
+        missing = uncached_accounts((p.command for p in batch), self._cache)
         if not missing:
             return {}
         try:
