@@ -31,7 +31,7 @@ from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.open_loop import OpenLoopResult, Targets, run_open_loop
 from bench.process_cpu import per_event_ms, sample
-from bench.stats import summarize
+from bench.stats import format_ms, summarize
 
 #: Goals of the open-loop phase (milliseconds).
 GOALS_MS = {"command_p99": 10.0, "visibility_p50": 5.0, "visibility_p99": 50.0,
@@ -124,12 +124,9 @@ def library_section(database_url: str, *, threads: int, seconds: float) -> dict[
     return {**asdict(rate), "per_second": rate.per_second}
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
 
 def _p50_p99(summary: dict[str, Any]) -> str:
-    return f"p50 {_ms(summary['p50_ms'])} · p99 {_ms(summary['p99_ms'])}"
+    return f"p50 {format_ms(summary['p50_ms'])} · p99 {format_ms(summary['p99_ms'])}"
 
 
 def _goal(met: bool | None) -> str:

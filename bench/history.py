@@ -23,7 +23,8 @@ OWNERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 CURRENCIES = ("EUR", "USD", "JPY")
 
 
-def _metadata() -> EventMetadata:
+def new_metadata() -> EventMetadata:
+    """Metadata of a bench-made event: a cause of its own, as a request would give it."""
     request = str(uuid.uuid4())
     return EventMetadata(correlation_id=request, causation_id=request)
 
@@ -61,14 +62,14 @@ def fill_store(
             account_id = uuid.uuid4()
             ids.append(account_id)
             owner, currency = rng.choice(OWNERS), rng.choice(CURRENCIES)
-            record(open_account(account_id, owner, currency, _metadata()))
+            record(open_account(account_id, owner, currency, new_metadata()))
         for _ in range(events - len(ids)):
             account = state[rng.choice(ids)]
             if account.balance > 0 and rng.random() < 0.3:
                 amount = rng.randrange(1, account.balance + 1)
-                record(withdraw(account, amount, None, None, _metadata()))
+                record(withdraw(account, amount, None, None, new_metadata()))
             else:
-                record(deposit(account, rng.randrange(1, 10_000), None, None, _metadata()))
+                record(deposit(account, rng.randrange(1, 10_000), None, None, new_metadata()))
         if pending:
             store.save(*pending)
             written += len(pending)

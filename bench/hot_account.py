@@ -14,9 +14,10 @@ import uuid
 
 import httpx
 
+from bench.history import new_metadata
 from command_service.domain.account import Account, apply, deposit
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.events import LedgerEvent
 
 
 def grow_history(database_url: str, account_id: str, events: int, batch: int = 2_000) -> int:
@@ -29,9 +30,7 @@ def grow_history(database_url: str, account_id: str, events: int, batch: int = 2
         while written < events:
             pending: list[LedgerEvent] = []
             for _ in range(min(batch, events - written)):
-                cause = str(uuid.uuid4())
-                event = deposit(account, 1, None, "bench history", EventMetadata(
-                    correlation_id=cause, causation_id=cause))  # fmt: skip
+                event = deposit(account, 1, None, "bench history", new_metadata())
                 after = apply(account, event)
                 assert after is not None
                 account = after

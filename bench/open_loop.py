@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from bench.transfers import describe_answer
+
 TERMINAL = frozenset({"completed", "refunded", "failed"})
 
 
@@ -65,14 +67,6 @@ class Targets:
     transfer_pairs: list[tuple[str, str]]
 
 
-def _error(response: httpx.Response) -> str:
-    try:
-        code = response.json().get("code")
-    except (ValueError, AttributeError):
-        code = None
-    return f"{response.status_code} {code or ''}".strip()
-
-
 class _Clients:
     """Idle one-connection clients: a request takes one, and waits when none is idle.
 
@@ -87,19 +81,18 @@ class _Clients:
         for client in clients:
             self._idle.put_nowait(client)
 
-    async def post(self, url: str, json: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
         client = await self._idle.get()
         try:
-            return await client.post(url, json=json)
+            return await client.request(method, url, **options)
         finally:
             self._idle.put_nowait(client)
 
+    async def post(self, url: str, json: Any) -> httpx.Response:
+        return await self.request("POST", url, json=json)
+
     async def get(self, url: str, params: Any = None) -> httpx.Response:
-        client = await self._idle.get()
-        try:
-            return await client.get(url, params=params)
-        finally:
-            self._idle.put_nowait(client)
+        return await self.request("GET", url, params=params)
 
 
 class _Phase:
@@ -132,7 +125,7 @@ class _Phase:
             return
         answered = time.perf_counter()
         if response.status_code != httpx.codes.OK:
-            self._result.errors[_error(response)] += 1
+            self._result.errors[describe_answer(response)] += 1
             return
         self._result.commands.append((offset, answered - due))
         self._result.events += 1
@@ -148,7 +141,7 @@ class _Phase:
             self._result.errors[f"visibility {type(error).__name__}"] += 1
             return
         if response.status_code != httpx.codes.OK:
-            self._result.errors[f"visibility {_error(response)}"] += 1
+            self._result.errors[f"visibility {describe_answer(response)}"] += 1
             return
         self._result.visibility.append((offset, time.perf_counter() - answered))
 
@@ -161,7 +154,7 @@ class _Phase:
             self._result.errors[f"transfer {type(error).__name__}"] += 1
             return
         if response.status_code != httpx.codes.ACCEPTED:
-            self._result.errors[f"transfer {_error(response)}"] += 1
+            self._result.errors[f"transfer {describe_answer(response)}"] += 1
             return
         url = f"{self._targets.query_url}/transfers/{response.json()['transfer_id']}"
         deadline = due + self._follow

@@ -22,7 +22,7 @@ from bench.fixed_rate import fixed_rate_rows
 from bench.load import LoadResult
 from bench.rebuild import rebuild_rows
 from bench.settings import BenchSettings
-from bench.stats import Summary, summarize
+from bench.stats import Summary, format_ms, latency_text, summarize
 from bench.transfers import TransferResult, transfer_rows, transfer_section
 
 
@@ -140,14 +140,6 @@ def _wrk_errors(load: LoadResult) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count}
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
-
-def _latency(summary: dict[str, Any]) -> str:
-    s = Summary(**summary)
-    return f"p50 {_ms(s.p50_ms)} · p99 {_ms(s.p99_ms)} · n={s.count}"
-
 
 def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(measure, value, beside it) rows shared by the terminal and Markdown tables."""
@@ -163,7 +155,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "ceiling: pgbench 1-row INSERT",
             f"{ceiling['tps']:,.0f} tx/s" if "tps" in ceiling else "not measured",
-            f"{clients} clients, avg {_ms(ceiling.get('latency_avg_ms'))}"
+            f"{clients} clients, avg {format_ms(ceiling.get('latency_avg_ms'))}"
             if "tps" in ceiling
             else str(ceiling.get("error")),
         ),
@@ -172,15 +164,15 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{commands['per_second']:,.0f} /s",
             f"{ratio:.1%} of the ceiling" if ratio is not None else "no ceiling to compare",
         ),
-        ("command latency", _latency(commands["latency"]), f"{errors} refused or failed"),
+        ("command latency", latency_text(commands["latency"]), f"{errors} refused or failed"),
         (
             "visibility lag (answered -> query shows it)",
-            _latency(lag["latency"]),
+            latency_text(lag["latency"]),
             f"{lag['not_visible_within_timeout']} not visible in time",
         ),
         (
             "query latency (?min_position)",
-            _latency(queries["latency"]),
+            latency_text(queries["latency"]),
             f"{sum(queries['errors'].values())} errors",
         ),
         (

@@ -37,7 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bench.fixed_rate import open_loop_section, prepare_targets
-from bench.history import fill_store
+from bench.history import fill_store, new_metadata
 from bench.hot_account import grow_history
 from bench.load import run_load
 from bench.open_loop import Targets
@@ -49,7 +49,6 @@ from command_service.domain.account import open_account
 from command_service.event_store import LedgerEventStore, event_store_env
 from projector.projections import PROJECTIONS
 from schema.scratch import scratch_database
-from shared_kernel.events import EventMetadata
 from shared_kernel.settings import EVENTS_TABLE, CommonSettings, default_role_urls
 
 
@@ -72,15 +71,10 @@ class ScaleSettings(BaseSettings):
         return sorted(int(part) for part in self.bench_scale_sizes.split(",") if part.strip())
 
 
-def _metadata() -> EventMetadata:
-    cause = str(uuid.uuid4())
-    return EventMetadata(correlation_id=cause, causation_id=cause)
-
-
 def open_hot_accounts(database_url: str, count: int) -> list[UUID]:
     store = LedgerEventStore(env=event_store_env(database_url, pool_size=1))
     try:
-        events = [open_account(uuid.uuid4(), "hot", "EUR", _metadata()) for _ in range(count)]
+        events = [open_account(uuid.uuid4(), "hot", "EUR", new_metadata()) for _ in range(count)]
         store.record(events)
     finally:
         store.close()

@@ -7,8 +7,9 @@ linear interpolation between the closest ranks), so p50 of [1, 2, 3, 4] is 2.5.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,19 @@ class Summary:
     p50_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+
+
+def format_ms(value: float | None) -> str:
+    """A duration in milliseconds for a report cell; ``-`` when not measured."""
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def latency_text(summary: Mapping[str, Any]) -> str:
+    """``p50 … · p99 … · n=…`` of a :class:`Summary` as the reports hold it (a dict)."""
+    return (
+        f"p50 {format_ms(summary['p50_ms'])} · p99 {format_ms(summary['p99_ms'])}"
+        f" · n={summary['count']}"
+    )
 
 
 def percentile(values: Sequence[float], q: int) -> float:

@@ -28,16 +28,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import redis
-from psycopg import sql
 
 from bench.stack import stack
 from bench.wrk_driver import run_deposits, wrk_executable
-from schema.migrate import migrate
+from schema.scratch import scratch_database
 from shared_kernel.settings import CommonSettings
 
 #: The processes a deposit's path crosses (no saga, no query service).
@@ -75,23 +72,6 @@ def collector() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    def url_of(name: str) -> str:
-        return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-    name = f"ledger_bench_tracing_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url_of("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        migrate(url_of(name))
-        yield url_of(name)
-    finally:
-        with psycopg.connect(url_of("postgres"), autocommit=True) as conn:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            conn.execute(drop.format(sql.Identifier(name)))
 
 
 def _open_accounts(url: str, count: int) -> list[str]:
@@ -166,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     driver = "wrk" if wrk_executable() else "python clients"
     print(f"tracing overhead: {args.rounds} rounds, {args.clients} clients, "
           f"{args.seconds:g} s each, load by {driver}")  # fmt: skip
-    with scratch_database(settings.database_url) as database_url, collector() as endpoint:
+    with (
+        scratch_database(settings.database_url, "ledger_bench_tracing") as database_url,
+        collector() as endpoint,
+    ):
         base |= {"DATABASE_URL": database_url, "REDIS_URL": settings.redis_url,
                  "STREAM_NAME": stream, "LOG_LEVEL": "WARNING"}  # fmt: skip
         traced = base | {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.settings import BenchSettings
-from bench.stats import summarize
+from bench.stats import latency_text, summarize
 
 TERMINAL = frozenset({"completed", "refunded", "failed"})
 
@@ -53,7 +53,8 @@ class TransferResult:
     balances_sum: int | None = None
 
 
-def _describe(response: httpx.Response) -> str:
+def describe_answer(response: httpx.Response) -> str:
+    """``<status> <problem code>`` of an answer, for counting refusals by kind."""
     try:
         code = response.json().get("code")
     except (ValueError, AttributeError):
@@ -67,10 +68,11 @@ async def _probe(client: httpx.AsyncClient, settings: BenchSettings) -> str | No
     if response.status_code == httpx.codes.NOT_FOUND:
         return "POST /transfers answers 404: this command service has no transfers (not deployed)"
     if response.status_code != httpx.codes.UNPROCESSABLE_ENTITY:
-        return f"POST /transfers with an empty body answered {_describe(response)}, not 422"
+        return f"POST /transfers with an empty body answered {describe_answer(response)}, not 422"
     probe = await client.get(f"{settings.query_service_url}/transfers/{_NIL}")
-    if _describe(probe) != "404 transfer-not-found":
-        return f"GET /transfers/{{id}} answered {_describe(probe)}: the query service has none"
+    answered = describe_answer(probe)
+    if answered != "404 transfer-not-found":
+        return f"GET /transfers/{{id}} answered {answered}: the query service has none"
     return None
 
 
@@ -85,13 +87,13 @@ async def _open_funded(
         f"{command}/accounts", json={"owner": owner, "currency": settings.bench_currency}
     )
     if opened.status_code != httpx.codes.CREATED:
-        raise RuntimeError(f"POST /accounts answered {_describe(opened)}")
+        raise RuntimeError(f"POST /accounts answered {describe_answer(opened)}")
     account_id = str(opened.json()["account_id"])
     funded = await client.post(
         f"{command}/accounts/{account_id}/deposits", json={"amount": settings.bench_initial_deposit}
     )
     if funded.status_code != httpx.codes.OK:
-        raise RuntimeError(f"the initial deposit answered {_describe(funded)}")
+        raise RuntimeError(f"the initial deposit answered {describe_answer(funded)}")
     result.deposited += settings.bench_initial_deposit
     return account_id
 
@@ -159,7 +161,7 @@ async def _load(
                 continue
             answered = time.perf_counter()
             if response.status_code != httpx.codes.ACCEPTED:
-                result.errors[_describe(response)] += 1
+                result.errors[describe_answer(response)] += 1
                 continue
             result.request_latencies.append(answered - sent)
             transfer_id = str(response.json()["transfer_id"])
@@ -293,13 +295,6 @@ def transfer_section(result: TransferResult | None, ceiling_tps: float | None) -
     }
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
-
-def _latency(summary: dict[str, Any]) -> str:
-    return f"p50 {_ms(summary['p50_ms'])} · p99 {_ms(summary['p99_ms'])} · n={summary['count']}"
-
 
 def transfer_rows(section: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(measure, value, beside it) rows of the transfers section for the report tables."""
@@ -315,12 +310,12 @@ def transfer_rows(section: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         (
             "transfer request latency",
-            _latency(section["request_latency"]),
+            latency_text(section["request_latency"]),
             f"{sum(section['errors'].values())} refused or failed",
         ),
         (
             "transfer completion (sent -> terminal visible)",
-            _latency(section["completion_latency"]),
+            latency_text(section["completion_latency"]),
             f"{section['completion_not_seen_within_timeout']} not seen in time",
         ),
         (
