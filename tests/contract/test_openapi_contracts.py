@@ -83,9 +83,11 @@ WITH_TOKEN = ("--header", f"Authorization: Bearer {ADMIN_TOKEN}")
 def test_every_answer_keeps_the_documented_contract(
     services: Stack, tmp_path: Path, service: str, options: tuple[str, ...], least: int
 ) -> None:
-    status, report = run_schemathesis(services.process(service).url, tmp_path, *options)
+    process = services.process(service)
+    status, report = run_schemathesis(process.url, tmp_path, *options)
     print(report)
-    assert status == 0, report
+    # The service's own log says why it answered 5xx.
+    assert status == 0, f"{report}\n--- {service} log ---\n{process.logs()}"
     assert generated(report) > least
     if "stateful" in options[options.index("--phases") + 1]:
         assert "0 covered" not in report, "the stateful phase followed no link"
