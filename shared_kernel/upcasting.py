@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints
 
 import msgspec
 
@@ -28,6 +28,8 @@ class RetiredVersion:
     struct: type[Any]
     upcast: Callable[[Any], Any]
     decoder: msgspec.json.Decoder[Any]
+    #: The version ``upcast`` returns (its return annotation).
+    becomes: type[Any]
 
     @property
     def topic(self) -> str:
@@ -44,7 +46,14 @@ def retire(struct: type[Any], upcast: Callable[[Any], Any]) -> None:
     if topic in RETIRED:
         msg = f"{topic} is retired twice"
         raise ValueError(msg)
-    RETIRED[topic] = RetiredVersion(struct, upcast, msgspec.json.Decoder(struct))
+    try:
+        becomes = get_type_hints(upcast).get("return")
+    except NameError:  # an annotation naming something out of the function's reach
+        becomes = None
+    if not isinstance(becomes, type) or not hasattr(becomes, "TOPIC"):
+        msg = f"the upcaster of {topic} must declare the event type it returns"
+        raise TypeError(msg)
+    RETIRED[topic] = RetiredVersion(struct, upcast, msgspec.json.Decoder(struct), becomes)
 
 
 def upcast_retired(topic: str, data: bytes) -> Any:
@@ -64,3 +73,22 @@ def upcast_retired(topic: str, data: bytes) -> Any:
         seen.add(next_topic)
         event = RETIRED[next_topic].upcast(event)
     return event
+
+
+def reads_as(topic: str) -> str:
+    """The wire name of the version a stored ``topic`` is read as (itself unless retired)."""
+    seen = set()
+    while topic in RETIRED and topic not in seen:
+        seen.add(topic)
+        topic = str(RETIRED[topic].becomes.TOPIC)
+    return topic
+
+
+def wire_names(event_type: type[Any]) -> tuple[str, ...]:
+    """Every wire name stored events of ``event_type`` may carry: its own, then its retired ones.
+
+    SQL that selects events by wire name (reference folds, the saga's filters)
+    must ask for all of them, or it silently misses what older code stored.
+    """
+    current = str(event_type.TOPIC)
+    return (current, *sorted(t for t in RETIRED if reads_as(t) == current))

@@ -17,9 +17,12 @@ from psycopg import AsyncConnection
 
 from shared_kernel.events import TransferDebited, TransferRequested
 from shared_kernel.settings import EVENTS_TABLE
+from shared_kernel.upcasting import wire_names
 
 #: Log events after which a transfer has a step to take.
-ACTIONABLE_TOPICS: tuple[str, ...] = (TransferRequested.TOPIC, TransferDebited.TOPIC)
+ACTIONABLE_TOPICS: tuple[str, ...] = (
+    *wire_names(TransferRequested), *wire_names(TransferDebited),
+)  # fmt: skip
 
 ACTIONABLE = (
     f"SELECT notification_id, originator_id, originator_version FROM {EVENTS_TABLE}"

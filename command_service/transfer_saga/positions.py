@@ -19,6 +19,7 @@ from shared_kernel.events import (
 )
 from shared_kernel.settings import EVENTS_TABLE
 from shared_kernel.unsynced_writes import execute_unsynced
+from shared_kernel.upcasting import wire_names
 
 #: The row of the saga in ``saga_positions``.
 SAGA_NAME = "transfers"
@@ -37,12 +38,16 @@ _SAVE_SWEPT = (
 # stream holds a terminal event (each probe is a primary-key range of 2-3 rows).
 _UNFINISHED = (
     f"SELECT r.notification_id, r.originator_id FROM {EVENTS_TABLE} r"
-    " WHERE r.notification_id > %(after)s AND r.topic = %(requested)s AND NOT EXISTS ("
+    " WHERE r.notification_id > %(after)s AND r.topic = ANY(%(requested)s) AND NOT EXISTS ("
     f"  SELECT 1 FROM {EVENTS_TABLE} t WHERE t.originator_id = r.originator_id"
     "   AND t.topic = ANY(%(terminal)s))"
     " ORDER BY r.notification_id LIMIT %(limit)s"
 )
-_TERMINAL_TOPICS = [TransferCompleted.TOPIC, TransferRefunded.TOPIC, TransferFailed.TOPIC]
+_REQUESTED_TOPICS = list(wire_names(TransferRequested))
+_TERMINAL_TOPICS = [
+    name for ended in (TransferCompleted, TransferRefunded, TransferFailed)
+    for name in wire_names(ended)
+]  # fmt: skip
 
 
 async def load_saga_position(conn: AsyncConnection[Any]) -> tuple[int, int]:
@@ -73,7 +78,7 @@ async def unfinished_transfers(
     cursor = await conn.execute(
         _UNFINISHED,
         {
-            "requested": TransferRequested.TOPIC,
+            "requested": _REQUESTED_TOPICS,
             "after": after,
             "terminal": _TERMINAL_TOPICS,
             "limit": limit,

@@ -47,6 +47,7 @@ from shared_kernel.events import (
     TransferRequested,
 )
 from shared_kernel.settings import EVENTS_TABLE
+from shared_kernel.upcasting import wire_names
 
 StreamKind = Literal["account", "transfer"]
 
@@ -55,7 +56,7 @@ ACCOUNT_PROJECTIONS = ("account_balances", "account_transactions")
 TRANSFER_PROJECTIONS = ("transfers",)
 
 _TRANSFER_TOPICS = frozenset(
-    cls.TOPIC
+    name
     for cls in (
         TransferRequested,
         TransferDebited,
@@ -63,6 +64,7 @@ _TRANSFER_TOPICS = frozenset(
         TransferRefunded,
         TransferFailed,
     )
+    for name in wire_names(cls)
 )
 #: The next chunk of a stream, walked along its primary key by version (a stream's
 #: positions rise with its versions), so each chunk reads its own rows only; ordered

@@ -1,0 +1,200 @@
+"""An upgrade opens the stores earlier releases wrote, and carries on from them.
+
+Each fixture (``fixtures/<commit>.sql.gz``, written by that commit's own
+processes, see :mod:`tests.upgrade.make_fixtures`) holds events, snapshots
+taken every five events, read models, transfers that completed and that
+failed, closed accounts and idempotency keys, every deposit stored as
+``ledger.MoneyDeposited.v1``. It is restored into a scratch database and
+migrated as ``make migrate`` does; then every stream replays (its snapshot
+plus tail folding to the same state as its whole history), time travel shows
+each account mid-history as its replay does, every aggregate loads as the
+independent reference fold of the store says, every projection rebuilds
+equal to that fold, and new commands work on the old accounts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import psycopg
+import pytest
+
+from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.replay.cli import run as replay
+from projector.projections import PROJECTIONS
+from projector.rebuild.rebuilder import Rebuild, RebuildOptions
+from projector.time_travel.cli import as_of
+from schema.migrate import migrate
+from tests.support.infra import scratch_database
+from tests.support.processes import Stack
+from tests.support.reference_fold import (
+    expected_read_models,
+    live_read_models,
+    stored_events,
+    wait_until_projected,
+)
+from tests.support.streams import wait_for
+from tests.upgrade.make_fixtures import RELEASES, fixture_path
+
+OLD_DEPOSIT = "ledger.MoneyDeposited.v1"
+DEPOSIT = "ledger.MoneyDeposited.v2"
+
+
+@pytest.fixture(params=RELEASES)
+def upgraded(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A release's store, restored and migrated by this code; its URL."""
+    dump = gzip.decompress(fixture_path(request.param).read_bytes())
+    with scratch_database(migrated=False) as url:
+        subprocess.run(
+            ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--dbname", url],
+            input=dump, check=True, capture_output=True,
+        )  # fmt: skip
+        migrate(url)
+        yield url
+
+
+def streams(database_url: str) -> dict[UUID, int]:
+    """Every stream of the store and its number of events."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT originator_id, count(*) FROM ledger_events GROUP BY originator_id"
+        ).fetchall()
+    return {stream: int(count) for stream, count in rows}
+
+
+def test_the_old_store_holds_what_an_upgrade_must_carry(upgraded: str) -> None:
+    topics = Counter(topic for (topic,) in _rows(upgraded, "SELECT topic FROM ledger_events"))
+    assert topics[OLD_DEPOSIT] > 100 and topics[DEPOSIT] == 0
+    assert {"ledger.TransferCompleted.v1", "ledger.TransferFailed.v1"} <= set(topics)
+    assert topics["ledger.AccountClosed.v1"] == 3
+    assert _count(upgraded, "ledger_snapshots") > 50
+    assert _count(upgraded, "account_balances") == 30
+
+
+def replayed(database_url: str, stream: UUID) -> list[dict[str, Any]]:
+    """``make replay FORMAT=json`` of one stream: its event lines; the check must pass."""
+    out, err = io.StringIO(), io.StringIO()
+    status = replay([str(stream), "--format", "json", "--database-url", database_url], out, err)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert status == 0, (stream, err.getvalue(), lines[-1:])
+    assert lines[-1]["record"] == "check" and lines[-1]["ok"] is True
+    return [line for line in lines if line["record"] == "event"]
+
+
+def test_every_stream_replays_with_old_deposits_read_as_the_current_version(
+    upgraded: str,
+) -> None:
+    read_as: Counter[tuple[str, str]] = Counter()
+    channels: set[str] = set()
+    for stream, count in streams(upgraded).items():
+        events = replayed(upgraded, stream)
+        assert len(events) == count
+        for event in events:
+            read_as[(event["type"], event["read_as"])] += 1
+            if event["type"] == OLD_DEPOSIT:
+                channels.add(event["data"]["channel"])
+    assert read_as[(OLD_DEPOSIT, DEPOSIT)] > 100
+    assert not [pair for pair in read_as if pair[0] != pair[1] and pair[0] != OLD_DEPOSIT]
+    assert channels == {"api"}
+
+
+async def test_time_travel_shows_old_accounts_as_their_replay_does(upgraded: str) -> None:
+    accounts = expected_read_models(upgraded).balances
+    for account in accounts:
+        events = replayed(upgraded, account)
+        middle = events[len(events) // 2]
+        travelled = await as_of(upgraded, account, middle["position"])
+        assert travelled.complete, travelled.refused
+        (row,) = travelled.tables["account_balances"]
+        assert (row["balance"], row["version"]) == (
+            middle["state"]["balance"], middle["version"],
+        )  # fmt: skip
+
+
+def test_every_account_loads_as_the_fold_of_its_events_says(upgraded: str) -> None:
+    expected = expected_read_models(upgraded).balances
+    store = LedgerEventStore(env=event_store_env(upgraded, pool_size=1))
+    try:
+        loaded = store.get_accounts(expected)
+        one_by_one = {account_id: store.get_account(account_id) for account_id in expected}
+    finally:
+        store.close()
+    for account_id, row in expected.items():
+        for account in (loaded[account_id], one_by_one[account_id]):
+            assert account is not None
+            assert (account.balance, account.status, account.version) == (
+                row.balance, row.status, row.version,
+            )  # fmt: skip
+
+
+async def test_every_projection_rebuilds_equal_to_the_fold(upgraded: str) -> None:
+    for projection in PROJECTIONS:
+        job = Rebuild(upgraded, projection, RebuildOptions(batch_size=97, swap_within=0))
+        await job.claim()
+        final = await job.run()
+        assert final.state == "swapped", final
+    assert live_read_models(upgraded) == expected_read_models(upgraded)
+
+
+@pytest.mark.processes
+def test_new_commands_work_on_the_old_accounts(
+    upgraded: str, stream_name: str, tmp_path: Path
+) -> None:
+    before = expected_read_models(upgraded).balances
+    by_currency: dict[str, list[UUID]] = {}
+    for account_id, row in sorted(before.items(), key=lambda item: -item[1].balance):
+        if row.status == "open":
+            by_currency.setdefault(row.currency, []).append(account_id)
+    source, target = next(ids for ids in by_currency.values() if len(ids) >= 2)[:2]
+    stack = Stack(database_url=upgraded, stream_name=stream_name, log_dir=tmp_path).start()
+    try:
+        command = stack.process("command").url
+        deposit = httpx.post(
+            f"{command}/accounts/{source}/deposits", json={"amount": 250, "channel": "card"}
+        )
+        assert deposit.status_code == 200, deposit.text
+        withdrawal = httpx.post(f"{command}/accounts/{target}/withdrawals", json={"amount": 1})
+        assert withdrawal.status_code == 200, withdrawal.text
+        transfer = httpx.post(
+            f"{command}/transfers",
+            json={"from_account": str(source), "to_account": str(target), "amount": 100},
+        )
+        assert transfer.status_code == 202, transfer.text
+        transfer_id = transfer.json()["transfer_id"]
+        query = stack.process("query").url
+
+        def completed() -> bool:
+            shown = httpx.get(f"{query}/transfers/{transfer_id}")
+            return shown.status_code == 200 and shown.json()["status"] == "completed"
+
+        wait_for(completed, timeout=60)
+        wait_until_projected(upgraded)
+        after = expected_read_models(upgraded)
+        assert after.balances[source].balance == before[source].balance + 250 - 100
+        assert after.balances[target].balance == before[target].balance - 1 + 100
+        assert live_read_models(upgraded) == after
+        channels = Counter(getattr(e, "channel", None) for _, e in stored_events(upgraded))
+        assert channels["card"] == 1 and channels["api"] > 100
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.stop()
+
+
+def _rows(database_url: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def _count(database_url: str, table: str) -> int:
+    return int(_rows(database_url, f"SELECT count(*) FROM {table}")[0][0])
