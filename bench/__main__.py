@@ -118,6 +118,7 @@ def _fixed_rate_phases(
             transfer_rate=settings.bench_open_loop_transfers_per_second,
             seconds=settings.bench_open_loop_seconds, report_dir=settings.bench_report_dir,
             stem=started_at.strftime("%Y%m%dT%H%M%S"),
+            workers=settings.bench_open_loop_processes,
         )  # fmt: skip
     return sections
 

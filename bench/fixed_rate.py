@@ -29,7 +29,7 @@ import httpx
 from bench.hot_account import grow_history, wait_shown
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
-from bench.open_loop import OpenLoopResult, Targets, run_open_loop
+from bench.open_loop import OpenLoopResult, Targets, run_open_loop_processes
 from bench.process_cpu import per_event_ms, sample
 from bench.stats import format_ms, summarize
 
@@ -76,13 +76,13 @@ def _summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:
 
 def open_loop_section(
     targets: Targets, database_url: str, *, rate: float, transfer_rate: float, seconds: float,
-    report_dir: Path, stem: str,
+    report_dir: Path, stem: str, workers: int = 2,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the open loop and describe it: latencies, goals, CPU per event, the plot."""
     dbname = urlsplit(database_url).path.lstrip("/")
     before, started = sample(dbname), time.perf_counter()
-    result: OpenLoopResult = asyncio.run(
-        run_open_loop(targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds)
+    result: OpenLoopResult = run_open_loop_processes(
+        targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds, workers=workers
     )
     elapsed, after = time.perf_counter() - started, sample(dbname)
     plot = plot_latency(result, report_dir / f"{stem}-open-loop.png")
@@ -96,6 +96,10 @@ def open_loop_section(
         "transfer_completion": _summary_ms(result.transfers),
         "errors": dict(result.errors),
         "late_sends": result.late_sends,
+        "client_processes": workers,
+        "client_cpu_ms_per_request": 1000.0
+        * result.client_cpu_seconds
+        / max(1, len(result.commands)),
         "events": result.events,
         "cpu_ms_per_event": per_event_ms(before, after, result.events),
         "cpu_percent_of_a_core": {
@@ -154,7 +158,9 @@ def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f" {loop['hot_share']:.0%} to a hot account",
                 _p50_p99(loop["command"]),
                 f"from due time; {_goal(met['command_p99'])} (p99 10 ms);"
-                f" {loop['late_sends']} sent late",
+                f" {loop['late_sends']} sent late by {loop.get('client_processes', 1)} client"
+                f" process(es), {loop.get('client_cpu_ms_per_request', 0):.2f} ms client CPU"
+                " per deposit",
             ),
             (
                 "open loop: visibility (answered -> read shows it)",

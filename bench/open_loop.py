@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import random
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +55,8 @@ class OpenLoopResult:
     #: Requests sent more than 5 ms after their due time (the client fell behind).
     late_sends: int = 0
     events: int = 0
+    #: CPU the client process(es) spent, so the report shows what the driver took.
+    client_cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,15 @@ class _Phase:
         self._result.errors["transfer not terminal in time"] += 1
 
 
+def schedule_of(
+    rate: float, transfer_rate: float, seconds: float, *, with_transfers: bool
+) -> list[tuple[float, str, int]]:
+    """(due offset, kind, index) of every request of the phase, in due order."""
+    deposits = [(at, "deposit", i) for i, at in enumerate(due_times(rate, seconds))]
+    transfers = [(at, "transfer", i) for i, at in enumerate(due_times(transfer_rate, seconds))]
+    return sorted(deposits + transfers) if with_transfers else deposits
+
+
 async def run_open_loop(
     targets: Targets,
     *,
@@ -178,26 +191,33 @@ async def run_open_loop(
     poll_seconds: float = 0.01,
     follow_seconds: float = 10.0,
     connections: int = 64,
+    share: tuple[int, int] = (0, 1),
+    start_at: float | None = None,
 ) -> OpenLoopResult:
-    """Deposits at ``rate``/s and transfers at ``transfer_rate``/s for ``seconds``."""
+    """Deposits at ``rate``/s and transfers at ``transfer_rate``/s for ``seconds``.
+
+    ``share`` ``(k, n)`` sends only every n-th request from the k-th on, so n
+    processes split one schedule; ``start_at`` (a ``time.monotonic()`` value,
+    the same clock in every process) starts them together.
+    """
     result = OpenLoopResult(rate=rate, seconds=seconds)
-    schedule = sorted(
-        [(at, "deposit", i) for i, at in enumerate(due_times(rate, seconds))]
-        + [(at, "transfer", i) for i, at in enumerate(due_times(transfer_rate, seconds))]
-        if targets.transfer_pairs else
-        [(at, "deposit", i) for i, at in enumerate(due_times(rate, seconds))]
-    )  # fmt: skip
+    worker, workers = share
+    schedule = schedule_of(
+        rate, transfer_rate, seconds, with_transfers=bool(targets.transfer_pairs)
+    )[worker::workers]
     async with contextlib.AsyncExitStack() as stack:
         one = httpx.Limits(max_connections=1)
         clients = [
             await stack.enter_async_context(httpx.AsyncClient(limits=one, timeout=30.0))
-            for _ in range(connections)
+            for _ in range(max(1, connections // workers))
         ]
         phase = _Phase(
             _Clients(clients), targets, result, visibility_every=visibility_every,
             poll_seconds=poll_seconds, follow_seconds=follow_seconds,
         )  # fmt: skip
         tasks: set[asyncio.Task[None]] = set()
+        if start_at is not None:
+            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         start = time.perf_counter()
         for offset, kind, index in schedule:
             due = start + offset
@@ -212,4 +232,44 @@ async def run_open_loop(
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
+    result.client_cpu_seconds = time.process_time()
     return result
+
+
+def _run_share(targets: Targets, **options: Any) -> OpenLoopResult:
+    """One client process's part of the schedule (``options`` of :func:`run_open_loop`)."""
+    return asyncio.run(run_open_loop(targets, **options))
+
+
+def run_open_loop_processes(
+    targets: Targets, *, rate: float, transfer_rate: float, seconds: float, workers: int
+) -> OpenLoopResult:
+    """The open loop split over ``workers`` client processes, their results merged.
+
+    One Python process falls behind its schedule well below the rates this
+    phase needs (sends go out late, which the due-time latency would then
+    blame on the server); several share the work and each keeps its pace.
+    """
+    context = multiprocessing.get_context("spawn")
+    start_at = time.monotonic() + 2.0 + 0.5 * workers  # time for every process to start
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(
+                _run_share, targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds,
+                share=(k, workers), start_at=start_at,
+            )
+            for k in range(workers)
+        ]  # fmt: skip
+        parts = [future.result() for future in futures]
+    merged = OpenLoopResult(rate=rate, seconds=seconds)
+    for part in parts:
+        merged.commands += part.commands
+        merged.visibility += part.visibility
+        merged.transfers += part.transfers
+        merged.errors += part.errors
+        merged.late_sends += part.late_sends
+        merged.events += part.events
+        merged.client_cpu_seconds += part.client_cpu_seconds
+    for points in (merged.commands, merged.visibility, merged.transfers):
+        points.sort()
+    return merged

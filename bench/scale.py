@@ -65,6 +65,7 @@ class ScaleSettings(BaseSettings):
     bench_scale_seconds: float = Field(default=10.0, gt=0)
     bench_scale_open_loop_seconds: float = Field(default=10.0, ge=0)
     bench_hot_share: float = Field(default=0.3, ge=0, le=1)
+    bench_open_loop_processes: int = Field(default=2, ge=1, le=16)
     bench_report_dir: Path = Path("bench-reports")
 
     def sizes(self) -> list[int]:
@@ -144,6 +145,7 @@ def measure_size(
                 targets, database_url, rate=rate / 2, transfer_rate=5,
                 seconds=settings.bench_scale_open_loop_seconds,
                 report_dir=settings.bench_report_dir, stem=f"{stem}-{figures['events']}",
+                workers=settings.bench_open_loop_processes,
             )  # fmt: skip
     # As `make rebuild` runs it: the projector's role owns what it swaps in.
     as_projector = default_role_urls(database_url)["projector"]

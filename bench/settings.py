@@ -68,6 +68,9 @@ class BenchSettings(BaseSettings):
         default=0.5, gt=0, le=1, description="Its deposit rate, as a share of the measured max."
     )
     bench_open_loop_accounts: int = Field(default=200, ge=1)
+    bench_open_loop_processes: int = Field(
+        default=2, ge=1, le=16, description="Client processes sharing the open loop's schedule."
+    )
     bench_open_loop_transfers_per_second: float = Field(
         default=10.0, ge=0, description="Transfers sent beside the open loop's deposits."
     )
