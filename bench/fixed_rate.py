@@ -96,6 +96,7 @@ def open_loop_section(
         "transfer_completion": _summary_ms(result.transfers),
         "errors": dict(result.errors),
         "late_sends": result.late_sends,
+        "send_delay": asdict(summarize(result.send_delays)),
         "client_processes": workers,
         "client_cpu_ms_per_request": 1000.0
         * result.client_cpu_seconds
@@ -161,6 +162,11 @@ def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f" {loop['late_sends']} sent late by {loop.get('client_processes', 1)} client"
                 f" process(es), {loop.get('client_cpu_ms_per_request', 0):.2f} ms client CPU"
                 " per deposit",
+            ),
+            (
+                "open loop: the client's own delay (due -> dispatched)",
+                _p50_p99(loop.get("send_delay", {"p50_ms": None, "p99_ms": None})),
+                "part of every latency above; not the server's",
             ),
             (
                 "open loop: visibility (answered -> read shows it)",

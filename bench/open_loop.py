@@ -18,18 +18,19 @@ until the query service shows them terminal (due -> terminal visible).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import multiprocessing
 import random
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
-import httpx
+import aiohttp
 
-from bench.transfers import describe_answer
+from bench.transfers import describe_status
 
 TERMINAL = frozenset({"completed", "refunded", "failed"})
 
@@ -54,6 +55,8 @@ class OpenLoopResult:
     errors: Counter[str] = field(default_factory=Counter)
     #: Requests sent more than 5 ms after their due time (the client fell behind).
     late_sends: int = 0
+    #: Seconds from each request's due time to its send: the client's own part of a latency.
+    send_delays: list[float] = field(default_factory=list)
     events: int = 0
     #: CPU the client process(es) spent, so the report shows what the driver took.
     client_cpu_seconds: float = 0.0
@@ -71,44 +74,50 @@ class Targets:
     transfer_pairs: list[tuple[str, str]]
 
 
-class _Clients:
-    """Idle one-connection clients: a request takes one, and waits when none is idle.
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: Any
 
-    One shared httpx pool spends more CPU choosing a connection than sending
-    the request (on this benchmark's scale it starves the scheduler); a queue
-    of single-connection clients costs next to nothing. Waiting for one counts
-    in the request's latency, as waiting for a connection would for any client.
+
+class _Http:
+    """One aiohttp session with a bounded pool: JSON answers, failures as exception names.
+
+    Waiting for a free connection counts in a request's latency, as it would
+    for any client. aiohttp's parser is compiled: a request costs the client a
+    tenth of the CPU httpx needs, so the client keeps its schedule.
     """
 
-    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
-        self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in clients:
-            self._idle.put_nowait(client)
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
 
-    async def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        client = await self._idle.get()
-        try:
-            return await client.request(method, url, **options)
-        finally:
-            self._idle.put_nowait(client)
+    async def request(self, method: str, url: str, **options: Any) -> _Answer:
+        async with self._session.request(method, url, **options) as response:
+            body = await response.read()
+            try:
+                return _Answer(response.status, json.loads(body) if body else None)
+            except ValueError:
+                return _Answer(response.status, None)
 
-    async def post(self, url: str, json: Any) -> httpx.Response:
-        return await self.request("POST", url, json=json)
 
-    async def get(self, url: str, params: Any = None) -> httpx.Response:
-        return await self.request("GET", url, params=params)
+def _failed(answer: _Answer) -> str:
+    return describe_status(answer.status, answer.body)
+
+
+#: Polls of a transfer until terminal: soon after the request, then every 20 ms at most
+#: (each poll costs the query service a request; the error of a reading is the interval).
+_POLL_SECONDS = (0.005, 0.01, 0.02)
 
 
 class _Phase:
     def __init__(
-        self, client: _Clients, targets: Targets, result: OpenLoopResult, *,
-        visibility_every: int, poll_seconds: float, follow_seconds: float,
+        self, http: _Http, targets: Targets, result: OpenLoopResult, *,
+        visibility_every: int, follow_seconds: float,
     ) -> None:  # fmt: skip
-        self._client = client
+        self._http = http
         self._targets = targets
         self._result = result
         self._visibility_every = visibility_every
-        self._poll = poll_seconds
         self._follow = follow_seconds
         self._rng = random.Random(7)
 
@@ -120,55 +129,55 @@ class _Phase:
 
     async def deposit(self, index: int, due: float, offset: float) -> None:
         account = self._account()
+        url = f"{self._targets.command_url}/accounts/{account}/deposits"
         try:
-            response = await self._client.post(
-                f"{self._targets.command_url}/accounts/{account}/deposits", json={"amount": 1}
-            )
-        except httpx.HTTPError as error:
+            answer = await self._http.request("POST", url, json={"amount": 1})
+        except (aiohttp.ClientError, TimeoutError) as error:
             self._result.errors[type(error).__name__] += 1
             return
         answered = time.perf_counter()
-        if response.status_code != httpx.codes.OK:
-            self._result.errors[describe_answer(response)] += 1
+        if answer.status != HTTPStatus.OK:
+            self._result.errors[_failed(answer)] += 1
             return
         self._result.commands.append((offset, answered - due))
         self._result.events += 1
         if index % self._visibility_every == 0:
-            position = int(response.json()["position"])
-            await self._visible(account, position, answered, offset)
+            await self._visible(account, int(answer.body["position"]), answered, offset)
 
     async def _visible(self, account: str, position: int, answered: float, offset: float) -> None:
         url = f"{self._targets.query_url}/accounts/{account}"
         try:
-            response = await self._client.get(url, params={"min_position": position})
-        except httpx.HTTPError as error:
+            answer = await self._http.request("GET", url, params={"min_position": position})
+        except (aiohttp.ClientError, TimeoutError) as error:
             self._result.errors[f"visibility {type(error).__name__}"] += 1
             return
-        if response.status_code != httpx.codes.OK:
-            self._result.errors[f"visibility {describe_answer(response)}"] += 1
+        if answer.status != HTTPStatus.OK:
+            self._result.errors[f"visibility {_failed(answer)}"] += 1
             return
         self._result.visibility.append((offset, time.perf_counter() - answered))
 
     async def transfer(self, index: int, due: float, offset: float) -> None:
         source, target = self._targets.transfer_pairs[index % len(self._targets.transfer_pairs)]
         body = {"from_account": source, "to_account": target, "amount": 1}
+        url = f"{self._targets.command_url}/transfers"
         try:
-            response = await self._client.post(f"{self._targets.command_url}/transfers", json=body)
-        except httpx.HTTPError as error:
+            answer = await self._http.request("POST", url, json=body)
+        except (aiohttp.ClientError, TimeoutError) as error:
             self._result.errors[f"transfer {type(error).__name__}"] += 1
             return
-        if response.status_code != httpx.codes.ACCEPTED:
-            self._result.errors[f"transfer {describe_answer(response)}"] += 1
+        if answer.status != HTTPStatus.ACCEPTED:
+            self._result.errors[f"transfer {_failed(answer)}"] += 1
             return
-        url = f"{self._targets.query_url}/transfers/{response.json()['transfer_id']}"
-        deadline = due + self._follow
+        url = f"{self._targets.query_url}/transfers/{answer.body['transfer_id']}"
+        deadline, polls = due + self._follow, 0
         while time.perf_counter() < deadline:
-            shown = await self._client.get(url)
-            if shown.status_code == httpx.codes.OK and shown.json()["status"] in TERMINAL:
+            await asyncio.sleep(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)])
+            polls += 1
+            shown = await self._http.request("GET", url)
+            if shown.status == HTTPStatus.OK and shown.body["status"] in TERMINAL:
                 self._result.transfers.append((offset, time.perf_counter() - due))
                 self._result.events += 4  # request, debit, credit + settle, completion
                 return
-            await asyncio.sleep(self._poll)
         self._result.errors["transfer not terminal in time"] += 1
 
 
@@ -188,7 +197,6 @@ async def run_open_loop(
     transfer_rate: float,
     seconds: float,
     visibility_every: int = 5,
-    poll_seconds: float = 0.01,
     follow_seconds: float = 10.0,
     connections: int = 64,
     share: tuple[int, int] = (0, 1),
@@ -201,19 +209,17 @@ async def run_open_loop(
     the same clock in every process) starts them together.
     """
     result = OpenLoopResult(rate=rate, seconds=seconds)
+    cpu_at_start = time.process_time()
     worker, workers = share
     schedule = schedule_of(
         rate, transfer_rate, seconds, with_transfers=bool(targets.transfer_pairs)
     )[worker::workers]
-    async with contextlib.AsyncExitStack() as stack:
-        one = httpx.Limits(max_connections=1)
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(limits=one, timeout=30.0))
-            for _ in range(max(1, connections // workers))
-        ]
+    pool = aiohttp.TCPConnector(limit=max(1, connections // workers))
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(connector=pool, timeout=timeout) as session:
         phase = _Phase(
-            _Clients(clients), targets, result, visibility_every=visibility_every,
-            poll_seconds=poll_seconds, follow_seconds=follow_seconds,
+            _Http(session), targets, result, visibility_every=visibility_every,
+            follow_seconds=follow_seconds,
         )  # fmt: skip
         tasks: set[asyncio.Task[None]] = set()
         if start_at is not None:
@@ -224,7 +230,9 @@ async def run_open_loop(
             wait = due - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
-            elif wait < -0.005:
+            lateness = time.perf_counter() - due
+            result.send_delays.append(lateness)
+            if lateness > 0.005:
                 result.late_sends += 1
             send = phase.deposit if kind == "deposit" else phase.transfer
             task = asyncio.create_task(send(index, due, offset))
@@ -232,7 +240,7 @@ async def run_open_loop(
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
-    result.client_cpu_seconds = time.process_time()
+    result.client_cpu_seconds = time.process_time() - cpu_at_start
     return result
 
 
@@ -268,6 +276,7 @@ def run_open_loop_processes(
         merged.transfers += part.transfers
         merged.errors += part.errors
         merged.late_sends += part.late_sends
+        merged.send_delays += part.send_delays
         merged.events += part.events
         merged.client_cpu_seconds += part.client_cpu_seconds
     for points in (merged.commands, merged.visibility, merged.transfers):

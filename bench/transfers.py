@@ -56,10 +56,16 @@ class TransferResult:
 def describe_answer(response: httpx.Response) -> str:
     """``<status> <problem code>`` of an answer, for counting refusals by kind."""
     try:
-        code = response.json().get("code")
-    except (ValueError, AttributeError):
-        code = None
-    return f"{response.status_code} {code or ''}".strip()
+        body = response.json()
+    except ValueError:
+        body = None
+    return describe_status(response.status_code, body)
+
+
+def describe_status(status: int, body: Any) -> str:
+    """``<status> <problem code>`` of an answer whose JSON body is ``body`` (None if not JSON)."""
+    code = body.get("code") if isinstance(body, dict) else None
+    return f"{status} {code or ''}".strip()
 
 
 async def _probe(client: httpx.AsyncClient, settings: BenchSettings) -> str | None:
