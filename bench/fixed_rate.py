@@ -67,7 +67,7 @@ async def prepare_targets(
         if hot is not None:
             version = await asyncio.to_thread(grow_history, database_url, hot, hot_events)
             await wait_shown(client, query_url, hot, version)
-    return Targets(command_url, query_url, ids, hot, hot_share, pairs)
+    return Targets(command_url, query_url, ids, hot, hot_share, pairs, database_url)
 
 
 def _summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ until the query service shows them terminal (due -> terminal visible).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import random
@@ -30,9 +31,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.transfers import describe_status
-
-TERMINAL = frozenset({"completed", "refunded", "failed"})
+from bench.transfer_watch import TransferWatch
+from bench.transfers import TERMINAL, describe_status
 
 
 def due_times(rate: float, seconds: float) -> list[float]:
@@ -72,6 +72,8 @@ class Targets:
     hot_account: str | None
     hot_share: float
     transfer_pairs: list[tuple[str, str]]
+    #: The store's database, where the transfer watch listens for the projector.
+    database_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +106,13 @@ def _failed(answer: _Answer) -> str:
     return describe_status(answer.status, answer.body)
 
 
-#: Polls of a transfer until terminal: soon after the request, then every 20 ms at most
-#: (each poll costs the query service a request; the error of a reading is the interval).
-_POLL_SECONDS = (0.005, 0.01, 0.02)
-
-
 class _Phase:
     def __init__(
         self, http: _Http, targets: Targets, result: OpenLoopResult, *,
-        visibility_every: int, follow_seconds: float,
+        visibility_every: int, follow_seconds: float, watch: TransferWatch | None,
     ) -> None:  # fmt: skip
         self._http = http
+        self._watch = watch
         self._targets = targets
         self._result = result
         self._visibility_every = visibility_every
@@ -168,17 +166,22 @@ class _Phase:
         if answer.status != HTTPStatus.ACCEPTED:
             self._result.errors[f"transfer {_failed(answer)}"] += 1
             return
-        url = f"{self._targets.query_url}/transfers/{answer.body['transfer_id']}"
-        deadline, polls = due + self._follow, 0
-        while time.perf_counter() < deadline:
-            await asyncio.sleep(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)])
-            polls += 1
-            shown = await self._http.request("GET", url)
-            if shown.status == HTTPStatus.OK and shown.body["status"] in TERMINAL:
-                self._result.transfers.append((offset, time.perf_counter() - due))
-                self._result.events += 4  # request, debit, credit + settle, completion
-                return
-        self._result.errors["transfer not terminal in time"] += 1
+        transfer_id = str(answer.body["transfer_id"])
+        url = f"{self._targets.query_url}/transfers/{transfer_id}"
+        assert self._watch is not None, "transfers need the watch"
+        try:
+            await asyncio.wait_for(
+                self._watch.terminal(transfer_id), due + self._follow - time.perf_counter()
+            )
+        except TimeoutError:
+            self._result.errors["transfer not terminal in time"] += 1
+            return
+        shown = await self._http.request("GET", url)
+        if shown.status != HTTPStatus.OK or shown.body["status"] not in TERMINAL:
+            self._result.errors[f"transfer terminal in the store, not shown: {_failed(shown)}"] += 1
+            return
+        self._result.transfers.append((offset, time.perf_counter() - due))
+        self._result.events += 4  # request, debit, credit + settle, completion
 
 
 def schedule_of(
@@ -216,10 +219,16 @@ async def run_open_loop(
     )[worker::workers]
     pool = aiohttp.TCPConnector(limit=max(1, connections // workers))
     timeout = aiohttp.ClientTimeout(total=30.0)
-    async with aiohttp.ClientSession(connector=pool, timeout=timeout) as session:
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=pool, timeout=timeout)
+        )
+        watch = None
+        if any(kind == "transfer" for _, kind, _ in schedule):
+            watch = await stack.enter_async_context(TransferWatch(targets.database_url))
         phase = _Phase(
             _Http(session), targets, result, visibility_every=visibility_every,
-            follow_seconds=follow_seconds,
+            follow_seconds=follow_seconds, watch=watch,
         )  # fmt: skip
         tasks: set[asyncio.Task[None]] = set()
         if start_at is not None:

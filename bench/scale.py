@@ -140,7 +140,8 @@ def measure_size(
                 hot_share=0, transfer_pairs=5,
             ))  # fmt: skip
             targets = Targets(targets.command_url, targets.query_url, targets.accounts,
-                              str(hot[0]), settings.bench_hot_share, targets.transfer_pairs)
+                              str(hot[0]), settings.bench_hot_share, targets.transfer_pairs,
+                              database_url)
             figures["open_loop"] = open_loop_section(
                 targets, database_url, rate=rate / 2, transfer_rate=5,
                 seconds=settings.bench_scale_open_loop_seconds,
