@@ -2,9 +2,10 @@
 
 Most of the log is deposits, withdrawals and the saga's own legs, which ask
 nothing of it. So PostgreSQL filters by topic and sends only each actionable
-event's position, transfer and version (never the payload): a pass over a
-long run of other events costs a scan of the position index, not their bytes
-over the wire and their decoding in Python.
+event's position, transfer and version (never the payload). The wire names
+are literals in the statement, so the planner matches the partial index that
+holds only these events (``schema/sql/012_transfer_steps_index.sql``): a
+pass over a long run of other events reads none of them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ ACTIONABLE_TOPICS: tuple[str, ...] = (
     *wire_names(TransferRequested), *wire_names(TransferDebited),
 )  # fmt: skip
 
+_TOPIC_LITERALS = ", ".join("'" + topic.replace("'", "''") + "'" for topic in ACTIONABLE_TOPICS)
 ACTIONABLE = (
     f"SELECT notification_id, originator_id, originator_version FROM {EVENTS_TABLE}"
-    " WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s)"
+    f" WHERE notification_id > %s AND notification_id <= %s AND topic IN ({_TOPIC_LITERALS})"
     " ORDER BY notification_id LIMIT %s"
 )
 
@@ -44,7 +46,7 @@ async def actionable_events(
     conn: AsyncConnection[Any], after: int, up_to: int, limit: int
 ) -> list[Actionable]:
     """Up to ``limit`` actionable events in positions (``after``, ``up_to``], in log order."""
-    cursor = await conn.execute(ACTIONABLE, (after, up_to, list(ACTIONABLE_TOPICS), limit))
+    cursor = await conn.execute(ACTIONABLE, (after, up_to, limit))
     return [
         Actionable(int(p), transfer_id, int(v)) for p, transfer_id, v in await cursor.fetchall()
     ]

@@ -61,6 +61,8 @@ OUTAGES: tuple[type[Exception], ...] = (
 )
 #: Transfers whose latest version the saga knows, so its own events on the log cost nothing.
 KNOWN_TRANSFERS = 100_000
+#: How often a pass that advanced no transfer still records the saga's position.
+POSITION_SAVE_SECONDS = 1.0
 
 
 def saga_lock_key() -> int:
@@ -95,6 +97,7 @@ class TransferSaga(LeaderLoop):
         self._known: OrderedDict[UUID, int] = OrderedDict()
         self._swept_to = 0
         self._next_sweep = 0.0
+        self._next_save = 0.0
 
     async def _term(self, conn: AsyncConnection[Any], reader: AsyncConnection[Any]) -> None:
         position, self._swept_to = await load_saga_position(reader)
@@ -126,7 +129,11 @@ class TransferSaga(LeaderLoop):
             if transfer_ids:
                 self._remember(await asyncio.to_thread(self._steps.advance, transfer_ids))
             position = found[-1].position if len(found) == batch_size else head
-            await save_saga_position(reader, position)
+            if transfer_ids or time.monotonic() >= self._next_save:
+                # A pass that advanced nothing need not be written each time: a
+                # crash then re-reads at most a second of log, through the index.
+                await save_saga_position(reader, position)
+                self._next_save = time.monotonic() + POSITION_SAVE_SECONDS
             self.status.position = position
             metrics.POSITION.set(position)
             metrics.LAG.observe(head, position)

@@ -144,7 +144,7 @@ def fill_old_read_models(database_url: str) -> None:
 def test_an_existing_database_upgraded_with_transfers_equals_the_fold(
     stream_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The read side as issue 2 left it; the write side as today's writer needs it
+    # The read side as the first migrations left it; the write side as today's writer needs it
     # (its commands table and one-statement append), since it writes the history.
     writer_files = ("009_recorded_commands.sql", "011_append_function.sql")
     issue_2_files = [(n, text) for n, text in sql_files() if n < "004" or n in writer_files]
