@@ -14,7 +14,6 @@ import contextlib
 import logging
 
 import psycopg
-import redis.asyncio as redis
 from litestar import Litestar
 
 from command_service import metrics
@@ -25,6 +24,7 @@ from command_service.idempotency.keys import IdempotencyKeys
 from command_service.settings import CommandServiceSettings
 from shared_kernel.event_log import head_position
 from shared_kernel.pools import postgres_pool
+from shared_kernel.redis_connection import connect_redis
 from shared_kernel.worker_app import redis_check
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,9 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
             metrics.IDEMPOTENCY_KEYS_PURGED.inc(purged)
             if purged:
                 log.info("purged expired idempotency keys", extra={"purged": purged})
-    redis_client = redis.Redis.from_url(
+    redis_client = connect_redis(
         settings.redis_url,
+        cluster=settings.redis_cluster,
         socket_timeout=READY_TIMEOUT_SECONDS,
         socket_connect_timeout=READY_TIMEOUT_SECONDS,
     )

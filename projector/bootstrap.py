@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -21,6 +20,7 @@ from projector.settings import ProjectorSettings
 from projector.stall import StallWatch, advancing_check
 from shared_kernel.observability import configure_logging
 from shared_kernel.openapi_contract import http_options
+from shared_kernel.redis_connection import connect_redis
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
     background_worker_app,
@@ -37,8 +37,9 @@ def create_app(
     """The projector task plus /health/live, /health/ready, /metrics and ``routes``."""
     # The projector's own loop retries and logs; redis-py retrying underneath would hide
     # outages. The socket timeout must outlast a blocking XREADGROUP.
-    redis = Redis.from_url(
+    redis = connect_redis(
         settings.redis_url,
+        cluster=settings.redis_cluster,
         socket_connect_timeout=5,
         socket_timeout=settings.projector_block_ms / 1000 + 10,
         retry=Retry(NoBackoff(), 0),

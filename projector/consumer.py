@@ -14,11 +14,11 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from projector.batch import Item, Unreadable
 from shared_kernel.event_log import MalformedEntry, from_fields
+from shared_kernel.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _is_missing_group(error: ResponseError) -> bool:
 class StreamConsumer:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         stream_name: str,
         group: str,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.plugins.problem_details import ProblemDetailsPlugin
-from redis.asyncio import Redis
 
 from query_service.contract import QUERY_CONTRACT
 from query_service.owner_routes import OWNER_EXCEPTION_HANDLERS, OwnerQueries
@@ -32,6 +31,7 @@ from shared_kernel.observability import RequestContext, echo_correlation_id, hea
 from shared_kernel.openapi_contract import http_options
 from shared_kernel.pools import postgres_pool
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
+from shared_kernel.redis_connection import connect_redis
 from shared_kernel.storable_text import StorableParameters
 from shared_kernel.worker_app import background_lifespan, postgres_check, redis_check
 
@@ -48,8 +48,9 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         min_size=2,
         max_size=settings.postgres_pool_size,
     )
-    redis = Redis.from_url(
+    redis = connect_redis(
         settings.redis_url,
+        cluster=settings.redis_cluster,
         socket_connect_timeout=_HEALTH_TIMEOUT_SECONDS,
         socket_timeout=_HEALTH_TIMEOUT_SECONDS,
     )

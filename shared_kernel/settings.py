@@ -48,6 +48,13 @@ def default_role_urls(database_url: str) -> dict[DatabaseRole, str]:
     return {role: url_as_role(database_url, DEFAULT_ROLE_NAMES[role]) for role in DATABASE_ROLES}
 
 
+def has_hash_tag(key: str) -> bool:
+    """True when ``key`` carries a Redis Cluster hash tag (a non-empty ``{...}``)."""
+    opening = key.find("{")
+    closing = key.find("}", opening + 1)
+    return opening >= 0 and closing > opening + 1
+
+
 class CommonSettings(BaseSettings):
     """What every process needs: where the store, the stream and the logs go.
 
@@ -85,6 +92,10 @@ class CommonSettings(BaseSettings):
         " default DATABASE_URL with user ledger_query.",
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for the stream.")
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL names a node of a Redis Cluster: use redis-py's cluster client.",
+    )
     stream_name: str = Field(
         default="ledger:events", min_length=1, description="Redis Stream key of the event log."
     )
@@ -130,6 +141,19 @@ class CommonSettings(BaseSettings):
             msg = "must look like redis://host:port/db"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _one_slot_per_stream(self) -> CommonSettings:
+        # Every key of the stream (dead letters, a republish beside it) is the stream's
+        # name plus a suffix, and some commands touch two of them at once: on a cluster
+        # only a hash tag puts them in one slot.
+        if self.redis_cluster and not has_hash_tag(self.stream_name):
+            msg = (
+                f"STREAM_NAME {self.stream_name!r} needs a Redis Cluster hash tag with"
+                " REDIS_CLUSTER=true, e.g. {ledger}:events, so all its keys share one slot"
+            )
+            raise ValueError(msg)
+        return self
 
     @property
     def dead_letter_stream(self) -> str:

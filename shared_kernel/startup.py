@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import redis
 
+from shared_kernel.redis_connection import connect_redis_blocking
 from shared_kernel.settings import CommonSettings, load_settings
 
 #: Longest each server may take to answer the check (a host that drops packets).
@@ -79,13 +80,18 @@ def postgres_problem(url: str) -> str | None:
     return None
 
 
-def redis_problem(url: str) -> str | None:
+def redis_problem(url: str, *, cluster: bool = False) -> str | None:
     """None when Redis at ``url`` answers PING, else where and why not, in one line."""
     parts = urlsplit(url)
-    where = f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS, socket_timeout=CHECK_TIMEOUT_SECONDS
-    )
+    kind = "Redis Cluster node" if cluster else "Redis"
+    where = f"{kind} at {parts.hostname or 'localhost'}:{parts.port or 6379}"
+    try:
+        client = connect_redis_blocking(
+            url, cluster=cluster, socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+            socket_timeout=CHECK_TIMEOUT_SECONDS,
+        )  # fmt: skip
+    except redis.RedisError as error:  # the cluster client asks for the slots at once
+        return f"{where}: {_cause(error, _REDIS_CAUSES)}"
     try:
         client.ping()
     except redis.RedisError as error:
@@ -103,7 +109,7 @@ def checked_settings(process_name: str, settings_class: type[S], *, uses_redis: 
     settings = load_settings(settings_class)
     problems = [postgres_problem(settings.database_url)]
     if uses_redis:
-        problems.append(redis_problem(settings.redis_url))
+        problems.append(redis_problem(settings.redis_url, cluster=settings.redis_cluster))
     found = [problem for problem in problems if problem]
     if found:
         print(f"{process_name}: cannot start: {'; '.join(found)}", file=sys.stderr, flush=True)

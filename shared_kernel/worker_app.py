@@ -18,7 +18,6 @@ import uvicorn
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
 from shared_kernel import tracing
 from shared_kernel.http_metrics import count_response, metrics
@@ -29,6 +28,7 @@ from shared_kernel.observability import (
     health_routes,
 )
 from shared_kernel.pools import postgres_pool
+from shared_kernel.redis_connection import RedisClient
 
 
 def operations_pool(url: str, name: str, *, max_size: int = 2) -> AsyncConnectionPool[Any]:
@@ -46,7 +46,7 @@ def postgres_check(pool: AsyncConnectionPool[Any], *, timeout: float = 2.0) -> H
     return postgres
 
 
-def redis_check(redis: Redis) -> HealthCheck:
+def redis_check(redis: RedisClient) -> HealthCheck:
     """A readiness check: Redis answers PING."""
 
     async def redis_ping() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -11,6 +10,7 @@ from command_service.relay.publish_spans import publisher_class
 from command_service.relay.relay import OutboxRelay, Role
 from command_service.settings import RelaySettings
 from shared_kernel.observability import configure_logging
+from shared_kernel.redis_connection import connect_redis
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
     background_worker_app,
@@ -24,9 +24,10 @@ from shared_kernel.worker_app import (
 def create_app(settings: RelaySettings) -> Litestar:
     """The relay task plus /health/live, /health/ready and /metrics."""
     # The relay's own loop retries and logs; redis-py retrying underneath would hide outages.
-    redis = Redis.from_url(
-        settings.redis_url, socket_connect_timeout=5, socket_timeout=10, retry=Retry(NoBackoff(), 0)
-    )
+    redis = connect_redis(
+        settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=5,
+        socket_timeout=10, retry=Retry(NoBackoff(), 0),
+    )  # fmt: skip
     pool = operations_pool(settings.database_url, "relay")
     relay = OutboxRelay(
         settings, pool, publisher_class()(redis, settings.stream_name, settings.stream_max_length)

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared_kernel.event_log import LogEntry
+from shared_kernel.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def position_of(entry_id: bytes | str) -> int:
 class StreamPublisher:
     """Adds events to one Redis Stream, trimmed to about ``max_length`` entries."""
 
-    def __init__(self, redis: Redis, stream_name: str, max_length: int) -> None:
+    def __init__(self, redis: RedisClient, stream_name: str, max_length: int) -> None:
         self._redis = redis
         self.stream_name = stream_name
         self._max_length = max_length

@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from command_service.relay.leadership import leader_lock_key
@@ -37,6 +36,7 @@ from command_service.relay.stream_swap import (
 from command_service.relay.takeover import LockUnavailable, take_over
 from shared_kernel.cli import MAX_BIGINT, bounded_int
 from shared_kernel.event_log import head_position, read_log
+from shared_kernel.redis_connection import RedisClient, connect_redis
 from shared_kernel.settings import (
     EVENTS_TABLE,
     CommonSettings,
@@ -98,7 +98,13 @@ class Republished:
 
 
 async def _copy_log(
-    reader: AsyncConnection[Any], redis: Redis, key: str, after: int, *, up_to: int, batch: int
+    reader: AsyncConnection[Any],
+    redis: RedisClient,
+    key: str,
+    after: int,
+    *,
+    up_to: int,
+    batch: int,
 ) -> tuple[int, int]:
     """Add the store's events in (``after``, ``up_to``] to ``key``; (added, last position)."""
     added = 0
@@ -120,7 +126,10 @@ async def republish(
     lock_wait_seconds: float = 30.0,
 ) -> Republished:
     report = Republished(stream, from_position)
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+    redis = connect_redis(
+        settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=5,
+        socket_timeout=30,
+    )  # fmt: skip
     beside = f"{stream}:republish:{uuid.uuid4().hex[:12]}"
     lock_conn = await AsyncConnection.connect(settings.database_url, autocommit=True)
     reader = await AsyncConnection.connect(settings.database_url, autocommit=True)
@@ -170,8 +179,6 @@ async def republish(
         await reader.close()
         await lock_conn.close()  # releases the lock: a relay resumes from the stream's top
     return report
-
-
 
 
 def parser() -> argparse.ArgumentParser:

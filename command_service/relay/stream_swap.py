@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared_kernel.event_log import LogEntry
+from shared_kernel.redis_connection import RedisClient
 
 _ALREADY_PUBLISHED = "equal or smaller than the target stream top item"
 
@@ -103,14 +103,14 @@ class SwapOutcome:
     """When not swapped: the live stream's top id, which the copy must reach first."""
 
 
-async def create_empty(redis: Redis, key: str) -> None:
+async def create_empty(redis: RedisClient, key: str) -> None:
     """An empty stream at ``key`` (Redis has no command for that but MKSTREAM)."""
     await redis.delete(key)
     await redis.xgroup_create(key, "republish-init", id="0", mkstream=True)
     await redis.xgroup_destroy(key, "republish-init")
 
 
-async def top_id(redis: Redis, key: str) -> str:
+async def top_id(redis: RedisClient, key: str) -> str:
     """The newest id ``key`` ever generated (``0-0`` without a stream)."""
     try:
         info: dict[Any, Any] = await redis.xinfo_stream(key)
@@ -121,12 +121,14 @@ async def top_id(redis: Redis, key: str) -> str:
     return text(info["last-generated-id"])
 
 
-async def top_of(redis: Redis, key: str) -> int:
+async def top_of(redis: RedisClient, key: str) -> int:
     """The position of the newest id ``key`` ever generated (0 without a stream)."""
     return position_of(await top_id(redis, key))
 
 
-async def copy_below(redis: Redis, source: str, target: str, below: int, batch_size: int) -> int:
+async def copy_below(
+    redis: RedisClient, source: str, target: str, below: int, batch_size: int
+) -> int:
     """Copy ``source``'s entries with positions below ``below`` to ``target``, ids unchanged."""
     copied, start = 0, "-"
     while below > 0:
@@ -145,7 +147,7 @@ async def copy_below(redis: Redis, source: str, target: str, below: int, batch_s
     return copied
 
 
-async def add(redis: Redis, key: str, entries: Sequence[LogEntry]) -> int:
+async def add(redis: RedisClient, key: str, entries: Sequence[LogEntry]) -> int:
     """XADD ``entries`` without trimming; ids at or below the top are skipped. Returns added."""
     pipe = redis.pipeline(transaction=False)
     for entry in entries:
@@ -160,12 +162,14 @@ async def add(redis: Redis, key: str, entries: Sequence[LogEntry]) -> int:
     return added
 
 
-async def raise_top(redis: Redis, key: str, entry_id: str) -> None:
+async def raise_top(redis: RedisClient, key: str, entry_id: str) -> None:
     """Move ``key``'s last id up to ``entry_id``, so ids stay monotonic for consumers."""
     await redis.execute_command("XSETID", key, entry_id)  # type: ignore[no-untyped-call]
 
 
-async def swap_in(redis: Redis, live: str, beside: str, *, rewind_to: int | None) -> SwapOutcome:
+async def swap_in(
+    redis: RedisClient, live: str, beside: str, *, rewind_to: int | None
+) -> SwapOutcome:
     """Atomically replace ``live`` by ``beside`` unless ``live`` moved past it.
 
     Every consumer group of ``live`` is recreated on the new stream, reading

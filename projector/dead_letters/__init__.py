@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from shared_kernel.events import utc_now
+from shared_kernel.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ class Poison:
 
 
 class DeadLetters:
-    def __init__(self, redis: Redis, stream_name: str) -> None:
+    def __init__(self, redis: RedisClient, stream_name: str) -> None:
         self._redis = redis
         self.stream_name = stream_name
 

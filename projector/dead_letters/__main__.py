@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
-from redis.asyncio import Redis
 
 from projector.blocks import Block, read_blocks
 from projector.dead_letters import DeadLetters
@@ -31,6 +30,7 @@ from projector.projections import PROJECTIONS
 from projector.settings import ProjectorSettings
 from shared_kernel.cli import bounded_int
 from shared_kernel.observability import configure_logging
+from shared_kernel.redis_connection import connect_redis
 from shared_kernel.settings import load_settings
 
 APPLICATION_NAME = "projector.dead_letters"
@@ -122,7 +122,9 @@ def print_replay(results: list[ReplayResult], forgotten: int) -> None:
 async def run(settings: ProjectorSettings, argv: Sequence[str] | None = None) -> int:
     """The command, on ``settings``' database and Redis; returns the exit status."""
     args = parse_args(argv)
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    redis = connect_redis(
+        settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=5
+    )
     dead_letters = DeadLetters(redis, settings.dead_letter_stream)
     try:
         async with await AsyncConnection.connect(

@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
@@ -20,8 +20,9 @@ from tests.support.infra import free_port
 
 
 class PrivateRedis:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        self._args = list(args)
         self._popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,7 +38,7 @@ class PrivateRedis:
             raise RuntimeError("redis-server is not on PATH")
         self._popen = subprocess.Popen(
             [executable, "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--bind", "127.0.0.1"],
+             "--bind", "127.0.0.1", *self._args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
