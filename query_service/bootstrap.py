@@ -55,18 +55,28 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         socket_timeout=_HEALTH_TIMEOUT_SECONDS,
     )
     position = ProjectionPosition(
-        settings.database_url, poll_interval=settings.projection_poll_seconds
+        settings.database_url,
+        poll_interval=settings.projection_poll_seconds,
+        standby_poll_interval=settings.standby_poll_seconds,
     )
     read_your_writes = ReadYourWrites(
         ReadModels(pool, position.blocked), position, max_wait_seconds=settings.max_wait_seconds
     )
-    account_history = AccountHistory(pool)
+    # Time travel builds TEMP tables, which a hot standby refuses: with the reads on a
+    # standby, it goes to the primary named by TIME_TRAVEL_DATABASE_URL.
+    travel_pool = pool
+    if settings.time_travel_database_url:
+        travel_pool = postgres_pool(
+            settings.time_travel_database_url, "query_service.time_travel", max_size=2
+        )
+    account_history = AccountHistory(travel_pool)
 
-    # The pool opens without waiting: the process comes up even while PostgreSQL
+    # The pools open without waiting: the process comes up even while PostgreSQL
     # is down, and /health/ready says so until it is back.
     running = background_lifespan(
-        "projection-position", position.follow, pool=pool, on_close=[redis.aclose]
-    )
+        "projection-position", position.follow, pool=pool, on_close=[redis.aclose],
+        more_pools=[travel_pool] if travel_pool is not pool else [],
+    )  # fmt: skip
 
     app = Litestar(
         route_handlers=[

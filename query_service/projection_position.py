@@ -21,6 +21,13 @@ the new projector starts, never stalls the routes that do not read it.
 A slow poll covers a notification lost between a dropped connection and its
 replacement, and the connection is re-opened (and the checkpoints re-read)
 whenever it fails.
+
+On a hot standby (``QUERY_DATABASE_URL`` naming a streaming replica) there is
+no LISTEN, and the primary's NOTIFY never reaches it: the checkpoints are
+re-read every ``standby_poll_seconds`` instead. Read-your-writes stays exact
+there: a checkpoint row and the read-model rows it covers were committed in
+one transaction on the primary, so the standby replays them together and a
+checkpoint it shows at N means the rows up to N are there too.
 """
 
 from __future__ import annotations
@@ -65,12 +72,21 @@ _RECONNECT_DELAY_FIRST = 0.05
 _RECONNECT_DELAY_MAX = 2.0
 
 
+async def _in_recovery(conn: psycopg.AsyncConnection[TupleRow]) -> bool:
+    cursor = await conn.execute("SELECT pg_is_in_recovery()")
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
 class ProjectionPosition:
     """The served projections' positions, never going backwards, and a way to wait for them."""
 
-    def __init__(self, database_url: str, *, poll_interval: float) -> None:
+    def __init__(
+        self, database_url: str, *, poll_interval: float, standby_poll_interval: float = 0.005
+    ) -> None:
         self._database_url = database_url
         self._poll_interval = poll_interval
+        self._standby_poll_interval = standby_poll_interval
         self._position = 0
         self._positions: dict[str, int] = {}
         self._changed = asyncio.Condition()
@@ -113,16 +129,21 @@ class ProjectionPosition:
                     application_name=LISTENER_APPLICATION_NAME,
                     connect_timeout=5,
                 ) as conn:
-                    await conn.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(PROJECTION_CHANNEL))
-                    )
+                    standby = await _in_recovery(conn)
+                    if not standby:
+                        await conn.execute(
+                            sql.SQL("LISTEN {}").format(sql.Identifier(PROJECTION_CHANNEL))
+                        )
                     # Read only after LISTEN is in place: a checkpoint moved in
                     # between is then either in this read or notified after it.
                     await self._refresh(conn)
                     self._listening = True
                     delay = _RECONNECT_DELAY_FIRST
-                    log.info("following projection checkpoints", extra={"position": self._position})
-                    await self._listen(conn)
+                    log.info(
+                        "following projection checkpoints",
+                        extra={"position": self._position, "hot_standby": standby},
+                    )
+                    await (self._poll(conn) if standby else self._listen(conn))
             except psycopg.Error as error:
                 log.warning(
                     "projection listener lost its connection; reconnecting",
@@ -143,6 +164,11 @@ class ProjectionPosition:
             # during the re-read are kept by psycopg for the next round.
             async for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
                 pass
+            await self._refresh(conn)
+
+    async def _poll(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        while True:
+            await asyncio.sleep(self._standby_poll_interval)
             await self._refresh(conn)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:

@@ -20,3 +20,15 @@ class QueryServiceSettings(QueryDatabaseSettings):
         le=60,
         description="Re-read the checkpoints this often even without a notification.",
     )
+    standby_poll_seconds: float = Field(
+        default=0.005,
+        gt=0,
+        le=5,
+        description="On a hot standby (no LISTEN there), re-read the checkpoints this often.",
+    )
+    time_travel_database_url: str | None = Field(
+        default=None,
+        description="Where ?as_of= builds its scratch tables (TEMP tables, which a hot standby"
+        " refuses): the primary's query-role URL when QUERY_DATABASE_URL names a standby;"
+        " default: QUERY_DATABASE_URL.",
+    )

@@ -61,17 +61,20 @@ def background_lifespan(
     *,
     pool: AsyncConnectionPool[Any],
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
+    more_pools: Sequence[AsyncConnectionPool[Any]] = (),
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """A lifespan that runs ``work()`` as task ``name`` for as long as the app serves.
 
-    On start it opens ``pool`` (without waiting, so a PostgreSQL outage shows on
-    /health/ready rather than preventing the start) and starts the task; on stop it
-    cancels the task, closes ``pool`` and then calls each of ``on_close`` in order.
+    On start it opens ``pool`` and ``more_pools`` (without waiting, so a PostgreSQL
+    outage shows on /health/ready rather than preventing the start) and starts the
+    task; on stop it cancels the task, closes the pools and then calls each of
+    ``on_close`` in order.
     """
 
     @contextlib.asynccontextmanager
     async def running(_: Litestar) -> AsyncIterator[None]:
-        await pool.open(wait=False)
+        for each in (pool, *more_pools):
+            await each.open(wait=False)
         task = asyncio.create_task(work(), name=name)
         try:
             yield
@@ -79,7 +82,8 @@ def background_lifespan(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await pool.close()
+            for each in (pool, *more_pools):
+                await each.close()
             for close in on_close:
                 await close()
 

@@ -81,6 +81,20 @@ class PrivatePostgres:
             conf.write("\n".join(lines) + "\n")
         return self
 
+    def init_standby_of(self, primary: PrivatePostgres) -> PrivatePostgres:
+        """A hot standby streaming from ``primary``: ``pg_basebackup -R``, then its own port."""
+        if self._as_server_user:
+            user = pwd.getpwnam(SERVER_USER)
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(self.data_dir), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
+        )  # fmt: skip
+        lines = [f"port = {self.port}", f"unix_socket_directories = '{self.data_dir}'"]
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n".join(lines) + "\n")
+        return self
+
     def start(self, timeout: float = 60.0) -> PrivatePostgres:
         if not self.data_dir.exists():
             self.init()
