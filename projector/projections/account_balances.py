@@ -23,6 +23,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.json_rows import select_rows, struct_rows_param
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.reference_sql import (
     decoded,
@@ -60,8 +61,11 @@ _COLUMNS = (
 _SELECT = f"SELECT {_COLUMNS} FROM account_balances WHERE account_id = ANY(%s)"
 _UPSERT = (
     f"INSERT INTO account_balances ({_COLUMNS})"
-    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
-    " %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::bigint[])"
+    " " + select_rows(
+        ("account_id", "uuid"), ("owner", "text"), ("currency", "text"), ("balance", "bigint"),
+        ("status", "text"), ("version", "bigint"), ("opened_at", "timestamptz"),
+        ("updated_at", "timestamptz"), ("last_position", "bigint"),
+    ) +
     " ON CONFLICT (account_id) DO UPDATE SET balance = EXCLUDED.balance,"
     " status = EXCLUDED.status, version = EXCLUDED.version,"
     " updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position"
@@ -135,5 +139,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
     for recorded in events:
         account_id = recorded.event.originator_id
         changed[account_id] = rows[account_id] = balance_after(rows.get(account_id), recorded)
-    columns = list(zip(*(msgspec.structs.astuple(row) for row in changed.values()), strict=True))
-    await conn.execute(_UPSERT, [list(column) for column in columns])
+    await conn.execute(_UPSERT, (struct_rows_param(changed.values()),))

@@ -18,6 +18,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import (
     MOVEMENTS,
     counterparty,
@@ -73,8 +74,12 @@ LAST_BALANCES = (
 _INSERT = (
     "INSERT INTO account_transactions (position, account_id, version, kind, amount, currency,"
     " balance_after, reference, recorded_at, counterparty, transfer_id)"
-    " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::bigint[], %s::text[], %s::timestamptz[], %s::uuid[], %s::uuid[])"
+    " " + select_rows(
+        ("position", "bigint"), ("account_id", "uuid"), ("version", "bigint"), ("kind", "text"),
+        ("amount", "bigint"), ("currency", "text"), ("balance_after", "bigint"),
+        ("reference", "text"), ("recorded_at", "timestamptz"), ("counterparty", "uuid"),
+        ("transfer_id", "uuid"),
+    ) +
     " ON CONFLICT (position) DO NOTHING"
 )
 
@@ -113,5 +118,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
         )
     if not lines:
         return
-    columns = [list(column) for column in zip(*lines, strict=True)]
-    await conn.execute(_INSERT, columns)
+    await conn.execute(_INSERT, (rows_param(lines),))

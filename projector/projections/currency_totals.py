@@ -25,6 +25,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
@@ -59,8 +60,11 @@ REFERENCE: Mapping[str, str] = {
 #: Only the projector writes here, under its checkpoint locks, so nothing races.
 _ADD = (
     "WITH delta (currency, balance, accounts, open_accounts, closed_accounts, updated_at,"
-    " last_position) AS (SELECT * FROM unnest(%s::text[], %s::numeric[], %s::bigint[],"
-    " %s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[])),"
+    " last_position) AS (" + select_rows(
+        ("currency", "text"), ("balance", "numeric"), ("accounts", "bigint"),
+        ("open_accounts", "bigint"), ("closed_accounts", "bigint"),
+        ("updated_at", "timestamptz"), ("last_position", "bigint"),
+    ) + "),"
     " updated AS (UPDATE currency_totals AS t SET balance = t.balance + d.balance,"
     " accounts = t.accounts + d.accounts, open_accounts = t.open_accounts + d.open_accounts,"
     " closed_accounts = t.closed_accounts + d.closed_accounts,"
@@ -128,4 +132,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
          d.last_position)
         for currency, d in deltas.items()
     ]  # fmt: skip
-    await conn.execute(_ADD, [list(column) for column in zip(*rows, strict=True)])
+    await conn.execute(_ADD, (rows_param(rows),))

@@ -23,6 +23,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
@@ -56,8 +57,11 @@ REFERENCE: Mapping[str, str] = {
 #: CONFLICT: a negative delta would fail the CHECK of the row it would insert).
 _ADD = (
     "WITH delta (owner, currency, accounts, open_accounts, closed_accounts, balance, updated_at,"
-    " last_position) AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[],"
-    " %s::bigint[], %s::bigint[], %s::numeric[], %s::timestamptz[], %s::bigint[])),"
+    " last_position) AS (" + select_rows(
+        ("owner", "text"), ("currency", "text"), ("accounts", "bigint"),
+        ("open_accounts", "bigint"), ("closed_accounts", "bigint"), ("balance", "numeric"),
+        ("updated_at", "timestamptz"), ("last_position", "bigint"),
+    ) + "),"
     " updated AS (UPDATE owner_summaries AS s SET accounts = s.accounts + d.accounts,"
     " open_accounts = s.open_accounts + d.open_accounts,"
     " closed_accounts = s.closed_accounts + d.closed_accounts, balance = s.balance + d.balance,"
@@ -111,4 +115,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
          d.updated_at, d.last_position)
         for (owner, currency), d in deltas.items()
     ]  # fmt: skip
-    await conn.execute(_ADD, [list(column) for column in zip(*rows, strict=True)])
+    await conn.execute(_ADD, (rows_param(rows),))

@@ -21,6 +21,7 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
+from projector.projections.json_rows import select_rows, struct_rows_param
 from projector.projections.reference_sql import decoded, topic, topics
 from shared_kernel.events import (
     LedgerEvent,
@@ -88,9 +89,13 @@ _COLUMNS = (
 _SELECT = f"SELECT {_COLUMNS} FROM transfers WHERE transfer_id = ANY(%s)"
 _UPSERT = (
     f"INSERT INTO transfers ({_COLUMNS})"
-    " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::bigint[], %s::text[],"
-    " %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],"
-    " %s::timestamptz[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " " + select_rows(
+        ("transfer_id", "uuid"), ("from_account", "uuid"), ("to_account", "uuid"),
+        ("amount", "bigint"), ("currency", "text"), ("status", "text"), ("reason", "text"),
+        ("requested_at", "timestamptz"), ("debited_at", "timestamptz"),
+        ("finished_at", "timestamptz"), ("updated_at", "timestamptz"), ("version", "bigint"),
+        ("requested_position", "bigint"), ("last_position", "bigint"),
+    ) +
     " ON CONFLICT (transfer_id) DO UPDATE SET status = EXCLUDED.status,"
     " reason = EXCLUDED.reason, debited_at = EXCLUDED.debited_at,"
     " finished_at = EXCLUDED.finished_at, updated_at = EXCLUDED.updated_at,"
@@ -174,5 +179,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
     for recorded in events:
         transfer_id = recorded.event.originator_id
         changed[transfer_id] = rows[transfer_id] = transfer_after(rows.get(transfer_id), recorded)
-    columns = list(zip(*(msgspec.structs.astuple(row) for row in changed.values()), strict=True))
-    await conn.execute(_UPSERT, [list(column) for column in columns])
+    await conn.execute(_UPSERT, (struct_rows_param(changed.values()),))
