@@ -7,9 +7,11 @@ failed, closed accounts and idempotency keys, every deposit stored as
 ``ledger.MoneyDeposited.v1``. It is restored into a scratch database and
 migrated as ``make migrate`` does; then every stream replays (its snapshot
 plus tail folding to the same state as its whole history), time travel shows
-each account mid-history as its replay does, every aggregate loads as the
-independent reference fold of the store says, every projection rebuilds
-equal to that fold, and new commands work on the old accounts.
+each account mid-history as its replay does, every account and transfer
+loads as the independent reference fold of the store says (with its old
+snapshot and without), every old snapshot is read (not passed over) as the
+account was at its version, every projection rebuilds equal to that fold,
+and new commands work on the old accounts.
 """
 
 from __future__ import annotations
@@ -19,21 +21,27 @@ import io
 import json
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import httpx
 import psycopg
 import pytest
 
-from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.event_store import (
+    AccountSnapshot,
+    LedgerEventStore,
+    event_store_env,
+    project_account,
+)
 from command_service.replay.cli import run as replay
 from projector.projections import PROJECTIONS
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from projector.time_travel.cli import as_of
 from schema.migrate import migrate
+from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 from tests.support.infra import scratch_database
 from tests.support.processes import Stack
 from tests.support.reference_fold import (
@@ -120,20 +128,83 @@ async def test_time_travel_shows_old_accounts_as_their_replay_does(upgraded: str
         )  # fmt: skip
 
 
-def test_every_account_loads_as_the_fold_of_its_events_says(upgraded: str) -> None:
-    expected = expected_read_models(upgraded).balances
+def test_every_aggregate_loads_as_the_fold_of_its_events_says(upgraded: str) -> None:
+    expected = expected_read_models(upgraded)
     store = LedgerEventStore(env=event_store_env(upgraded, pool_size=1))
     try:
-        loaded = store.get_accounts(expected)
-        one_by_one = {account_id: store.get_account(account_id) for account_id in expected}
+        loaded = store.get_accounts(expected.balances)
+        one_by_one = {account_id: store.get_account(account_id) for account_id in expected.balances}
+        # The old snapshots passed over: each account folded from its events alone.
+        from_events = {
+            account_id: project_account(
+                None, cast(Iterable[LedgerEvent], store.events.get(account_id))
+            )
+            for account_id in expected.balances
+        }
+        transfers = store.get_transfers(expected.transfers)
+        transfers_one_by_one = {t: store.get_transfer(t) for t in expected.transfers}
     finally:
         store.close()
-    for account_id, row in expected.items():
-        for account in (loaded[account_id], one_by_one[account_id]):
+    for account_id, row in expected.balances.items():
+        for account in (loaded[account_id], one_by_one[account_id], from_events[account_id]):
             assert account is not None
-            assert (account.balance, account.status, account.version) == (
-                row.balance, row.status, row.version,
+            assert (account.owner, account.currency, account.balance, account.status,
+                    account.version) == (
+                row.owner, row.currency, row.balance, row.status, row.version,
             )  # fmt: skip
+            assert not account.pending_transfers  # every old transfer is terminal
+    for transfer_id, transfer_row in expected.transfers.items():
+        for transfer in (transfers[transfer_id], transfers_one_by_one[transfer_id]):
+            assert transfer is not None
+            assert (transfer.from_account, transfer.to_account, transfer.amount,
+                    transfer.currency, transfer.status, transfer.reason, transfer.version) == (
+                transfer_row.from_account, transfer_row.to_account, transfer_row.amount,
+                transfer_row.currency, transfer_row.status, transfer_row.reason,
+                transfer_row.version,
+            )  # fmt: skip
+
+
+def test_every_old_snapshot_reads_as_the_fold_at_its_version(upgraded: str) -> None:
+    """Old snapshots are read, not passed over, and each holds the account as it was."""
+    expected = expected_read_models(upgraded)
+    at_version = states_by_version(upgraded)
+    store = LedgerEventStore(env=event_store_env(upgraded, pool_size=1))
+    try:
+        assert store.snapshots is not None
+        snapshots = [s for a in expected.balances for s in store.snapshots.get(a)]
+    finally:
+        store.close()
+    assert len(snapshots) == _count(upgraded, "ledger_snapshots")
+    for snapshot in snapshots:
+        assert isinstance(snapshot, AccountSnapshot)
+        account, row = snapshot.state, expected.balances[snapshot.originator_id]
+        assert account.id == snapshot.originator_id
+        assert account.version == snapshot.originator_version
+        assert (account.owner, account.currency, account.balance, account.status) == (
+            row.owner, row.currency, *at_version[(account.id, account.version)],
+        )  # fmt: skip
+
+
+def states_by_version(database_url: str) -> dict[tuple[UUID, int], tuple[int, str]]:
+    """(balance, status) of every account after each of its versions, from the stored
+    events and the reference fold's running balances."""
+    balance_after = {
+        (row.account_id, row.version): row.balance_after
+        for row in expected_read_models(database_url).transactions.values()
+    }
+    states: dict[tuple[UUID, int], tuple[int, str]] = {}
+    latest: dict[UUID, tuple[int, str]] = {}
+    for _, event in stored_events(database_url):
+        key = (event.originator_id, event.originator_version)
+        if isinstance(event, AccountOpened):
+            latest[event.originator_id] = (0, "open")
+        elif event.originator_id not in latest:
+            continue  # a transfer's stream
+        balance, status = latest[event.originator_id]
+        if isinstance(event, AccountClosed):
+            status = "closed"
+        latest[event.originator_id] = states[key] = (balance_after.get(key, balance), status)
+    return states
 
 
 async def test_every_projection_rebuilds_equal_to_the_fold(upgraded: str) -> None:
