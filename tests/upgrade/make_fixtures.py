@@ -1,6 +1,6 @@
 """Writes the stores the upgrade test opens, each by the release that wrote such stores.
 
-    .venv/bin/python tests/upgrade/make_fixtures.py [COMMIT ...]   (default: every RELEASES)
+    .venv/bin/python -m tests.upgrade.make_fixtures [COMMIT ...]   (default: every RELEASES)
 
 For each commit: a detached ``git worktree`` of it, a scratch database that
 commit's own migrations create, and that commit's own processes (command
@@ -12,10 +12,15 @@ several snapshots, accounts emptied and closed. Once every transfer is
 terminal and every projection has reached the head, the processes stop and
 ``pg_dump`` writes the database to ``fixtures/<commit>.sql.gz``.
 
-Each release runs with its own ``.venv`` (``make install`` in its tree, the
-versions its lock named). The history is driven by code running inside the
-old tree (``--inside``), with that tree's own test helpers and nothing of this
-checkout.
+Each release runs with its own ``.venv`` (``make install`` in its tree: the
+versions its ``uv.lock`` names, or what its ``pyproject.toml`` allows when it
+has no lock), not with this checkout's: an old release may import a library
+this code dropped (4ce8e21's ``shared_kernel.money`` imports ``pycountry``).
+Run it as a module from this checkout's root, so that ``tests`` imports. The
+history is driven by code running inside the old tree (``--inside``), with
+that tree's own test helpers and nothing of this checkout. The saga runs
+beside the driver, so a rerun may see a transfer or two fail that passed
+before; the test asserts the store's shape, not its exact counts.
 """
 
 from __future__ import annotations
