@@ -24,7 +24,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _reason(text: str) -> str | None:
+def unstorable_reason(text: str) -> str | None:
+    """Why PostgreSQL cannot store ``text``, or None when it can."""
     found = _UNSTORABLE.search(text)
     if found is None:
         return None
@@ -48,12 +49,12 @@ def unstorable_errors(source: str, named: Iterable[tuple[str, Any]]) -> list[dic
     stack: list[tuple[str, Any]] = list(named)[::-1]
     while stack:
         key, value = stack.pop()
-        reason = _reason(key)
+        reason = unstorable_reason(key)
         if reason is not None:
             errors.append({"source": source, "key": printable(key), "message": reason})
             continue
         if isinstance(value, str):
-            reason = _reason(value)
+            reason = unstorable_reason(value)
             if reason is not None:
                 errors.append({"source": source, "key": key, "message": reason})
         elif isinstance(value, dict):

@@ -261,6 +261,10 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
     elif isinstance(event, MoneyRefunded):
         changes["balance"] = account.balance + event.amount
         changes["pending_transfers"] = account.pending_transfers - {event.transfer_id}
+    else:
+        # An event the fold does not know would leave the balance silently wrong.
+        msg = f"{type(event).__name__} does not belong on account stream {event.originator_id}"
+        raise ValueError(msg)
     return msgspec.structs.replace(account, **changes)
 
 

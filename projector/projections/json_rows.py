@@ -14,12 +14,27 @@ from typing import Any
 
 import msgspec
 
+from projector.projections.base import CannotProject
+from shared_kernel.storable_text import printable, unstorable_reason
+
 _encoder = msgspec.json.Encoder()
 
 
 def rows_param(rows: Iterable[Sequence[Any]]) -> str:
-    """The statement parameter of ``rows`` (tuples in the column order of :func:`select_rows`)."""
-    return _encoder.encode(list(rows)).decode()
+    """The statement parameter of ``rows`` (tuples in the column order of :func:`select_rows`).
+
+    Raises :class:`CannotProject` for text PostgreSQL cannot store (a NUL), naming
+    it, rather than letting the statement fail on an escape deep in the JSON.
+    """
+    listed = list(rows)
+    encoded = _encoder.encode(listed)
+    if b"\\u0000" in encoded:  # rare; then find the value itself (it may be an escaped "\\")
+        for row in listed:
+            for value in row:
+                reason = unstorable_reason(value) if isinstance(value, str) else None
+                if reason is not None:
+                    raise CannotProject(f"{printable(value)[:60]!r} {reason}")
+    return encoded.decode()
 
 
 def select_rows(*columns: tuple[str, str]) -> str:

@@ -24,7 +24,7 @@ from command_service.domain.account import (
 )
 from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from command_service.handlers import handle
-from shared_kernel.events import EventMetadata
+from shared_kernel.events import EventMetadata, TransferCompleted
 from shared_kernel.money import MAX_AMOUNT
 
 META = EventMetadata(correlation_id="test", causation_id="test")
@@ -132,3 +132,13 @@ def test_handlers_check_existence_and_expected_version_before_the_rules() -> Non
     assert event.originator_version == 2
     assert event.metadata.correlation_id == "corr"
     assert event.metadata.causation_id == str(command.command_id)
+
+
+def test_an_event_the_account_fold_does_not_know_is_an_error_not_a_no_op() -> None:
+    account = opened()
+    stray = TransferCompleted(
+        originator_id=account.id, originator_version=2, timestamp=account.opened_at,
+        metadata=META,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="does not belong on account stream"):
+        apply(account, stray)
