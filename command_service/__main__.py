@@ -15,25 +15,16 @@ from shared_kernel.startup import checked_settings
 
 def main() -> None:
     settings = checked_settings("command_service", CommandServiceSettings)
-    import uvicorn  # noqa: PLC0415  (after the check, see above)
-
     from command_service.bootstrap import build_app  # noqa: PLC0415
     from command_service.event_store import build_or_exit  # noqa: PLC0415
     from shared_kernel.observability import configure_logging  # noqa: PLC0415
     from shared_kernel.tracing import setup_tracing  # noqa: PLC0415
+    from shared_kernel.worker_app import serve  # noqa: PLC0415
 
     configure_logging("command_service", settings.log_level, settings.log_format)
     setup_tracing("command_service")
     app = build_or_exit("command_service", settings.database_url, lambda: build_app(settings))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.command_service_port,
-        log_config=None,  # keep the logging configured above
-        access_log=False,
-        workers=1,
-        reload=False,
-    )
+    serve(app, settings.host, settings.command_service_port, access_log=False, workers=1)
 
 
 if __name__ == "__main__":

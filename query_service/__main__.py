@@ -12,21 +12,14 @@ from shared_kernel.startup import checked_settings
 
 def main() -> None:
     settings = checked_settings("query_service", QueryServiceSettings)
-    import uvicorn  # noqa: PLC0415  (after the check, see above)
-
     from query_service.bootstrap import build_app  # noqa: PLC0415
     from shared_kernel.observability import configure_logging  # noqa: PLC0415
     from shared_kernel.tracing import setup_tracing  # noqa: PLC0415
+    from shared_kernel.worker_app import serve  # noqa: PLC0415
 
     configure_logging("query_service", settings.log_level, settings.log_format)
     setup_tracing("query_service")
-    uvicorn.run(
-        build_app(settings),
-        host=settings.host,
-        port=settings.query_service_port,
-        log_config=None,  # keep the logging configured above
-        access_log=False,
-    )
+    serve(build_app(settings), settings.host, settings.query_service_port, access_log=False)
 
 
 if __name__ == "__main__":

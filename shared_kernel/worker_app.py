@@ -114,5 +114,9 @@ def background_worker_app(
 
 
 def serve(app: Litestar, host: str, port: int, **options: Any) -> None:
-    """Serve ``app`` with uvicorn, its logging left to ``configure_logging``."""
-    uvicorn.run(app, host=host, port=port, log_config=None, **options)
+    """Serve ``app`` with uvicorn, its logging left to ``configure_logging``.
+
+    No proxy-header rewriting: nothing here reads the client's address or scheme
+    (``Location`` comes from settings), so that layer would only cost every request.
+    """
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False, **options)
