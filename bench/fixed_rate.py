@@ -31,6 +31,7 @@ from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.open_loop import OpenLoopResult, Targets, run_open_loop_processes
 from bench.process_cpu import per_event_ms, sample
+from bench.server_activity import server_activity
 from bench.stats import format_ms, summarize
 
 #: Goals of the open-loop phase (milliseconds).
@@ -80,11 +81,13 @@ def open_loop_section(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the open loop and describe it: latencies, goals, CPU per event, the plot."""
     dbname = urlsplit(database_url).path.lstrip("/")
+    activity = server_activity(database_url)
     before, started = sample(dbname), time.perf_counter()
     result: OpenLoopResult = run_open_loop_processes(
         targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds, workers=workers
     )
     elapsed, after = time.perf_counter() - started, sample(dbname)
+    server = server_activity(database_url).since(activity)
     plot = plot_latency(result, report_dir / f"{stem}-open-loop.png")
     section: dict[str, Any] = {
         "rate_per_second": rate,
@@ -97,6 +100,7 @@ def open_loop_section(
         "errors": dict(result.errors),
         "late_sends": result.late_sends,
         "send_delay": asdict(summarize(result.send_delays)),
+        "postgresql_background": server,
         "client_processes": workers,
         "client_cpu_ms_per_request": 1000.0
         * result.client_cpu_seconds
@@ -167,6 +171,12 @@ def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "open loop: the client's own delay (due -> dispatched)",
                 _p50_p99(loop.get("send_delay", {"p50_ms": None, "p99_ms": None})),
                 "part of every latency above; not the server's",
+            ),
+            (
+                "open loop: PostgreSQL's own work meanwhile",
+                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in
+                          loop.get("postgresql_background", {}).items()) or "-",
+                "checkpoints and vacuums stall every request at once (see the plot)",
             ),
             (
                 "open loop: visibility (answered -> read shows it)",

@@ -99,6 +99,10 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert section["events"] == 60 + 6 * 4
     assert {"command service", "projector", POSTGRES} <= set(section["cpu_ms_per_event"])
     assert Path(section["plot"]).read_bytes()[:8] == PNG_SIGNATURE
+    background = section["postgresql_background"]
+    assert set(background) == {"checkpoints", "checkpoint_buffers_written", "wal_mib",
+                               "autovacuum_and_analyze_runs"}  # fmt: skip
+    assert all(count >= 0 for count in background.values())
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
 
