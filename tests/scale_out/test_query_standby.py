@@ -22,7 +22,7 @@ import pytest
 from query_service.projection_position import LISTENER_APPLICATION_NAME
 from shared_kernel.settings import url_as_role
 from tests.support.postgres_server import PrivatePostgres
-from tests.support.processes import Stack
+from tests.support.processes import Stack, complete_transfer
 from tests.support.reference_fold import expected_read_models, live_read_models, store_head
 from tests.support.streams import wait_for
 
@@ -84,12 +84,7 @@ def test_reads_on_the_standby_show_every_write_they_name(
             shown = httpx.get(f"{query}/accounts/{account}", params={"min_position": position})
             assert shown.status_code == 200, shown.text
             assert shown.json()["balance"] == balance  # never an older state
-        body = {"from_account": account, "to_account": other, "amount": 100}
-        transfer = httpx.post(f"{command}/transfers", json=body)
-        assert transfer.status_code == 202, transfer.text
-        url = f"{query}/transfers/{transfer.json()['transfer_id']}"
-        wait_for(lambda: httpx.get(url).json().get("status") == "completed", timeout=60,
-                 what="the transfer completed, seen on the standby")  # fmt: skip
+        complete_transfer(stack, account, other, 100)  # seen completed on the standby
 
         travelled = httpx.get(f"{query}/accounts/{account}", params={"as_of": first_position})
         assert travelled.status_code == 200, travelled.text

@@ -25,7 +25,7 @@ from redis.crc import key_slot
 from command_service.relay.republish import republish
 from shared_kernel.settings import CommonSettings, has_hash_tag
 from tests.support.infra import environ_without_urls
-from tests.support.processes import PROJECT_ROOT, Stack
+from tests.support.processes import PROJECT_ROOT, Stack, complete_transfer
 from tests.support.redis_cluster import PrivateRedisCluster, private_redis_cluster
 from tests.support.reference_fold import (
     expected_read_models,
@@ -33,7 +33,6 @@ from tests.support.reference_fold import (
     store_head,
     wait_until_projected,
 )
-from tests.support.streams import wait_for
 
 pytestmark = pytest.mark.processes
 
@@ -75,7 +74,7 @@ def test_the_ledger_runs_on_the_cluster_and_republishes_there(
     client = cluster.client()
     try:
         stack.start()
-        command, query = stack.process("command").url, stack.process("query").url
+        command = stack.process("command").url
         accounts = [
             httpx.post(f"{command}/accounts", json={"owner": "ada", "currency": "EUR"}).json()
             for _ in range(2)
@@ -84,12 +83,7 @@ def test_the_ledger_runs_on_the_cluster_and_republishes_there(
         for amount in (500, 250):
             deposit = httpx.post(f"{command}/accounts/{source}/deposits", json={"amount": amount})
             assert deposit.status_code == 200, deposit.text
-        body = {"from_account": source, "to_account": target, "amount": 300}
-        transfer = httpx.post(f"{command}/transfers", json=body)
-        assert transfer.status_code == 202, transfer.text
-        url = f"{query}/transfers/{transfer.json()['transfer_id']}"
-        wait_for(lambda: httpx.get(url).json().get("status") == "completed", timeout=60,
-                 what="the transfer completed")  # fmt: skip
+        complete_transfer(stack, source, target, 300)
         wait_until_projected(database_url)
         assert live_read_models(database_url) == expected_read_models(database_url)
         assert client.xlen(stream) == store_head(database_url)

@@ -19,6 +19,7 @@ import httpx
 
 from shared_kernel.settings import default_role_urls
 from tests.support.infra import REDIS_URL, free_port
+from tests.support.streams import wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,3 +154,23 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"==== {p.name}\n{p.logs()}" for p in self.processes.values())
+
+
+def complete_transfer(
+    stack: Stack, source: object, target: object, amount: int, *, timeout: float = 60.0
+) -> str:
+    """Request a transfer through the stack's command service; once its query service
+    shows it ``completed``, its id. The stack's command, saga, relay, projector and query
+    service must be running."""
+    body = {"from_account": str(source), "to_account": str(target), "amount": amount}
+    requested = httpx.post(f"{stack.process('command').url}/transfers", json=body)
+    assert requested.status_code == 202, requested.text
+    transfer_id = str(requested.json()["transfer_id"])
+    url = f"{stack.process('query').url}/transfers/{transfer_id}"
+
+    def completed() -> bool:
+        shown = httpx.get(url)
+        return shown.status_code == 200 and shown.json()["status"] == "completed"
+
+    wait_for(completed, timeout=timeout, what=f"transfer {transfer_id} shown completed")
+    return transfer_id

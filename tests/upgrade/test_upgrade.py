@@ -43,14 +43,13 @@ from projector.time_travel.cli import as_of
 from schema.migrate import migrate
 from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 from tests.support.infra import scratch_database
-from tests.support.processes import Stack
+from tests.support.processes import Stack, complete_transfer
 from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
     stored_events,
     wait_until_projected,
 )
-from tests.support.streams import wait_for
 from tests.upgrade.make_fixtures import RELEASES, fixture_path
 
 OLD_DEPOSIT = "ledger.MoneyDeposited.v1"
@@ -235,19 +234,7 @@ def test_new_commands_work_on_the_old_accounts(
         assert deposit.status_code == 200, deposit.text
         withdrawal = httpx.post(f"{command}/accounts/{target}/withdrawals", json={"amount": 1})
         assert withdrawal.status_code == 200, withdrawal.text
-        transfer = httpx.post(
-            f"{command}/transfers",
-            json={"from_account": str(source), "to_account": str(target), "amount": 100},
-        )
-        assert transfer.status_code == 202, transfer.text
-        transfer_id = transfer.json()["transfer_id"]
-        query = stack.process("query").url
-
-        def completed() -> bool:
-            shown = httpx.get(f"{query}/transfers/{transfer_id}")
-            return shown.status_code == 200 and shown.json()["status"] == "completed"
-
-        wait_for(completed, timeout=60)
+        complete_transfer(stack, source, target, 100)
         wait_until_projected(upgraded)
         after = expected_read_models(upgraded)
         assert after.balances[source].balance == before[source].balance + 250 - 100
