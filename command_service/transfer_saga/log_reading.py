@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from shared_kernel.events import TransferDebited, TransferRequested
 from shared_kernel.settings import EVENTS_TABLE
@@ -25,7 +25,7 @@ ACTIONABLE_TOPICS: tuple[str, ...] = (
     *wire_names(TransferRequested), *wire_names(TransferDebited),
 )  # fmt: skip
 
-_TOPIC_LITERALS = ", ".join("'" + topic.replace("'", "''") + "'" for topic in ACTIONABLE_TOPICS)
+_TOPIC_LITERALS = ", ".join(sql.Literal(topic).as_string(None) for topic in ACTIONABLE_TOPICS)
 ACTIONABLE = (
     f"SELECT notification_id, originator_id, originator_version FROM {EVENTS_TABLE}"
     f" WHERE notification_id > %s AND notification_id <= %s AND topic IN ({_TOPIC_LITERALS})"

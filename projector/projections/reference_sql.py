@@ -14,6 +14,8 @@ reads must have that fold read the old spelling as well.
 
 from __future__ import annotations
 
+from psycopg import sql
+
 from shared_kernel.events import (
     LedgerEvent,
     MoneyDeposited,
@@ -31,7 +33,7 @@ OUTFLOWS: tuple[type[LedgerEvent], ...] = (MoneyWithdrawn, MoneyTransferredOut)
 
 
 def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return sql.Literal(text).as_string(None)
 
 
 def topic(event_type: type[LedgerEvent]) -> str:
