@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from shared_kernel.settings import QueryDatabaseSettings
+from shared_kernel.settings import QueryDatabaseSettings, checked_postgres_url
 
 
 class QueryServiceSettings(QueryDatabaseSettings):
@@ -32,3 +32,8 @@ class QueryServiceSettings(QueryDatabaseSettings):
         " refuses): the primary's query-role URL when QUERY_DATABASE_URL names a standby;"
         " default: QUERY_DATABASE_URL.",
     )
+
+    @field_validator("time_travel_database_url")
+    @classmethod
+    def _time_travel_url(cls, value: str | None) -> str | None:
+        return checked_postgres_url(value)

@@ -48,6 +48,17 @@ def default_role_urls(database_url: str) -> dict[DatabaseRole, str]:
     return {role: url_as_role(database_url, DEFAULT_ROLE_NAMES[role]) for role in DATABASE_ROLES}
 
 
+def checked_postgres_url(value: str | None) -> str | None:
+    """``value`` when it names a PostgreSQL database (or is None); else a one-line error."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        msg = "must look like postgresql://user@host:port/dbname"
+        raise ValueError(msg)
+    return value
+
+
 def has_hash_tag(key: str) -> bool:
     """True when ``key`` carries a Redis Cluster hash tag (a non-empty ``{...}``)."""
     opening = key.find("{")
@@ -126,13 +137,7 @@ class CommonSettings(BaseSettings):
     )
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
-            msg = "must look like postgresql://user@host:port/dbname"
-            raise ValueError(msg)
-        return value
+        return checked_postgres_url(value)
 
     @field_validator("redis_url")
     @classmethod

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pydantic
 import pytest
 
 from query_service.projection_position import LISTENER_APPLICATION_NAME
+from query_service.settings import QueryServiceSettings
 from shared_kernel.settings import url_as_role
 from tests.support.postgres_server import PrivatePostgres
 from tests.support.processes import Stack, complete_transfer
@@ -100,3 +102,10 @@ def test_reads_on_the_standby_show_every_write_they_name(
         raise
     finally:
         stack.stop()
+
+
+def test_a_time_travel_url_that_names_no_postgresql_database_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="must look like postgresql://"):
+        QueryServiceSettings(time_travel_database_url="redis://127.0.0.1:6379/0")
+    url = "postgresql://ledger_query@primary:5432/ledger"
+    assert QueryServiceSettings(time_travel_database_url=url).time_travel_database_url == url
