@@ -24,7 +24,8 @@ whenever it fails.
 
 On a hot standby (``QUERY_DATABASE_URL`` naming a streaming replica) there is
 no LISTEN, and the primary's NOTIFY never reaches it: the checkpoints are
-re-read every ``standby_poll_seconds`` instead. Read-your-writes stays exact
+re-read every ``standby_poll_seconds`` while a read waits for a position, and
+every ``projection_poll_seconds`` while none does. Read-your-writes stays exact
 there: a checkpoint row and the read-model rows it covers were committed in
 one transaction on the primary, so the standby replays them together and a
 checkpoint it shows at N means the rows up to N are there too.
@@ -33,6 +34,7 @@ checkpoint it shows at N means the rows up to N are there too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from uuid import UUID
@@ -90,6 +92,9 @@ class ProjectionPosition:
         self._position = 0
         self._positions: dict[str, int] = {}
         self._changed = asyncio.Condition()
+        #: Reads waiting for a position: on a standby, only they call for the fast poll.
+        self._waiting = 0
+        self._someone_waits = asyncio.Event()
         self._listening = False
         self.blocked = BlockedStreams()
 
@@ -108,8 +113,13 @@ class ProjectionPosition:
         """Return once ``projections`` (default: all served) reached ``position``; bound it."""
         if self.reached(projections) >= position:
             return
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.reached(projections) >= position)
+        self._waiting += 1
+        self._someone_waits.set()
+        try:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.reached(projections) >= position)
+        finally:
+            self._waiting -= 1
 
     async def check(self) -> int:
         """Readiness: without the listener, read-your-writes would stall; shows the position."""
@@ -168,7 +178,13 @@ class ProjectionPosition:
 
     async def _poll(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         while True:
-            await asyncio.sleep(self._standby_poll_interval)
+            if self._waiting:
+                await asyncio.sleep(self._standby_poll_interval)
+            else:  # nobody waits: the slow poll, unless a read starts waiting first
+                self._someone_waits.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll_interval):
+                        await self._someone_waits.wait()
             await self._refresh(conn)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:

@@ -24,7 +24,8 @@ class QueryServiceSettings(QueryDatabaseSettings):
         default=0.005,
         gt=0,
         le=5,
-        description="On a hot standby (no LISTEN there), re-read the checkpoints this often.",
+        description="On a hot standby (no LISTEN there), re-read the checkpoints this often"
+        " while a read waits for a position.",
     )
     time_travel_database_url: str | None = Field(
         default=None,
