@@ -100,6 +100,8 @@ class ProjectionLag:
     lag_events: int
     lag_seconds: float
     last_event_at: datetime | None
+    partitions: tuple[int, ...] = ()
+    """Each partition's checkpoint, partition 0 first (one entry without partitions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +127,12 @@ _BLOCKED = (
     "SELECT projection, stream_id::text, position, held, reason FROM projection_blocks"
     " ORDER BY position, projection"
 )
+#: A projection has reached the lowest of its partitions' checkpoints.
 _CHECKPOINTS = (
-    "SELECT projection, position, last_event_at FROM projection_checkpoints ORDER BY projection"
+    "SELECT projection, min(position),"
+    " (array_agg(last_event_at ORDER BY position, partition))[1],"
+    " array_agg(position ORDER BY partition)"
+    " FROM projection_checkpoints GROUP BY projection ORDER BY projection"
 )
 
 
@@ -138,10 +144,14 @@ def store_status(database_url: str, now: datetime | None = None) -> StoreStatus:
         head = int(row[0]) if row else 0
         relay = {str(name): int(at) for name, at in conn.execute(_RELAY).fetchall()}
         projections = []
-        for name, at, last_event_at in conn.execute(_CHECKPOINTS).fetchall():
+        for name, at, last_event_at, partitions in conn.execute(_CHECKPOINTS).fetchall():
             behind = max(0, head - int(at))
             age = (now - last_event_at).total_seconds() if behind and last_event_at else 0.0
-            projections.append(ProjectionLag(name, int(at), behind, max(0.0, age), last_event_at))
+            projections.append(
+                ProjectionLag(
+                    name, int(at), behind, max(0.0, age), last_event_at, tuple(partitions)
+                )
+            )
         blocked = [BlockedStream(*row) for row in conn.execute(_BLOCKED).fetchall()]
     return StoreStatus(head, relay, projections, blocked)
 
@@ -157,6 +167,9 @@ def print_store(status: StoreStatus) -> None:
     for p in status.projections:
         last = p.last_event_at.isoformat(timespec="seconds") if p.last_event_at else "-"
         print(f"{p.name:<24} {p.checkpoint:>10} {p.lag_events:>10} {p.lag_seconds:>8.1f}  {last}")
+        if len(p.partitions) > 1:
+            each = "  ".join(f"p{k} {at}" for k, at in enumerate(p.partitions))
+            print(f"    partitions: {each}")
     if status.blocked:
         print(f"\nBLOCKED streams: {len(status.blocked)} (reads of them answer 503; see"
               " `make dead-letters`)")  # fmt: skip

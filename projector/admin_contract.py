@@ -49,6 +49,8 @@ class ProjectionStatus(msgspec.Struct, kw_only=True):
     live_tables_version: int
     tables: list[str]
     checkpoint: int
+    partitions: list[int]
+    """Each partition's checkpoint, partition 0 first; ``checkpoint`` is the lowest."""
     store_head: int
     lag_events: int
     lag_seconds: float

@@ -34,7 +34,7 @@ from projector.checkpoints import advance_checkpoints, lock_checkpoints
 from projector.dead_letters import DeadLetters, Poison
 from projector.isolation import StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
-from shared_kernel.event_log import LogEntry
+from shared_kernel.event_log import LogEntry, PositionMarker
 from shared_kernel.events import decode_event
 from shared_kernel.outages import OUTAGES
 
@@ -57,7 +57,7 @@ class Unreadable:
     advances_checkpoint: bool = True
 
 
-Item = LogEntry | Unreadable
+Item = LogEntry | PositionMarker | Unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ def recorded_event(entry: LogEntry) -> RecordedEvent:
 
 def missing_before(item: Item, checkpoint: int) -> int | None:
     """The position up to which the store must be read before ``item``; None if nothing."""
-    if isinstance(item, LogEntry):
+    if isinstance(item, LogEntry | PositionMarker):
         return item.previous if item.previous > checkpoint else None
     if item.advances_checkpoint and item.position - 1 > checkpoint:
         # An unreadable entry names no `previous`: whatever precedes it must come
@@ -97,7 +97,18 @@ def missing_before(item: Item, checkpoint: int) -> int | None:
 
 
 class BatchApplier:
-    def __init__(self, projections: Sequence[Projection], dead_letters: DeadLetters) -> None:
+    """Applies the entries of one partition of the log (see :mod:`shared_kernel.partitions`)."""
+
+    def __init__(
+        self,
+        projections: Sequence[Projection],
+        dead_letters: DeadLetters,
+        *,
+        partition: int = 0,
+        partitions: int = 1,
+    ) -> None:
+        self.partition = partition
+        self.partitions = partitions
         self.projections = list(projections)
         self.names = [projection.NAME for projection in self.projections]
         self.versions = {projection.NAME: projection.VERSION for projection in self.projections}
@@ -113,7 +124,10 @@ class BatchApplier:
         move the checkpoint there even when that position is a hole.
         """
         async with conn.transaction():
-            checkpoints = await lock_checkpoints(conn, self.names, self.versions)
+            checkpoints = await lock_checkpoints(
+                conn, self.names, self.versions,
+                partition=self.partition, partitions=self.partitions,
+            )  # fmt: skip
             position = checkpoints.floor
             fresh: list[RecordedEvent] = []
             undecodable: list[Undecodable] = []
@@ -133,6 +147,8 @@ class BatchApplier:
                         position = item.position
                     continue
                 position = item.position
+                if isinstance(item, PositionMarker):
+                    continue
                 try:
                     fresh.append(recorded_event(item))
                 except (msgspec.MsgspecError, ValueError) as error:
@@ -148,7 +164,9 @@ class BatchApplier:
             applied = [recorded for recorded in fresh if recorded.position not in isolated.poison]
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
             if position > checkpoints.floor:
-                await advance_checkpoints(conn, list(checkpoints.live), position, last_event_at)
+                await advance_checkpoints(
+                    conn, list(checkpoints.live), position, last_event_at, partition=self.partition
+                )
         return BatchOutcome(
             consumed=consumed,
             checkpoint=max(position, checkpoints.floor),

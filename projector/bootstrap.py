@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
@@ -16,10 +17,12 @@ from projector.consumer import StreamConsumer
 from projector.dead_letters import DeadLetters
 from projector.projections import PROJECTIONS
 from projector.projector import Projector
+from projector.replica import ProjectorReplica, partition_body, worker_failures
 from projector.settings import ProjectorSettings
 from projector.stall import StallWatch, advancing_check
 from shared_kernel.observability import configure_logging
 from shared_kernel.openapi_contract import http_options
+from shared_kernel.partitions import dead_letter_stream
 from shared_kernel.redis_connection import connect_redis
 from shared_kernel.tracing import setup_tracing
 from shared_kernel.worker_app import (
@@ -44,42 +47,57 @@ def create_app(
         socket_timeout=settings.projector_block_ms / 1000 + 10,
         retry=Retry(NoBackoff(), 0),
     )
-    pool = operations_pool(settings.database_url, "projector", max_size=3)
-    dead_letters = DeadLetters(redis, settings.dead_letter_stream)
-    projector = Projector(
-        settings,
-        pool,
-        StreamConsumer(
+    # One connection per partition held (a batch each) plus the checks' and lag reads'.
+    pool = operations_pool(
+        settings.database_url, "projector", max_size=max(3, settings.stream_partitions + 2)
+    )
+    streams = settings.partition_streams
+    dead_letters = [DeadLetters(redis, dead_letter_stream(stream)) for stream in streams]
+
+    def partition_projector(partition: int, report: Callable[[], None]) -> Projector:
+        consumer = StreamConsumer(
             redis,
-            stream_name=settings.stream_name,
+            stream_name=streams[partition],
             group=settings.consumer_group,
             consumer=settings.consumer_name,
             batch_size=settings.projector_batch_size,
             block_ms=settings.projector_block_ms,
-        ),
-        applier_class()(PROJECTIONS, dead_letters),
+        )
+        applier = applier_class()(
+            PROJECTIONS, dead_letters[partition],
+            partition=partition, partitions=settings.stream_partitions,
+        )  # fmt: skip
+        return Projector(settings, pool, consumer, applier, report=report)
+
+    replica = ProjectorReplica(
+        settings.database_url,
+        settings.stream_name,
+        settings.stream_partitions,
+        partition_projector,
+        balance_seconds=settings.partition_balance_seconds,
     )
 
-    async def projection() -> dict[str, int]:
-        if projector.status.failing:
-            raise RuntimeError(projector.status.failing)
-        return {"checkpoint": projector.status.checkpoint}
+    async def projection() -> dict[str, Any]:
+        if failures := worker_failures(replica):
+            raise RuntimeError("; ".join(failures))
+        return {"checkpoint": replica.checkpoint, **partition_body(replica)}
 
     async def dead_lettered() -> int:
         """Parked events are visible here but do not make the projector unready."""
-        return await dead_letters.count()
+        return sum([await parked.count() for parked in dead_letters])
 
     async def blocked_streams() -> dict[str, int]:
         """Streams held back per projection; like dead letters, shown without making it unready
         (the projector still advances; the query service answers 503 for what they touch)."""
-        return projector.status.blocked
+        statuses = list(replica.statuses.values())
+        return statuses[0].blocked if statuses else {}
 
     checks = {
         "postgres": postgres_check(pool),
         "redis": redis_check(redis),
         "projector": projection,
         "advancing": advancing_check(
-            pool, lambda: projector.status.checkpoint, StallWatch(settings.projector_stall_seconds)
+            pool, lambda: replica.checkpoint, StallWatch(settings.projector_stall_seconds)
         ),
         "dead_lettered": dead_lettered,
         "blocked_streams": blocked_streams,
@@ -88,7 +106,7 @@ def create_app(
     admin = ProjectionAdmin(settings)
     return background_worker_app(
         "projector",
-        admin.alongside(projector.run),
+        admin.alongside(replica.run),
         checks,
         pool=pool,
         on_close=[redis.aclose],

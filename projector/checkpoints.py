@@ -11,6 +11,12 @@ projection's tables. A projection whose code declares another version is
 stays where the old code left it, and a rebuild brings it back (see
 :mod:`projector.rebuild`). A row still at position 0 has built nothing, so it
 simply takes the code's version.
+
+With several partitions of the log (``STREAM_PARTITIONS``) each projection has
+one row per partition: a partition's projector applies that partition's events
+and moves that partition's rows only. A projection has reached position N once
+all its rows have (readers take the lowest). See :func:`lay_out_partitions` for
+what happens to the rows when the number of partitions changes.
 """
 
 from __future__ import annotations
@@ -25,13 +31,30 @@ from psycopg import AsyncConnection
 from shared_kernel.settings import PROJECTION_CHANNEL
 
 _ENSURE = (
-    "INSERT INTO projection_checkpoints (projection, position, version)"
-    " SELECT name, 0, version FROM unnest(%s::text[], %s::integer[]) AS t (name, version)"
-    " ON CONFLICT (projection) DO NOTHING"
+    "INSERT INTO projection_checkpoints (projection, partition, position, version)"
+    " SELECT name, p, 0, version FROM unnest(%s::text[], %s::integer[]) AS t (name, version),"
+    " generate_series(0, %s - 1) AS p"
+    " ON CONFLICT (projection, partition) DO NOTHING"
 )
 _SELECT = (
     "SELECT projection, position, last_event_at, version FROM projection_checkpoints"
-    " WHERE projection = ANY(%s) ORDER BY projection"
+    " WHERE projection = ANY(%(names)s)"
+    " AND (%(partition)s::smallint IS NULL OR partition = %(partition)s::smallint)"
+    " ORDER BY projection, partition"
+)
+#: Rows of a layout with another number of partitions than the settings name.
+_LAYOUT = (
+    "SELECT projection, array_agg(partition ORDER BY partition), min(position), max(position)"
+    " FROM projection_checkpoints WHERE projection = ANY(%s) GROUP BY projection"
+)
+_RELAY_OUT = (
+    "WITH gone AS (DELETE FROM projection_checkpoints WHERE projection = %(name)s"
+    " AND partition >= %(partitions)s)"
+    " INSERT INTO projection_checkpoints (projection, partition, position, last_event_at, version)"
+    " SELECT c.projection, p, c.position, c.last_event_at, c.version"
+    " FROM (SELECT * FROM projection_checkpoints WHERE projection = %(name)s"
+    "  ORDER BY partition LIMIT 1) AS c, generate_series(0, %(partitions)s - 1) AS p"
+    " ON CONFLICT (projection, partition) DO NOTHING"
 )
 #: A projection that has applied nothing takes the version of the code about to apply.
 _ADOPT = (
@@ -42,11 +65,11 @@ _ADOPT = (
 #: Advances the checkpoints and queues the NOTIFY (sent at commit) in one statement.
 _ADVANCE = (
     "WITH advanced AS ("
-    " INSERT INTO projection_checkpoints (projection, position, last_event_at)"
-    " SELECT unnest(%(names)s::text[]), %(position)s::bigint, %(at)s::timestamptz"
+    " INSERT INTO projection_checkpoints (projection, partition, position, last_event_at)"
+    " SELECT unnest(%(names)s::text[]), %(partition)s, %(position)s::bigint, %(at)s::timestamptz"
     # GREATEST: a batch that catches up a projection added later passes positions
     # the others applied long ago; it must never move THEIR checkpoints back.
-    " ON CONFLICT (projection) DO UPDATE"
+    " ON CONFLICT (projection, partition) DO UPDATE"
     " SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position),"
     " last_event_at = GREATEST(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),"
     " updated_at = now() RETURNING 1)"
@@ -78,12 +101,57 @@ class Checkpoints:
         return min(self.live.values(), default=0)
 
 
+class PartitionLayoutChanged(RuntimeError):
+    """Checkpoints split over another number of partitions, not all at one position."""
+
+
 async def ensure_checkpoints(
-    conn: AsyncConnection[Any], names: Sequence[str], versions: Mapping[str, int] | None = None
+    conn: AsyncConnection[Any],
+    names: Sequence[str],
+    versions: Mapping[str, int] | None = None,
+    *,
+    partitions: int = 1,
 ) -> None:
-    """Give every registered projection a row, so ``FOR UPDATE`` always has one to lock."""
+    """Give every projection a row per partition, so ``FOR UPDATE`` always has one to lock."""
     chosen = versions or {}
-    await conn.execute(_ENSURE, (list(names), [chosen.get(name, 1) for name in names]))
+    await conn.execute(_ENSURE, (list(names), [chosen.get(name, 1) for name in names], partitions))
+
+
+async def lay_out_partitions(
+    conn: AsyncConnection[Any],
+    names: Sequence[str],
+    versions: Mapping[str, int] | None,
+    partitions: int,
+) -> list[str]:
+    """Give every projection exactly the rows of ``partitions``; returns those re-laid.
+
+    Rows of another layout can only be carried over when they all stand at one
+    position X: then every event up to X is applied whatever partition it is
+    in now, so every new row starts at X. Rows at different positions cannot
+    (events between them were applied in some old partitions and not others,
+    and the new partitions mix them): the projector refuses to start, naming
+    the way out (go back to the old number until the partitions meet, or rebuild).
+    One partition's rows always carry over, so 1 -> N is never refused.
+    """
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE projection_checkpoints IN SHARE ROW EXCLUSIVE MODE")
+        cursor = await conn.execute(_LAYOUT, (list(names),))
+        relaid = []
+        for name, present, lowest, highest in await cursor.fetchall():
+            if list(present) == list(range(partitions)):
+                continue
+            if lowest != highest:
+                msg = (
+                    f"projection {name!r} has checkpoints for partitions {list(present)} at"
+                    f" positions {lowest}..{highest}, but STREAM_PARTITIONS is {partitions}:"
+                    " set STREAM_PARTITIONS back until the projector has caught up (the"
+                    " partitions then meet at the relay's position), or rebuild the projection"
+                )
+                raise PartitionLayoutChanged(msg)
+            await conn.execute(_RELAY_OUT, {"name": name, "partitions": partitions})
+            relaid.append(str(name))
+        await ensure_checkpoints(conn, names, versions, partitions=partitions)
+    return relaid
 
 
 async def read_checkpoints(
@@ -92,13 +160,22 @@ async def read_checkpoints(
     *,
     lock: bool = False,
     versions: Mapping[str, int] | None = None,
+    partition: int | None = None,
 ) -> Checkpoints:
-    """The checkpoints of ``names``; with ``versions`` (the code's), which of them are stale."""
-    cursor = await conn.execute(_SELECT + (" FOR UPDATE" if lock else ""), (list(names),))
+    """The checkpoints of ``names`` in ``partition`` (None: the lowest over all partitions).
+
+    With ``versions`` (the code's), which of them are stale.
+    """
+    cursor = await conn.execute(
+        _SELECT + (" FOR UPDATE" if lock else ""), {"names": list(names), "partition": partition}
+    )
     rows = await cursor.fetchall()
-    found = {name: int(position) for name, position, _, _ in rows}
+    found: dict[str, int] = {}
+    recorded: dict[str, int] = {}
+    for name, position, _, version in rows:
+        found[name] = min(int(position), found.get(name, int(position)))
+        recorded[name] = max(int(version), recorded.get(name, int(version)))
     times = [at for _, _, at, _ in rows if at is not None]
-    recorded = {name: int(version) for name, _, _, version in rows}
     expected = versions or {}
     differing = {name for name, at in recorded.items() if expected.get(name, at) != at}
     return Checkpoints(
@@ -111,21 +188,31 @@ async def read_checkpoints(
 
 
 async def lock_checkpoints(
-    conn: AsyncConnection[Any], names: Sequence[str], versions: Mapping[str, int] | None = None
+    conn: AsyncConnection[Any],
+    names: Sequence[str],
+    versions: Mapping[str, int] | None = None,
+    *,
+    partition: int | None = None,
+    partitions: int = 1,
 ) -> Checkpoints:
-    """Read and lock every checkpoint row until the transaction ends, creating missing rows.
+    """Read and lock the checkpoint rows of ``partition`` (None: all) until the transaction ends.
 
     A missing row cannot be locked, so two transactions could both start from
     0; creating it first makes the second wait for the first and then read
     the first's committed position. A row at 0 takes the code's version here.
     """
-    checkpoints = await read_checkpoints(conn, names, lock=True, versions=versions)
+    async def read() -> Checkpoints:
+        return await read_checkpoints(
+            conn, names, lock=True, versions=versions, partition=partition
+        )
+
+    checkpoints = await read()
     if not checkpoints.complete:
-        await ensure_checkpoints(conn, names, versions)
-        checkpoints = await read_checkpoints(conn, names, lock=True, versions=versions)
+        await ensure_checkpoints(conn, names, versions, partitions=partitions)
+        checkpoints = await read()
     if checkpoints.adoptable and versions:
         await adopt_versions(conn, versions)
-        checkpoints = await read_checkpoints(conn, names, lock=True, versions=versions)
+        checkpoints = await read()
     return checkpoints
 
 
@@ -139,10 +226,12 @@ async def advance_checkpoints(
     names: Sequence[str],
     position: int,
     last_event_at: datetime | None,
+    *,
+    partition: int = 0,
 ) -> None:
-    """Move every projection up to ``position`` (none back) and tell LISTENers at commit."""
+    """Move ``partition``'s rows up to ``position`` (none back); tell LISTENers at commit."""
     await conn.execute(
         _ADVANCE,
         {"names": list(names), "position": position, "at": last_event_at,
-         "channel": PROJECTION_CHANNEL},
+         "partition": partition, "channel": PROJECTION_CHANNEL},
     )  # fmt: skip

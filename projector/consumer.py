@@ -17,7 +17,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from projector.batch import Item, Unreadable
-from shared_kernel.event_log import MalformedEntry, from_fields
+from shared_kernel.event_log import MalformedEntry, read_entry
 from shared_kernel.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def to_item(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Item:
     """Parse one entry; anything that does not describe a log event becomes Unreadable."""
     position = position_of(entry_id)
     try:
-        entry = from_fields(fields)
+        entry = read_entry(fields)
     except MalformedEntry as error:
         return Unreadable(position, fields, f"MalformedEntry: {error}")
     if entry.position != position:

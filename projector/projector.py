@@ -9,6 +9,12 @@ ahead while the stream is silent), they are read from the store and applied
 through the same :class:`~projector.batch.BatchApplier`. The same path brings
 a projection whose checkpoint is behind the others (one newly added to a
 database already projected) level with them when a session starts.
+
+One :class:`Projector` applies one partition of the log (see
+:mod:`shared_kernel.partitions`): its consumer reads that partition's stream,
+its applier moves that partition's checkpoints, and a catch-up reads the store
+and keeps that partition's events. :mod:`projector.replica` runs one per
+partition this process holds.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -27,10 +33,10 @@ from redis.backoff import ExponentialWithJitterBackoff
 from projector import metrics
 from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
 from projector.blocks import blocked_counts
-from projector.checkpoints import ensure_checkpoints, read_checkpoints
+from projector.checkpoints import lay_out_partitions, read_checkpoints
 from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
-from shared_kernel.event_log import LogEntry, head_position, read_log
+from shared_kernel.event_log import LogEntry, PositionMarker, head_position, of_partition, read_log
 from shared_kernel.events import utc_now
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,25 @@ class ProjectorStatus:
     """Blocked streams per projection (only those with some), as last read."""
 
 
+def show_status(statuses: Sequence[ProjectorStatus]) -> None:
+    """Set the checkpoint and lag gauges from the partitions this process applies.
+
+    The checkpoint shown is the lowest (every position up to it is applied in
+    each of them), the lag that of the partition furthest behind.
+    """
+    if not statuses:
+        return
+    slowest = min(statuses, key=lambda status: status.checkpoint)
+    head = max(status.store_head for status in statuses)
+    metrics.CHECKPOINT.set(slowest.checkpoint)
+    behind = max(0, head - slowest.checkpoint)
+    metrics.LAG_EVENTS.set(behind)
+    if behind and slowest.last_event_at is not None:
+        metrics.LAG_SECONDS.set(max(0.0, (utc_now() - slowest.last_event_at).total_seconds()))
+    else:
+        metrics.LAG_SECONDS.set(0)
+
+
 class Projector:
     def __init__(
         self,
@@ -60,6 +85,8 @@ class Projector:
         pool: AsyncConnectionPool[Any],
         consumer: StreamConsumer,
         applier: BatchApplier,
+        *,
+        report: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._pool = pool
@@ -68,6 +95,12 @@ class Projector:
         self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
         self._failures = 0
         self.status = ProjectorStatus()
+        #: Shows this partition's progress (with its siblings') on the gauges.
+        self._report = report or (lambda: show_status([self.status]))
+
+    @property
+    def partition(self) -> int:
+        return self._applier.partition
 
     async def run(self) -> None:
         """Project until cancelled; every failure is logged and retried with backoff."""
@@ -90,10 +123,13 @@ class Projector:
 
     async def _session(self) -> None:
         settings = self._settings
+        applier = self._applier
         async with self._pool.connection() as conn:
-            versions = self._applier.versions
-            await ensure_checkpoints(conn, self._applier.names, versions)
-            checkpoints = await read_checkpoints(conn, self._applier.names, versions=versions)
+            versions = applier.versions
+            await lay_out_partitions(conn, applier.names, versions, applier.partitions)
+            checkpoints = await read_checkpoints(
+                conn, applier.names, versions=versions, partition=applier.partition
+            )
         self._observe(checkpoints.floor, checkpoints.last_event_at)
         await self._refresh_lag()
         if checkpoints.stale:
@@ -120,7 +156,7 @@ class Projector:
             "projector consuming",
             extra={
                 "checkpoint": self.status.checkpoint,
-                "stream": settings.stream_name,
+                "stream": self._consumer.stream_name,
                 "consumer": self._consumer.consumer,
             },
         )
@@ -167,7 +203,7 @@ class Projector:
         if item.position <= head:
             return item
         error = f"position {item.position} is beyond the event store's head {head}"
-        if isinstance(item, LogEntry):
+        if isinstance(item, LogEntry | PositionMarker):
             return Unreadable(item.position, item.to_fields(), error, advances_checkpoint=False)
         return replace(item, error=f"{item.error}; {error}", advances_checkpoint=False)
 
@@ -191,26 +227,34 @@ class Projector:
                 # letting it move the checkpoint, so the loop always makes progress.
                 first = remaining[0]
                 error = f"position {outcome.gap_before} before it is not in the event store"
-                fields = first.to_fields() if isinstance(first, LogEntry) else first.fields
+                fields = first.fields if isinstance(first, Unreadable) else first.to_fields()
                 remaining[0] = Unreadable(first.position, fields, error, advances_checkpoint=False)
 
     async def catch_up(self, up_to: int) -> int:
-        """Apply the store's events after the checkpoint up to ``up_to`` (bounded by the head)."""
+        """Apply the store's events after the checkpoint up to ``up_to`` (bounded by the head).
+
+        Only this partition's events are applied; the checkpoint still passes
+        every position read, since the other partitions' events are not its to apply.
+        """
         batch_size = self._settings.catch_up_batch_size
+        applier = self._applier
         async with self._pool.connection() as conn:
             head = await head_position(conn)
             target = min(up_to, head)
             checkpoints = await read_checkpoints(
-                conn, self._applier.names, versions=self._applier.versions
+                conn, applier.names, versions=applier.versions, partition=applier.partition
             )
             checkpoint = checkpoints.floor
             while checkpoint < target:
                 entries = await read_log(conn, after=checkpoint, limit=batch_size, up_to=target)
                 done = len(entries) < batch_size
+                mine = of_partition(
+                    entries, applier.partition, applier.partitions, after=checkpoint
+                )
                 # Everything up to `target` is committed (or never will be): a hole
-                # at the end may be passed over.
-                outcome = await self._applier.apply(
-                    conn, entries, advance_to=target if done else None
+                # at the end may be passed over; so may the others' events read.
+                outcome = await applier.apply(
+                    conn, mine, advance_to=target if done else entries[-1].position
                 )
                 self._record(outcome)
                 metrics.CATCH_UP.inc(outcome.applied)
@@ -246,11 +290,7 @@ class Projector:
     def _observe(self, checkpoint: int, last_event_at: datetime | None) -> None:
         self.status.checkpoint = checkpoint
         self.status.last_event_at = last_event_at
-        metrics.CHECKPOINT.set(checkpoint)
-        behind = max(0, self.status.store_head - checkpoint)
-        metrics.LAG_EVENTS.set(behind)
-        if not behind:
-            metrics.LAG_SECONDS.set(0)  # caught up: no stale age until the next refresh
+        self._report()
 
     async def _refresh_lag(self) -> None:
         async with self._pool.connection() as conn:
@@ -258,11 +298,5 @@ class Projector:
             # A replay elsewhere unblocks streams: re-read rather than count here.
             self.status.blocked = await blocked_counts(conn)
         metrics.blocked_streams(self.status.blocked, self._applier.names)
-        status = self.status
-        status.store_head = max(status.store_head, head)
-        behind = max(0, status.store_head - status.checkpoint)
-        metrics.LAG_EVENTS.set(behind)
-        if behind and status.last_event_at is not None:
-            metrics.LAG_SECONDS.set(max(0.0, (utc_now() - status.last_event_at).total_seconds()))
-        else:
-            metrics.LAG_SECONDS.set(0)
+        self.status.store_head = max(self.status.store_head, head)
+        self._report()

@@ -22,6 +22,12 @@ class ProjectorSettings(ProjectorDatabaseSettings):
     claim_idle_ms: int = Field(
         default=30_000, ge=100, description="Claim pending entries idle this long (dead consumer)."
     )
+    partition_balance_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a projector counts its peers and takes or hands back partitions"
+        " (a dead peer's partitions move within about this long).",
+    )
     catch_up_batch_size: int = Field(default=5_000, ge=1)
     idle_catch_up_seconds: float = Field(
         default=3.0,

@@ -46,17 +46,19 @@ class StallWatch:
 
 def advancing_check(
     pool: AsyncConnectionPool[Any],
-    checkpoint: Callable[[], int],
+    checkpoint: Callable[[], int | None],
     watch: StallWatch,
     *,
     timeout: float = 2.0,
 ) -> HealthCheck:
     """A readiness check that fails while the projector stands still behind the store."""
 
-    async def advancing() -> dict[str, int]:
+    async def advancing() -> dict[str, int | bool]:
         async with pool.connection(timeout=timeout) as conn:
             head = await head_position(conn)
         at = checkpoint()
+        if at is None:  # applies no partition: a standby replica cannot stall
+            return {"standing_by": True, "store_head": head}
         still = watch.observe(head, at)
         if still >= watch.stall_seconds:
             msg = (

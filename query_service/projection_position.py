@@ -16,7 +16,9 @@ query waits only for the projections its route reads (a projection without a
 checkpoint row counts as 0 there), while :attr:`ProjectionPosition.current`,
 the position of the service as a whole, is the slowest projection that HAS a
 row. So a projection added by a newer release, whose row does not exist until
-the new projector starts, never stalls the routes that do not read it.
+the new projector starts, never stalls the routes that do not read it. With
+several partitions of the log a projection has one row per partition and has
+reached the lowest of them (the relay's markers move quiet partitions along).
 
 A slow poll covers a notification lost between a dropped connection and its
 replacement, and the connection is re-opened (and the checkpoints re-read)
@@ -66,7 +68,8 @@ LISTENER_APPLICATION_NAME = "query_service.projection_listener"
 #: known without the blocks as of that position (see ``blocked_streams``).
 _CHECKPOINTS_AND_BLOCKS = (
     "SELECT (SELECT coalesce(json_agg(json_build_array(projection, position)), '[]')"
-    "  FROM projection_checkpoints WHERE projection = ANY(%(served)s)),"
+    "  FROM (SELECT projection, min(position) AS position FROM projection_checkpoints"
+    "  WHERE projection = ANY(%(served)s) GROUP BY projection) AS reached),"
     " (SELECT coalesce(json_agg(json_build_array(projection, stream_id, position, reason,"
     "  blocked_at)), '[]') FROM projection_blocks WHERE projection = ANY(%(served)s))"
 )

@@ -9,17 +9,22 @@ Each event travels on the Redis Stream as one entry whose id is
 than duplicated. Every entry also names ``previous``, the position of the
 event before it in the log, so a consumer whose checkpoint is below
 ``previous`` knows Redis lost something and catches up from the store.
+
+With several partitions (:mod:`shared_kernel.partitions`) ``previous`` names
+the entry before it *in its partition*, and a :class:`PositionMarker` tells a
+partition that received nothing how far the relay has published.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, Connection
 
+from shared_kernel.partitions import partition_of
 from shared_kernel.settings import EVENTS_TABLE
 
 _SELECT_AFTER = (
@@ -62,6 +67,32 @@ class LogEntry:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PositionMarker:
+    """A partition's entry with no event: the relay has published the log up to ``position``.
+
+    The relay writes one, at the end of a batch, to every partition that did
+    not get the batch's last event. Its consumer then advances the partition's
+    checkpoints to ``position`` without applying anything, so a read waiting
+    for position N never waits on a partition with no events near N. Its id
+    ``<position>-0`` cannot collide: that position's event went to another partition.
+    """
+
+    position: int
+    previous: int
+
+    @property
+    def entry_id(self) -> str:
+        return stream_entry_id(self.position)
+
+    def to_fields(self) -> dict[str, str | bytes]:
+        return {"position": str(self.position), "previous": str(self.previous), "marker": "1"}
+
+
+#: What a partition's entry stands for.
+PublishedEntry = LogEntry | PositionMarker
+
+
 class MalformedEntry(ValueError):
     """A stream entry lacks a field or carries one that does not parse."""
 
@@ -93,6 +124,32 @@ def from_fields(fields: Mapping[Any, Any]) -> LogEntry:
         )
     except ValueError as error:
         raise MalformedEntry(str(error)) from error
+
+
+def read_entry(fields: Mapping[Any, Any]) -> PublishedEntry:
+    """Parse a stream entry: an event, or a partition's position marker."""
+    if b"marker" not in fields and "marker" not in fields:
+        return from_fields(fields)
+    try:
+        position = int(fields.get(b"position", fields.get("position")))
+        previous = int(fields.get(b"previous", fields.get("previous")))
+    except (TypeError, ValueError) as error:
+        raise MalformedEntry(f"position marker: {error}") from error
+    return PositionMarker(position, previous)
+
+
+def of_partition(
+    entries: Sequence[LogEntry], partition: int, partitions: int, *, after: int
+) -> list[LogEntry]:
+    """The entries of one partition, each naming the one before it there as ``previous``."""
+    if partitions == 1:
+        return list(entries)
+    chosen = []
+    for entry in entries:
+        if partition_of(entry.stream_id, partitions) == partition:
+            chosen.append(replace(entry, previous=after))
+            after = entry.position
+    return chosen
 
 
 def _entries(rows: list[tuple[Any, ...]], previous: int) -> list[LogEntry]:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared_kernel.partitions import dead_letter_stream, partition_streams
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["console", "json"]
 
@@ -110,6 +112,13 @@ class CommonSettings(BaseSettings):
     stream_name: str = Field(
         default="ledger:events", min_length=1, description="Redis Stream key of the event log."
     )
+    stream_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="Streams the log is published to (an event's partition follows its stream"
+        " id); more than 1 lets projector replicas share the work. 1: STREAM_NAME itself.",
+    )
     log_level: LogLevel = "INFO"
     log_format: LogFormat | None = Field(
         default=None,
@@ -149,21 +158,36 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_slot_per_stream(self) -> CommonSettings:
-        # Every key of the stream (dead letters, a republish beside it) is the stream's
+        # Every key of a stream (dead letters, a republish beside it) is the stream's
         # name plus a suffix, and some commands touch two of them at once: on a cluster
-        # only a hash tag puts them in one slot.
-        if self.redis_cluster and not has_hash_tag(self.stream_name):
+        # only a hash tag puts them in one slot. Partitions get a tag each (see
+        # shared_kernel.partitions), which a tag in the name would override.
+        if not self.redis_cluster:
+            return self
+        if self.stream_partitions == 1 and not has_hash_tag(self.stream_name):
             msg = (
                 f"STREAM_NAME {self.stream_name!r} needs a Redis Cluster hash tag with"
                 " REDIS_CLUSTER=true, e.g. {ledger}:events, so all its keys share one slot"
             )
             raise ValueError(msg)
+        if self.stream_partitions > 1 and has_hash_tag(self.stream_name):
+            msg = (
+                f"STREAM_NAME {self.stream_name!r} must not carry a hash tag with"
+                f" STREAM_PARTITIONS={self.stream_partitions} on a Redis Cluster: each"
+                " partition gets its own tag, so partitions spread over the cluster's nodes"
+            )
+            raise ValueError(msg)
         return self
+
+    @property
+    def partition_streams(self) -> list[str]:
+        """The Redis key of every partition of the log, partition 0 first."""
+        return partition_streams(self.stream_name, self.stream_partitions)
 
     @property
     def dead_letter_stream(self) -> str:
         """Where events the projector cannot apply are parked for an operator."""
-        return f"{self.stream_name}:dead-letter"
+        return dead_letter_stream(self.stream_name)
 
     def role_urls(self) -> dict[DatabaseRole, str]:
         """Each role's URL, as the processes of each kind will connect (for migrate)."""

@@ -29,9 +29,10 @@ def create_app(settings: RelaySettings) -> Litestar:
         socket_timeout=10, retry=Retry(NoBackoff(), 0),
     )  # fmt: skip
     pool = operations_pool(settings.database_url, "relay")
-    relay = OutboxRelay(
-        settings, pool, publisher_class()(redis, settings.stream_name, settings.stream_max_length)
+    publisher = publisher_class()(
+        redis, settings.stream_name, settings.stream_max_length, settings.stream_partitions
     )
+    relay = OutboxRelay(settings, pool, publisher)
 
     async def leadership() -> str:
         if relay.status.role is Role.FAILING:

@@ -60,7 +60,7 @@ class OutboxRelay(LeaderLoop):
             await self._idle(conn)
 
     async def _resume_position(self, reader: AsyncConnection[Any]) -> int:
-        """Where the stream ends, or where PostgreSQL says we got, whichever is further."""
+        """Where every partition has got, or where PostgreSQL says we got, whichever is further."""
         stream_top = await self._publisher.last_published()
         recorded = await load_relay_position(reader, self._settings.stream_name)
         position = max(stream_top, recorded)
@@ -73,6 +73,7 @@ class OutboxRelay(LeaderLoop):
                 "stream": self._settings.stream_name,
             },
         )
+        self._publisher.resume_from(position)
         self._published(position)
         return position
 

@@ -30,6 +30,7 @@ from projector.projections import PROJECTIONS
 from projector.settings import ProjectorSettings
 from shared_kernel.cli import bounded_int
 from shared_kernel.observability import configure_logging
+from shared_kernel.partitions import dead_letter_stream
 from shared_kernel.redis_connection import connect_redis
 from shared_kernel.settings import load_settings
 
@@ -125,27 +126,30 @@ async def run(settings: ProjectorSettings, argv: Sequence[str] | None = None) ->
     redis = connect_redis(
         settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=5
     )
-    dead_letters = DeadLetters(redis, settings.dead_letter_stream)
+    # One dead-letter stream per partition of the log, beside it (same slot).
+    every = [DeadLetters(redis, dead_letter_stream(key)) for key in settings.partition_streams]
     try:
         async with await AsyncConnection.connect(
             settings.database_url, autocommit=True, application_name=APPLICATION_NAME
         ) as conn:
             if args.replay is None:
-                parked = _parked(await dead_letters.entries())
+                parked = _parked([entry for d in every for entry in await d.entries()])
                 blocks = await read_blocks(conn)
                 if args.format == "json":
                     listing = {"dead_letters": parked, "blocks": [_block(b) for b in blocks]}
                     print(json.dumps(listing, indent=2))
                 else:
-                    print_listing(dead_letters.stream_name, parked, blocks)
+                    print_listing(", ".join(d.stream_name for d in every), parked, blocks)
                 return 0
             position = None if args.replay == "all" else int(args.replay)
-            results = await replay_blocked(conn, PROJECTIONS, position=position)
+            results = await replay_blocked(
+                conn, PROJECTIONS, position=position, partitions=settings.stream_partitions
+            )
             still = await read_blocks(conn)
         # Parked copies go once no projection holds their event back any more.
         held_back = {b.position for b in still}
         done = {r.block.position for r in results if r.unblocked} - held_back
-        forgotten = await dead_letters.forget(done)
+        forgotten = sum([await d.forget(done) for d in every])
         if args.format == "json":
             report = [{**_block(r.block), "applied": r.applied, "error": r.error} for r in results]
             print(json.dumps({"replayed": report, "dead_letters_deleted": forgotten}, indent=2))

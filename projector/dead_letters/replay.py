@@ -21,11 +21,12 @@ from psycopg import AsyncConnection
 
 from projector.batch import recorded_event
 from projector.blocks import Block, read_blocks, replay_failed, unblock
-from projector.checkpoints import lock_checkpoints
+from projector.checkpoints import lock_checkpoints, read_checkpoints
 from projector.isolation import describe
 from projector.projections import Projection, RecordedEvent
 from shared_kernel.event_log import LogEntry
 from shared_kernel.outages import OUTAGES
+from shared_kernel.partitions import partition_of
 from shared_kernel.settings import EVENTS_TABLE, PROJECTION_CHANNEL
 
 _STREAM_EVENTS = (
@@ -55,9 +56,18 @@ class StillFailing(Exception):
 
 
 async def replay_blocked(
-    conn: AsyncConnection[Any], projections: Sequence[Projection], *, position: int | None = None
+    conn: AsyncConnection[Any],
+    projections: Sequence[Projection],
+    *,
+    position: int | None = None,
+    partitions: int = 1,
 ) -> list[ReplayResult]:
-    """Replay every block (those first refused at ``position`` only, if given)."""
+    """Replay every block (those first refused at ``position`` only, if given).
+
+    A blocked stream's held events are those its partition's checkpoint has
+    passed, so each stream is replayed up to that checkpoint (the rows of every
+    partition are locked first, so no projector moves them meanwhile).
+    """
     by_name = {projection.NAME: projection for projection in projections}
     versions = {projection.NAME: projection.VERSION for projection in projections}
     results: list[ReplayResult] = []
@@ -69,7 +79,9 @@ async def replay_blocked(
                 why = "not a registered projection" if projection is None else "stale: rebuild it"
                 results.append(ReplayResult(block, 0, why))
                 continue
-            up_to = checkpoints.positions[projection.NAME]
+            partition = partition_of(block.stream_id, partitions)
+            reached = await read_checkpoints(conn, [projection.NAME], partition=partition)
+            up_to = reached.positions[projection.NAME]
             try:
                 async with conn.transaction():
                     applied = await _replay_stream(conn, projection, block, up_to)

@@ -23,9 +23,12 @@ from shared_kernel.event_log import head_position
 from shared_kernel.events import utc_now
 from shared_kernel.settings import EVENTS_TABLE
 
+#: Per projection: the lowest partition's checkpoint (what it has reached) and each one's.
 _CHECKPOINTS = (
-    "SELECT projection, position, version, last_event_at FROM projection_checkpoints"
-    " WHERE projection = ANY(%s)"
+    "SELECT projection, min(position), max(version),"
+    " (array_agg(last_event_at ORDER BY position, partition))[1],"
+    " array_agg(position ORDER BY partition)"
+    " FROM projection_checkpoints WHERE projection = ANY(%s) GROUP BY projection"
 )
 _OLDEST_UNAPPLIED = (
     "SELECT (convert_from(state, 'UTF8')::jsonb->>'timestamp')::timestamptz"
@@ -61,12 +64,12 @@ async def projection_statuses(
     head = await head_position(conn)
     cursor = await conn.execute(_CHECKPOINTS, ([p.NAME for p in projections],))
     found = await cursor.fetchall()
-    rows = {name: (int(at), int(version), last) for name, at, version, last in found}
+    rows = {name: (int(at), int(version), last, each) for name, at, version, last, each in found}
     latest = await records.latest_of_each(conn)
     statuses = []
     for projection in projections:
-        fresh = (0, projection.VERSION, None)
-        checkpoint, built_by, last_event_at = rows.get(projection.NAME, fresh)
+        fresh = (0, projection.VERSION, None, [0])
+        checkpoint, built_by, last_event_at, partitions = rows.get(projection.NAME, fresh)
         lag = max(0, head - checkpoint)
         running = await is_running(conn, projection.NAME)
         stale = built_by != projection.VERSION and checkpoint > 0
@@ -78,6 +81,7 @@ async def projection_statuses(
                 "live_tables_version": built_by,
                 "tables": list(projection.TABLES),
                 "checkpoint": checkpoint,
+                "partitions": [int(at) for at in partitions],
                 "store_head": head,
                 "lag_events": lag,
                 "lag_seconds": await _lag_seconds(conn, checkpoint) if lag else 0.0,

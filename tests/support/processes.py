@@ -33,6 +33,11 @@ SERVICES: dict[str, tuple[str, str]] = {
 }
 
 
+def kind_of(name: str) -> str:
+    """The service a process name runs: ``projector#2`` is a second projector."""
+    return name.partition("#")[0]
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -46,7 +51,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, wait_ready: bool = True, timeout: float = 30.0) -> ServiceProcess:
-        module, _ = SERVICES[self.name]
+        module, _ = SERVICES[kind_of(self.name)]
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
             [sys.executable, "-m", module],
@@ -130,9 +135,7 @@ class Stack:
         if name not in self.processes:
             port = free_port()
             env = self.env()
-            for other, (_, port_variable) in SERVICES.items():
-                if other == name:
-                    env[port_variable] = str(port)
+            env[SERVICES[kind_of(name)][1]] = str(port)
             self.processes[name] = ServiceProcess(
                 name=name, env=env, log_path=self.log_dir / f"{name}.log", port=port
             )

@@ -285,9 +285,13 @@ def store_head(database_url: str) -> int:
 
 
 def checkpoints(database_url: str) -> dict[str, int]:
-    """The checkpoint of every projection that has one."""
+    """The checkpoint of every projection that has one (the lowest of its partitions')."""
     with psycopg.connect(database_url) as conn:
-        return dict(conn.execute("SELECT projection, position FROM projection_checkpoints"))
+        return dict(
+            conn.execute(
+                "SELECT projection, min(position) FROM projection_checkpoints GROUP BY projection"
+            )
+        )
 
 
 def wait_until_projected(

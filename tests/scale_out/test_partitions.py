@@ -1,0 +1,171 @@
+"""The log in several partitions, applied by projector replicas that share them.
+
+With ``STREAM_PARTITIONS=4`` the relay publishes each event to the stream of
+its stream id's partition (every event of an account or a transfer in one
+partition, in order), and every partition that got nothing of a batch gets a
+position marker, so no partition lags the relay. Two projector processes lease
+two partitions each; killed with -9, one's partitions move to the survivor,
+and back when it returns. Throughout, a read with ``min_position`` shows its
+write, and afterwards the read models equal a fold of the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from projector.checkpoints import PartitionLayoutChanged, lay_out_partitions
+from projector.projections import PROJECTIONS
+from shared_kernel.event_log import LogEntry, PositionMarker, read_entry
+from shared_kernel.partitions import partition_of, partition_stream, partition_streams
+from tests.support.processes import Stack, complete_transfer
+from tests.support.reference_fold import (
+    expected_read_models,
+    live_read_models,
+    store_head,
+    wait_until_projected,
+)
+from tests.support.streams import raw_entries, stored, wait_for
+
+PARTITIONS = 4
+
+
+def held(stack: Stack, name: str) -> dict[str, int]:
+    """The partitions a projector process applies now, from its readiness body."""
+    body = httpx.get(f"{stack.process(name).url}/health/ready", timeout=5).json()
+    projector: Any = body["checks"]["projector"]
+    return projector["held"] if isinstance(projector, dict) else {}
+
+
+def wait_for_shares(stack: Stack, shares: dict[str, int]) -> None:
+    def balanced() -> bool:
+        return all(len(held(stack, name)) == share for name, share in shares.items())
+
+    wait_for(balanced, timeout=30, what=f"partitions shared as {shares}")
+
+
+def deposit_and_read_back(stack: Stack, account: str, amount: int, expected: int) -> None:
+    """A deposit, then a read with its position: the balance must show it, never older."""
+    answer = httpx.post(
+        f"{stack.process('command').url}/accounts/{account}/deposits", json={"amount": amount}
+    )
+    assert answer.status_code == 200, answer.text
+    position = answer.json()["position"]
+    shown = httpx.get(
+        f"{stack.process('query').url}/accounts/{account}", params={"min_position": position}
+    )
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["balance"] == expected
+
+
+def test_the_stream_of_an_event_decides_its_partition_and_one_partition_is_the_stream() -> None:
+    ids = [uuid.uuid4() for _ in range(2_000)]
+    spread = Counter(partition_of(stream_id, PARTITIONS) for stream_id in ids)
+    assert set(spread) == set(range(PARTITIONS))
+    assert min(spread.values()) > 2_000 / PARTITIONS / 2  # no partition starved
+    assert [partition_of(stream_id, 1) for stream_id in ids[:10]] == [0] * 10
+    assert partition_stream("ledger:events", 0, 1) == "ledger:events"
+    assert partition_streams("ledger:events", 2) == ["ledger:events:{p0}", "ledger:events:{p1}"]
+    with pytest.raises(ValueError, match="not one of"):
+        partition_stream("ledger:events", 4, 4)
+
+
+def test_replicas_share_the_partitions_and_take_over_from_a_killed_one(
+    stack: Stack, database_url: str, redis_client: redis.Redis
+) -> None:
+    stack.extra_env.update(STREAM_PARTITIONS=str(PARTITIONS), PARTITION_BALANCE_SECONDS="0.2")
+    stack.start("command", "relay", "saga", "projector", "query")
+    stack.process("projector#2").start()
+    wait_for_shares(stack, {"projector": 2, "projector#2": 2})
+    command = stack.process("command").url
+    accounts = [
+        str(httpx.post(f"{command}/accounts", json={"owner": f"o{i}", "currency": "EUR"})
+            .json()["account_id"])
+        for i in range(8)
+    ]  # fmt: skip
+    balances = dict.fromkeys(accounts, 0)
+
+    def round_of_deposits(amount: int) -> None:
+        for account in accounts:
+            balances[account] += amount
+            deposit_and_read_back(stack, account, amount, balances[account])
+
+    round_of_deposits(100)
+    complete_transfer(stack, accounts[0], accounts[1], 30)
+    balances[accounts[0]] -= 30
+    balances[accounts[1]] += 30
+
+    stack.process("projector#2").kill()
+    wait_for_shares(stack, {"projector": PARTITIONS})
+    round_of_deposits(10)
+    complete_transfer(stack, accounts[2], accounts[3], 5)
+    balances[accounts[2]] -= 5
+    balances[accounts[3]] += 5
+
+    stack.process("projector#2").start()
+    wait_for_shares(stack, {"projector": 2, "projector#2": 2})
+    round_of_deposits(1)
+
+    wait_until_projected(database_url)
+    assert live_read_models(database_url) == expected_read_models(database_url)
+    shown = {a: httpx.get(f"{stack.process('query').url}/accounts/{a}").json()["balance"]
+             for a in accounts}  # fmt: skip
+    assert shown == balances
+
+    # Each partition carries exactly the events of its streams, in log order, chained by
+    # `previous` within the partition, and ends at the relay's position.
+    published: dict[int, LogEntry] = {}
+    for partition, key in enumerate(partition_streams(stack.stream_name, PARTITIONS)):
+        previous = 0
+        for entry_id, fields in raw_entries(redis_client, key):
+            entry = read_entry(fields)
+            assert entry.previous == previous  # one relay term: no resume point in between
+            previous = entry.position
+            if isinstance(entry, PositionMarker):
+                continue
+            assert partition_of(entry.stream_id, PARTITIONS) == partition
+            assert entry_id.decode() == entry.entry_id
+            published[entry.position] = entry
+        assert previous == store_head(database_url)
+    assert sorted(published) == [entry.position for entry in stored(database_url)]
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT projection, count(*), min(position) FROM projection_checkpoints"
+            " GROUP BY projection"
+        ).fetchall()
+    assert {name: count for name, count, _ in rows} == dict.fromkeys(
+        [p.NAME for p in PROJECTIONS], PARTITIONS
+    )
+
+
+async def test_checkpoints_carry_over_to_another_number_of_partitions_only_when_level(
+    database_url: str,
+) -> None:
+    names = [p.NAME for p in PROJECTIONS]
+    versions = {p.NAME: p.VERSION for p in PROJECTIONS}
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await lay_out_partitions(conn, names, versions, 1)
+        await conn.execute("UPDATE projection_checkpoints SET position = 40")
+        assert sorted(await lay_out_partitions(conn, names, versions, 3)) == sorted(names)
+        cursor = await conn.execute(
+            "SELECT partition, position FROM projection_checkpoints WHERE projection = %s"
+            " ORDER BY partition", (names[0],),
+        )  # fmt: skip
+        assert await cursor.fetchall() == [(0, 40), (1, 40), (2, 40)]
+        assert await lay_out_partitions(conn, names, versions, 3) == []  # already laid out
+        await conn.execute("UPDATE projection_checkpoints SET position = 41 WHERE partition = 1")
+        with pytest.raises(PartitionLayoutChanged, match="set STREAM_PARTITIONS back"):
+            await lay_out_partitions(conn, names, versions, 2)
+        await conn.execute("UPDATE projection_checkpoints SET position = 41")
+        await lay_out_partitions(conn, names, versions, 2)
+        cursor = await conn.execute(
+            "SELECT count(*), min(position), max(position) FROM projection_checkpoints"
+            " WHERE projection = %s", (names[0],),
+        )  # fmt: skip
+        assert await cursor.fetchone() == (2, 41, 41)
