@@ -35,7 +35,8 @@ from command_service.relay.stream_swap import (
 )
 from command_service.relay.takeover import LockUnavailable, take_over
 from shared_kernel.cli import MAX_BIGINT, bounded_int
-from shared_kernel.event_log import head_position, read_log
+from shared_kernel.event_log import PositionMarker, head_position, of_partition, read_log
+from shared_kernel.partitions import partition_streams
 from shared_kernel.redis_connection import RedisClient, connect_redis
 from shared_kernel.settings import (
     EVENTS_TABLE,
@@ -97,23 +98,36 @@ class Republished:
     relay_sessions_ended: tuple[int, ...] = ()
 
 
+@dataclass
+class _Chain:
+    """Where a copy has read the log to, and the last position it wrote to its partition."""
+
+    read_to: int
+    previous: int
+
+
 async def _copy_log(
     reader: AsyncConnection[Any],
     redis: RedisClient,
     key: str,
-    after: int,
+    chain: _Chain,
     *,
     up_to: int,
     batch: int,
-) -> tuple[int, int]:
-    """Add the store's events in (``after``, ``up_to``] to ``key``; (added, last position)."""
+    partition: tuple[int, int],
+) -> int:
+    """Add the partition's events in (``chain.read_to``, ``up_to``] to ``key``; returns added."""
     added = 0
+    index, partitions = partition
     while True:
-        entries = await read_log(reader, after=after, limit=batch, up_to=up_to)
+        entries = await read_log(reader, after=chain.read_to, limit=batch, up_to=up_to)
         if not entries:
-            return added, after
-        added += await add(redis, key, entries)
-        after = entries[-1].position
+            return added
+        mine = of_partition(entries, index, partitions, after=chain.previous)
+        added += await add(redis, key, mine)
+        chain.read_to = entries[-1].position
+        if mine:
+            chain.previous = mine[-1].position
 
 
 async def republish(
@@ -125,60 +139,89 @@ async def republish(
     batch_size: int = 1_000,
     lock_wait_seconds: float = 30.0,
 ) -> Republished:
+    """Re-publish into every partition of ``stream`` (``STREAM_PARTITIONS`` of them)."""
     report = Republished(stream, from_position)
     redis = connect_redis(
         settings.redis_url, cluster=settings.redis_cluster, socket_connect_timeout=5,
         socket_timeout=30,
     )  # fmt: skip
-    beside = f"{stream}:republish:{uuid.uuid4().hex[:12]}"
     lock_conn = await AsyncConnection.connect(settings.database_url, autocommit=True)
     reader = await AsyncConnection.connect(settings.database_url, autocommit=True)
     try:
         ended = await take_over(lock_conn, reader, leader_lock_key(stream), lock_wait_seconds)
         report.relay_sessions_ended = tuple(ended)
-        # Holding the lock, no other republish of this stream runs: what lies beside
-        # it was left by one that was killed.
-        async for leftover in redis.scan_iter(match=f"{_glob_escape(stream)}:republish:*"):
-            await redis.delete(leftover)
-        await create_empty(redis, beside)
-        report.kept_below = await copy_below(redis, stream, beside, from_position, batch_size)
-        cursor = await reader.execute(_BEFORE, (from_position,))
-        row = await cursor.fetchone()
-        copied = int(row[0]) if row else 0
-        head = await head_position(reader)
-        report.events, copied = await _copy_log(
-            reader, redis, beside, copied, up_to=head, batch=batch_size
-        )
-        rewind_to = None if keep_groups else max(from_position - 1, 0)
-        for _ in range(SWAP_ATTEMPTS):
-            outcome = await swap_in(redis, stream, beside, rewind_to=rewind_to)
-            if outcome.swapped:
-                report.groups = outcome.groups
-                break
-            # A relay added entries while the copy was built: copy up to them, then retry.
-            head = max(position_of(outcome.live_top), await head_position(reader))
-            more, copied = await _copy_log(
-                reader, redis, beside, copied, up_to=head, batch=batch_size
-            )
-            report.events += more
-            if id_order(await top_id(redis, beside)) < id_order(outcome.live_top):
-                # The live stream has ids the store has no event for: keep its top.
-                await raise_top(redis, beside, outcome.live_top)
-        else:
-            msg = f"{stream} kept moving past the copy; is a relay without the lock writing?"
-            raise RuntimeError(msg)
-        top = await top_of(redis, stream)
-        head = await head_position(reader)
-        report.topped_up, _ = await _copy_log(
-            reader, redis, stream, top, up_to=head, batch=batch_size
-        )
-        report.last_position = await top_of(redis, stream)
+        partitions = settings.stream_partitions
+        tops = []
+        for index, key in enumerate(partition_streams(stream, partitions)):
+            copy = _PartitionCopy(redis, reader, key, (index, partitions), batch_size)
+            await copy.run(from_position, report, keep_groups=keep_groups)
+            tops.append(await top_of(redis, key))
+        report.last_position = min(tops)
     finally:
-        await redis.delete(beside)
         await redis.aclose()
         await reader.close()
         await lock_conn.close()  # releases the lock: a relay resumes from the stream's top
     return report
+
+
+@dataclass
+class _PartitionCopy:
+    """Re-publishing one partition: a copy beside it, swapped in, then topped up."""
+
+    redis: RedisClient
+    reader: AsyncConnection[Any]
+    key: str
+    partition: tuple[int, int]
+    batch_size: int
+
+    async def run(self, from_position: int, report: Republished, *, keep_groups: bool) -> None:
+        redis, reader, key = self.redis, self.reader, self.key
+        beside = f"{key}:republish:{uuid.uuid4().hex[:12]}"
+        try:
+            # Holding the lock, no other republish of this stream runs: what lies beside
+            # it was left by one that was killed.
+            async for leftover in redis.scan_iter(match=f"{_glob_escape(key)}:republish:*"):
+                await redis.delete(leftover)
+            await create_empty(redis, beside)
+            report.kept_below += await copy_below(
+                redis, key, beside, from_position, self.batch_size
+            )
+            cursor = await reader.execute(_BEFORE, (from_position,))
+            row = await cursor.fetchone()
+            before = int(row[0]) if row else 0
+            # The first entry names the log's position before N: a consumer further
+            # behind in this partition then reads the store (see publisher.py).
+            chain = _Chain(before, before)
+            report.events += await self._copy(beside, chain, await head_position(reader))
+            rewind_to = None if keep_groups else max(from_position - 1, 0)
+            for _ in range(SWAP_ATTEMPTS):
+                outcome = await swap_in(redis, key, beside, rewind_to=rewind_to)
+                if outcome.swapped:
+                    report.groups += outcome.groups
+                    break
+                # A relay added entries while the copy was built: copy up to them, retry.
+                head = max(position_of(outcome.live_top), await head_position(reader))
+                report.events += await self._copy(beside, chain, head)
+                if id_order(await top_id(redis, beside)) < id_order(outcome.live_top):
+                    # The live stream has ids the store has no event for: keep its top.
+                    await raise_top(redis, beside, outcome.live_top)
+            else:
+                msg = f"{key} kept moving past the copy; is a relay without the lock writing?"
+                raise RuntimeError(msg)
+            top = await top_of(redis, key)
+            head = await head_position(reader)
+            report.topped_up += await self._copy(key, _Chain(top, top), head)
+            if self.partition[1] > 1 and await top_of(redis, key) < head:
+                # As the relay does: the partition says it has everything up to the head.
+                await add(redis, key, [PositionMarker(head, await top_of(redis, key))])
+        finally:
+            await redis.delete(beside)
+
+    async def _copy(self, key: str, chain: _Chain, up_to: int) -> int:
+        return await _copy_log(
+            self.reader, self.redis, key, chain,
+            up_to=up_to, batch=self.batch_size, partition=self.partition,
+        )  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
-from shared_kernel.event_log import LogEntry
+from shared_kernel.event_log import PublishedEntry
 from shared_kernel.redis_connection import RedisClient
 
 _ALREADY_PUBLISHED = "equal or smaller than the target stream top item"
@@ -147,7 +147,7 @@ async def copy_below(
     return copied
 
 
-async def add(redis: RedisClient, key: str, entries: Sequence[LogEntry]) -> int:
+async def add(redis: RedisClient, key: str, entries: Sequence[PublishedEntry]) -> int:
     """XADD ``entries`` without trimming; ids at or below the top are skipped. Returns added."""
     pipe = redis.pipeline(transaction=False)
     for entry in entries:

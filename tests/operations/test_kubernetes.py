@@ -35,7 +35,7 @@ PROCESSES: dict[str, tuple[type[CommonSettings], str, int]] = {
     "command-service": (CommandServiceSettings, SERVICES["command"][0], 2),
     "outbox-relay": (RelaySettings, SERVICES["relay"][0], 2),
     "transfer-saga": (TransferSagaSettings, SERVICES["saga"][0], 2),
-    "projector": (ProjectorSettings, SERVICES["projector"][0], 1),
+    "projector": (ProjectorSettings, SERVICES["projector"][0], 2),
     "query-service": (QueryServiceSettings, SERVICES["query"][0], 2),
 }
 

@@ -189,7 +189,7 @@ class ReadModelWriter:
         for projection in projections:
             conn.execute(
                 "INSERT INTO projection_checkpoints (projection, position, updated_at)"
-                " VALUES (%s, %s, now()) ON CONFLICT (projection)"
+                " VALUES (%s, %s, now()) ON CONFLICT (projection, partition)"
                 " DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
                 (projection, position),
             )
