@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from typing import Any
 
 import httpx
 import psycopg
@@ -28,7 +27,7 @@ from shared_kernel.event_log import LogEntry, PositionMarker, read_entry
 from shared_kernel.partitions import partition_of, partition_stream, partition_streams
 from shared_kernel.settings import CommonSettings
 from tests.support.infra import REDIS_URL
-from tests.support.processes import Stack, complete_transfer
+from tests.support.processes import Stack, complete_transfer, wait_for_shares
 from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
@@ -38,20 +37,6 @@ from tests.support.reference_fold import (
 from tests.support.streams import raw_entries, stored, wait_for
 
 PARTITIONS = 4
-
-
-def held(stack: Stack, name: str) -> dict[str, int]:
-    """The partitions a projector process applies now, from its readiness body."""
-    body = httpx.get(f"{stack.process(name).url}/health/ready", timeout=5).json()
-    projector: Any = body["checks"]["projector"]
-    return projector["held"] if isinstance(projector, dict) else {}
-
-
-def wait_for_shares(stack: Stack, shares: dict[str, int]) -> None:
-    def balanced() -> bool:
-        return all(len(held(stack, name)) == share for name, share in shares.items())
-
-    wait_for(balanced, timeout=30, what=f"partitions shared as {shares}")
 
 
 def deposit_and_read_back(stack: Stack, account: str, amount: int, expected: int) -> None:

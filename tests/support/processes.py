@@ -177,3 +177,19 @@ def complete_transfer(
 
     wait_for(completed, timeout=timeout, what=f"transfer {transfer_id} shown completed")
     return transfer_id
+
+
+def held_partitions(stack: Stack, name: str) -> dict[str, int]:
+    """The partitions a projector process applies now (and each one's checkpoint)."""
+    body = httpx.get(f"{stack.process(name).url}/health/ready", timeout=5).json()
+    projector = body["checks"]["projector"]
+    return dict(projector["held"]) if isinstance(projector, dict) else {}
+
+
+def wait_for_shares(stack: Stack, shares: dict[str, int], timeout: float = 30.0) -> None:
+    """Bounds the wait until each named projector holds its number of partitions."""
+
+    def balanced() -> bool:
+        return all(len(held_partitions(stack, name)) == n for name, n in shares.items())
+
+    wait_for(balanced, timeout=timeout, what=f"partitions shared as {shares}")
