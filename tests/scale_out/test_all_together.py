@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 from shared_kernel.settings import url_as_role
 from tests.support.postgres_server import PrivatePostgres
 from tests.support.processes import Stack, wait_for_shares
-from tests.support.redis_cluster import PrivateRedisCluster, private_redis_cluster
+from tests.support.redis_cluster import PrivateRedisCluster
 from tests.support.reference_fold import expected_read_models, live_read_models, store_head
 from tests.support.streams import wait_for
 
@@ -36,23 +35,6 @@ OPERATIONS_PER_CLIENT = 90
 TERMINAL = {"completed", "refunded", "failed"}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivateRedisCluster]:
-    with private_redis_cluster() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
-    primary, standby = PrivatePostgres(), PrivatePostgres()
-    try:
-        primary.start()
-        primary.migrated_database()
-        standby.init_standby_of(primary).start()
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
 
 
 @dataclass

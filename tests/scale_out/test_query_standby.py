@@ -12,7 +12,6 @@ end equal to a fold of the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,18 +29,6 @@ from tests.support.streams import wait_for
 
 pytestmark = pytest.mark.processes
 
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[PrivatePostgres, PrivatePostgres]]:
-    primary, standby = PrivatePostgres(), PrivatePostgres()
-    try:
-        primary.start()
-        primary.migrated_database()
-        standby.init_standby_of(primary).start()
-        yield primary, standby
-    finally:
-        standby.destroy()
-        primary.destroy()
 
 
 def in_recovery(url: str) -> bool:

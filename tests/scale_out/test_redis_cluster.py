@@ -14,7 +14,6 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from command_service.relay.republish import republish
 from shared_kernel.settings import CommonSettings, has_hash_tag
 from tests.support.infra import environ_without_urls
 from tests.support.processes import PROJECT_ROOT, Stack, complete_transfer
-from tests.support.redis_cluster import PrivateRedisCluster, private_redis_cluster
+from tests.support.redis_cluster import PrivateRedisCluster
 from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
@@ -36,11 +35,6 @@ from tests.support.reference_fold import (
 
 pytestmark = pytest.mark.processes
 
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivateRedisCluster]:
-    with private_redis_cluster() as started:
-        yield started
 
 
 def test_a_stream_name_without_a_hash_tag_is_refused_on_a_cluster() -> None:
