@@ -20,6 +20,7 @@ from rich.console import Console
 from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
 from bench.fixed_rate import library_section, open_loop_section, prepare_targets
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
+from bench.partition_scaling import scaling_rows, scaling_section
 from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
 from bench.report import build_report, print_table, write_report
 from bench.settings import BenchSettings
@@ -45,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rebuild-only", action="store_true", help="only the rebuild phase (needs no stack)"
+    )
+    parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="only the projector replicas over partitions phase (needs no stack)",
     )
     return parser.parse_args(argv)
 
@@ -75,6 +81,12 @@ def _rebuild_phase(database_url: str, events: int | None, console: Console) -> d
     """Rebuild speed on a scratch store of its own (``bench/rebuild.py``)."""
     console.print("rebuild: filling a scratch event store, then rebuilding from it ...")
     return rebuild_section(database_url, events)
+
+
+def _scaling_phase(database_url: str, console: Console) -> dict[str, Any]:
+    """Projector replicas over partitions on a scratch store (``bench/partition_scaling.py``)."""
+    console.print("scaling: a backlog drained by 1 and 2 projectors over partitions ...")
+    return scaling_section(database_url)
 
 
 def _rebuild_only(settings: BenchSettings, events: int | None, console: Console) -> int:
@@ -129,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     if args.rebuild_only:
         return _rebuild_only(settings, args.rebuild_events, console)
+    if args.scaling_only:
+        for row in scaling_rows(_scaling_phase(settings.database_url, console)):
+            console.print(" | ".join(row))
+        return 0
     started_at = datetime.now(tz=UTC)
     try:
         asyncio.run(preflight(settings))
@@ -181,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     max_rate = report["commands"]["per_second"]
     report.update(_fixed_rate_phases(settings, max_rate, started_at, console))
+    report["partition_scaling"] = _scaling_phase(settings.database_url, console)
     print_table(report, console)
     json_path, md_path = write_report(report, settings.bench_report_dir)
     console.print(f"report: {json_path} and {md_path}")

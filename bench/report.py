@@ -20,6 +20,7 @@ from rich.table import Table
 from bench.ceiling import Ceiling
 from bench.fixed_rate import fixed_rate_rows
 from bench.load import LoadResult
+from bench.partition_scaling import scaling_rows
 from bench.rebuild import rebuild_rows
 from bench.settings import BenchSettings
 from bench.stats import Summary, format_ms, latency_text, summarize
@@ -183,6 +184,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         *transfer_rows(report.get("transfers", {"skipped": "not in this report"})),
         *rebuild_rows(report.get("rebuild", {"skipped": "not in this report"})),
         *fixed_rate_rows(report),
+        *scaling_rows(report.get("partition_scaling", {"skipped": "not in this report"})),
     ]
 
 

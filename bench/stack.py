@@ -60,7 +60,8 @@ def stack(
     urls, popens = {}, []
     try:
         for name in names:
-            module, port_variable = PROCESSES[name]
+            # "projector#2": a second process of the same kind.
+            module, port_variable = PROCESSES[name.partition("#")[0]]
             port = free_port()
             output = open(log_dir / f"{name}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
             popens.append(subprocess.Popen(
