@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from command_service.relay.republish import republish
+from ops.health import store_status
 from projector.checkpoints import PartitionLayoutChanged, lay_out_partitions
 from projector.projections import PROJECTIONS
 from shared_kernel.event_log import LogEntry, PositionMarker, read_entry
@@ -68,7 +69,8 @@ def test_the_stream_of_an_event_decides_its_partition_and_one_partition_is_the_s
 def test_replicas_share_the_partitions_and_take_over_from_a_killed_one(
     stack: Stack, database_url: str, redis_client: redis.Redis
 ) -> None:
-    stack.extra_env.update(STREAM_PARTITIONS=str(PARTITIONS), PARTITION_BALANCE_SECONDS="0.2")
+    stack.extra_env.update(STREAM_PARTITIONS=str(PARTITIONS), PARTITION_BALANCE_SECONDS="0.2",
+                           ADMIN_TOKEN="partitions")  # fmt: skip
     stack.start("command", "relay", "saga", "projector", "query")
     stack.process("projector#2").start()
     wait_for_shares(stack, {"projector": 2, "projector#2": 2})
@@ -131,6 +133,18 @@ def test_replicas_share_the_partitions_and_take_over_from_a_killed_one(
     assert {name: count for name, count, _ in rows} == dict.fromkeys(
         [p.NAME for p in PROJECTIONS], PARTITIONS
     )
+    # `make status` and the admin API show every partition's checkpoint, the lowest first.
+    head = store_head(database_url)
+    status = store_status(database_url)
+    assert {p.name: p.partitions for p in status.projections} == {
+        p.NAME: (head,) * PARTITIONS for p in PROJECTIONS
+    }
+    admin = f"{stack.process('projector').url}/admin/projections"
+    token = {"Authorization": "Bearer partitions"}
+    listed = httpx.get(admin, headers=token).json()["projections"]
+    assert {p["name"]: (p["checkpoint"], p["partitions"]) for p in listed} == {
+        p.NAME: (head, [head] * PARTITIONS) for p in PROJECTIONS
+    }
 
 
 def partition_contents(client: redis.Redis, stream: str, partitions: int) -> dict[int, list[int]]:
