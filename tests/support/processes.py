@@ -190,6 +190,11 @@ def wait_for_shares(stack: Stack, shares: dict[str, int], timeout: float = 30.0)
     """Bounds the wait until each named projector holds its number of partitions."""
 
     def balanced() -> bool:
-        return all(len(held_partitions(stack, name)) == n for name, n in shares.items())
+        held = {name: set(held_partitions(stack, name)) for name in shares}
+        if any(len(held[name]) != n for name, n in shares.items()):
+            return False
+        # Each partition applied by one process at a time.
+        assert sum(map(len, held.values())) == len(set().union(*held.values())), held
+        return True
 
     wait_for(balanced, timeout=timeout, what=f"partitions shared as {shares}")
