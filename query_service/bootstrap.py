@@ -11,19 +11,16 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
+from query_service.behaviours import checked, timed, traced
+from query_service.blocked_streams import BlockedStreams
 from query_service.contract import QUERY_CONTRACT
-from query_service.owner_routes import OWNER_EXCEPTION_HANDLERS, OwnerQueries
+from query_service.feature import ReadSide
+from query_service.features import FEATURES
 from query_service.projection_position import ProjectionPosition
-from query_service.read_models import ReadModels
-from query_service.read_your_writes import ReadYourWrites
-from query_service.routes import QUERY_EXCEPTION_HANDLERS, AccountQueries, page_size
+from query_service.query_bus import QueryBus, projections_read, registrations
+from query_service.read_your_writes import ReadYourWrites, asking
+from query_service.responses import QUERY_EXCEPTION_HANDLERS, page_size
 from query_service.settings import QueryServiceSettings
-from query_service.time_travel import AccountHistory
-from query_service.transfer_routes import (
-    TRANSFER_EXCEPTION_HANDLERS,
-    TotalsQueries,
-    TransferQueries,
-)
 from shared_kernel import tracing
 from shared_kernel.head_requests import answer_head_as_get
 from shared_kernel.http_metrics import count_response, metrics
@@ -54,14 +51,6 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         socket_connect_timeout=_HEALTH_TIMEOUT_SECONDS,
         socket_timeout=_HEALTH_TIMEOUT_SECONDS,
     )
-    position = ProjectionPosition(
-        settings.database_url,
-        poll_interval=settings.projection_poll_seconds,
-        standby_poll_interval=settings.standby_poll_seconds,
-    )
-    read_your_writes = ReadYourWrites(
-        ReadModels(pool, position.blocked), position, max_wait_seconds=settings.max_wait_seconds
-    )
     # Time travel builds TEMP tables, which a hot standby refuses: with the reads on a
     # standby, it goes to the primary named by TIME_TRAVEL_DATABASE_URL.
     travel_pool = pool
@@ -69,7 +58,20 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
         travel_pool = postgres_pool(
             settings.time_travel_database_url, "query_service.time_travel", max_size=2
         )
-    account_history = AccountHistory(travel_pool)
+    blocked = BlockedStreams()
+    side = ReadSide(pool, blocked, travel_pool)
+    handlers = registrations(*(feature.handlers(side) for feature in FEATURES))
+    position = ProjectionPosition(
+        settings.database_url,
+        projections_read(handlers),
+        blocked,
+        poll_interval=settings.projection_poll_seconds,
+        standby_poll_interval=settings.standby_poll_seconds,
+    )
+    read_your_writes = ReadYourWrites(position, max_wait_seconds=settings.max_wait_seconds)
+    # Outermost first: a query that cannot be answered is refused before anything
+    # waits; the time measured includes the wait for min_position.
+    bus = QueryBus(handlers, [checked, traced, timed, read_your_writes])
 
     # The pools open without waiting: the process comes up even while PostgreSQL
     # is down, and /health/ready says so until it is back.
@@ -80,10 +82,7 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            AccountQueries,
-            TransferQueries,
-            TotalsQueries,
-            OwnerQueries,
+            *(route for feature in FEATURES for route in feature.routes),
             *health_routes(
                 {
                     "postgres": postgres_check(pool, timeout=_HEALTH_TIMEOUT_SECONDS),
@@ -94,15 +93,12 @@ def build_app(settings: QueryServiceSettings) -> Litestar:
             metrics,
         ],
         dependencies={
-            "read_models": Provide(read_your_writes.read_models),
-            "account_history": Provide(lambda: account_history, sync_to_thread=False),
+            "ask": Provide(asking(bus), sync_to_thread=False),
             "page_size": Provide(page_size(settings.page_size_max), sync_to_thread=False),
         },
         exception_handlers={
             **EXCEPTION_HANDLERS,
             **QUERY_EXCEPTION_HANDLERS,
-            **TRANSFER_EXCEPTION_HANDLERS,
-            **OWNER_EXCEPTION_HANDLERS,
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],
         middleware=[RequestContext(), StorableParameters()],

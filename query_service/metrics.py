@@ -1,4 +1,4 @@
-"""The query service's Prometheus metrics, and the middleware that times each query.
+"""The query service's Prometheus metrics (the query bus's ``timed`` behaviour observes them).
 
 Metric objects live in the process-wide registry that ``/metrics`` exposes
 (``shared_kernel.http_metrics.metrics``); creating them touches no network.
@@ -6,11 +6,6 @@ Metric objects live in the process-wide registry that ``/metrics`` exposes
 
 from __future__ import annotations
 
-import time
-
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
 #: Reads from an indexed table answer in milliseconds; the upper buckets catch
@@ -41,16 +36,3 @@ PROJECTION_POSITION = Gauge(
     "Event log position the read models served here are known to have reached.",
 )
 
-
-class QueryTimer(ASGIMiddleware):
-    """Observes :data:`QUERY_DURATION` for every request of the routes it wraps."""
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        started = time.perf_counter()
-        try:
-            await next_app(scope, receive, send)
-        finally:
-            route = str(scope.get("path_template") or "unmatched")
-            QUERY_DURATION.labels(route=route).observe(time.perf_counter() - started)

@@ -51,15 +51,6 @@ from shared_kernel.settings import PROJECTION_CHANNEL
 
 log = logging.getLogger(__name__)
 
-#: The projections whose tables this service reads (their checkpoint names).
-BALANCES, STATEMENTS, TRANSFERS, TOTALS, OWNERS = (
-    "account_balances",
-    "account_transactions",
-    "transfers",
-    "currency_totals",
-    "owner_summaries",
-)
-SERVED_PROJECTIONS = (BALANCES, STATEMENTS, TRANSFERS, TOTALS, OWNERS)
 #: ``application_name`` of the listening connection, so an operator (or a
 #: test) can find it in ``pg_stat_activity``.
 LISTENER_APPLICATION_NAME = "query_service.projection_listener"
@@ -87,9 +78,17 @@ class ProjectionPosition:
     """The served projections' positions, never going backwards, and a way to wait for them."""
 
     def __init__(
-        self, database_url: str, *, poll_interval: float, standby_poll_interval: float = 0.005
+        self,
+        database_url: str,
+        served: Sequence[str],
+        blocked: BlockedStreams | None = None,
+        *,
+        poll_interval: float,
+        standby_poll_interval: float = 0.005,
     ) -> None:
         self._database_url = database_url
+        #: The projections some query of this service reads (the query bus knows which).
+        self._served = list(served)
         self._poll_interval = poll_interval
         self._standby_poll_interval = standby_poll_interval
         self._position = 0
@@ -99,7 +98,7 @@ class ProjectionPosition:
         self._waiting = 0
         self._someone_waits = asyncio.Event()
         self._listening = False
-        self.blocked = BlockedStreams()
+        self.blocked = blocked if blocked is not None else BlockedStreams()
 
     @property
     def current(self) -> int:
@@ -191,7 +190,7 @@ class ProjectionPosition:
             await self._refresh(conn)
 
     async def _refresh(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
-        cursor = await conn.execute(_CHECKPOINTS_AND_BLOCKS, {"served": list(SERVED_PROJECTIONS)})
+        cursor = await conn.execute(_CHECKPOINTS_AND_BLOCKS, {"served": self._served})
         row = await cursor.fetchone()
         checkpoints, blocks = row if row is not None else ([], [])
         # Blocks first: a request woken by the new position must see them.

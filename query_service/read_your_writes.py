@@ -6,9 +6,10 @@ models at or past it. The wait is bounded; past it the answer is 412
 ``projection-behind`` with a Retry-After, so clients never hang on a stalled
 projector.
 
-Each route names the projections it reads (``opt=reads(...)``): it waits for
-those only, so a projection catching up (or not deployed yet) holds back only
-the routes that read it.
+Each query names the projections it reads (``READS``, see
+:mod:`query_service.query_bus`): it waits for those only, so a projection
+catching up (or not deployed yet) holds back only the queries that read it.
+The wait is a behaviour of the query bus, not code in any route.
 
 Every response carries ``X-Projection-Position``. For a query it is the
 position its projections had reached *before* the rows were read, so it is a
@@ -21,9 +22,8 @@ except while a projection catches up.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from litestar import Request
@@ -34,20 +34,35 @@ from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 from query_service.cursors import MAX_BIGINT
 from query_service.metrics import READ_YOUR_WRITES_WAIT
 from query_service.projection_position import ProjectionPosition
-from query_service.read_models import ReadModels
+from query_service.query_bus import Ask, Asked, Next, QueryBus
 from shared_kernel.problems import problem
 
 PROJECTION_POSITION_HEADER = "X-Projection-Position"
 MIN_POSITION_HEADER = "X-Min-Position"
 #: Where a query records the position its rows are at least as fresh as.
 _READ_POSITION_KEY = "ledger.read_position"
-#: The route handler ``opt`` key naming the projections a route reads.
-_READS_KEY = "reads"
 
 
-def reads(*projections: str) -> dict[str, Any]:
-    """``opt`` of a route handler: the projections its answer is read from."""
-    return {_READS_KEY: projections}
+def asking(bus: QueryBus) -> Callable[..., Ask]:
+    """The litestar dependency ``ask``: the bus, asked with the request's ``min_position``.
+
+    The wait happens when the handler asks, after litestar validated every
+    parameter, and the query's own check runs before it: a bad parameter is an
+    immediate 4xx, never a wait.
+    """
+
+    def ask(
+        request: Request[Any, Any, Any],
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> Ask:
+        wanted = None
+        if min_position is not None or x_min_position is not None:
+            wanted = max(min_position or 0, x_min_position or 0)
+        route = str(request.scope.get("path_template") or "unmatched")
+        return Ask(bus, wanted, route, request.scope["state"])
+
+    return ask
 
 MinPositionQuery = Annotated[
     int | None,
@@ -70,32 +85,21 @@ MinPositionHeader = Annotated[
 
 
 class ReadYourWrites:
-    """Hands out the read models once they are fresh enough for the request."""
+    """The bus behaviour that holds a query until its projections reached the asked position."""
 
-    def __init__(
-        self, read_models: ReadModels, position: ProjectionPosition, *, max_wait_seconds: float
-    ) -> None:
-        self._read_models = read_models
+    def __init__(self, position: ProjectionPosition, *, max_wait_seconds: float) -> None:
         self._position = position
         self._max_wait = max_wait_seconds
 
-    async def read_models(
-        self,
-        request: Request[Any, Any, Any],
-        min_position: MinPositionQuery = None,
-        x_min_position: MinPositionHeader = None,
-    ) -> ReadModels:
-        """Litestar dependency: the read models, whose reads wait for the requested position."""
-        wanted = None
-        if min_position is not None or x_min_position is not None:
-            wanted = max(min_position or 0, x_min_position or 0)
-        projections: Sequence[str] | None = request.route_handler.opt.get(_READS_KEY)
-        return self._read_models.after(functools.partial(self._wait, request, wanted, projections))
+    async def __call__(self, asked: Asked, inner: Next) -> Any:
+        projections = type(asked.query).READS
+        if projections:
+            await self._wait(asked, projections)
+        return await inner(asked)
 
-    async def _wait(
-        self, request: Request[Any, Any, Any], wanted: int | None, projections: Sequence[str] | None
-    ) -> None:
-        """Hold the read until ``projections`` reached ``wanted`` (412 after the bound)."""
+    async def _wait(self, asked: Asked, projections: Sequence[str]) -> None:
+        """Hold the read until ``projections`` reached the position (412 after the bound)."""
+        wanted = asked.min_position
         if wanted is not None:
             started = time.perf_counter()
             try:
@@ -103,7 +107,7 @@ class ReadYourWrites:
                     await self._position.wait_for(wanted, projections)
             except TimeoutError:
                 reached = self._position.reached(projections)
-                request.scope["state"][_READ_POSITION_KEY] = reached
+                asked.state[_READ_POSITION_KEY] = reached
                 raise problem(
                     HTTP_412_PRECONDITION_FAILED,
                     "projection-behind",
@@ -115,7 +119,7 @@ class ReadYourWrites:
                 ) from None
             finally:
                 READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
-        request.scope["state"][_READ_POSITION_KEY] = self._position.reached(projections)
+        asked.state[_READ_POSITION_KEY] = self._position.reached(projections)
 
     def header_hook(self) -> BeforeMessageSendHookHandler:
         """A ``before_send`` hook adding ``X-Projection-Position`` to every response."""

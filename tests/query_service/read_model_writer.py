@@ -13,8 +13,11 @@ from typing import Literal
 
 import psycopg
 
-from query_service.projection_position import SERVED_PROJECTIONS
+from projector.projections import PROJECTIONS
 from shared_kernel.settings import PROJECTION_CHANNEL
+
+#: Every projection the query service reads (it serves each registered one).
+SERVED = tuple(projection.NAME for projection in PROJECTIONS)
 
 TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
 
@@ -166,7 +169,7 @@ class ReadModelWriter:
         self,
         position: int,
         *,
-        projections: tuple[str, ...] = SERVED_PROJECTIONS,
+        projections: tuple[str, ...] = SERVED,
         notify: bool = True,
     ) -> None:
         with psycopg.connect(self.database_url) as conn, conn.transaction():
@@ -183,7 +186,7 @@ class ReadModelWriter:
         *,
         notify: bool,
         position: int | None = None,
-        projections: tuple[str, ...] = SERVED_PROJECTIONS,
+        projections: tuple[str, ...] = SERVED,
     ) -> None:
         position = self.position if position is None else position
         for projection in projections:

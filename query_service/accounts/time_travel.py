@@ -28,11 +28,11 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from projector.projections import account_balances
 from projector.time_travel import Refused, StreamNotFound, scratch_read_models
+from query_service.accounts.reads import AccountNotFound
+from query_service.accounts.views import AccountAsOfView, AccountView
 from query_service.blocked_streams import BlockedStream, ReadModelBlocked
-from query_service.projection_position import BALANCES
-from query_service.read_models import AccountNotFound
-from query_service.views import AccountAsOfView, AccountView
 from shared_kernel.events import utc_now
 from shared_kernel.problems import problem
 
@@ -56,7 +56,7 @@ class AccountHistory:
                 async with scratch_read_models(conn, account_id, position) as fold:
                     if fold.kind != "account":
                         raise AccountNotFound(account_id)
-                    refused = fold.blocked.get(BALANCES)
+                    refused = fold.blocked.get(account_balances.NAME)
                     if refused is not None:
                         raise _blocked(account_id, position, refused)
                     cursor = conn.cursor(row_factory=class_row(AccountAsOfView))

@@ -1,4 +1,4 @@
-"""Queries over ``owner_summaries``: one owner's accounts and balances, or a page of owners.
+"""Reads of ``owner_summaries``: one owner's accounts and balances, or a page of owners.
 
 The table has a row per (owner, currency) (``schema/sql/008_owner_summaries.sql``);
 an owner's view adds its rows up into account counts and lists the balance of
@@ -14,7 +14,8 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from query_service.cursors import OwnersCursor, encode_cursor
-from query_service.views import OwnerCurrencyView, OwnerPage, OwnerView
+from query_service.errors import NotProjected
+from query_service.owners.views import OwnerCurrencyView, OwnerPage, OwnerView
 
 _COLUMNS = "owner, currency, balance, accounts, open_accounts, closed_accounts"
 _ONE = f"SELECT {_COLUMNS} FROM owner_summaries WHERE owner = %s ORDER BY currency"
@@ -25,11 +26,13 @@ _PAGE = (
 )
 
 
-class OwnerNotFound(LookupError):
+class OwnerNotFound(NotProjected):
     """No account of this owner has been projected (yet)."""
 
+    kind, title = "owner", "No such owner"
+
     def __init__(self, owner: str) -> None:
-        super().__init__(f"no owner {owner!r}")
+        super().__init__(f"no account of owner {owner!r} in the read models", owner=owner)
         self.owner = owner
 
 

@@ -1,0 +1,57 @@
+"""Owner routes: one owner, or every owner page by page; an unknown owner is a 404."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import PathParameter
+from litestar.status_codes import HTTP_404_NOT_FOUND
+
+from query_service.cursors import OwnersCursor, decode_cursor
+from query_service.owners.queries import GetOwner, ListOwners
+from query_service.owners.views import OwnerPage, OwnerView
+from query_service.query_bus import Ask
+from query_service.responses import OWNER_MAX_LENGTH, READ_RESPONSES, CursorParam, problem_spec
+
+_OWNER_RESPONSES = {
+    **READ_RESPONSES,
+    HTTP_404_NOT_FOUND: problem_spec("owner-not-found: no account of this owner is projected"),
+}
+
+OwnerParam = Annotated[
+    str,
+    PathParameter(
+        min_length=1,
+        max_length=OWNER_MAX_LENGTH,
+        pattern=r"^[^\x00]*$",
+        description="The owner named when the accounts were opened.",
+    ),
+]
+
+
+class OwnerQueries(Controller):
+    path = "/owners"
+    tags = ["owners"]
+
+    @get(
+        "/{owner:str}",
+        summary="An owner's accounts (open, closed) and balance per currency",
+        operation_id="getOwner",
+        responses=_OWNER_RESPONSES,
+    )
+    async def one_owner(self, owner: OwnerParam, ask: Ask) -> OwnerView:
+        return await ask(GetOwner(owner))
+
+    @get(
+        "/",
+        summary="Every owner's summary, in owner order",
+        operation_id="listOwners",
+        responses=READ_RESPONSES,
+    )
+    async def every_owner(
+        self, *, ask: Ask, page_size: int, cursor: CursorParam = None
+    ) -> OwnerPage:
+        after = decode_cursor(cursor, OwnersCursor) if cursor is not None else None
+        return await ask(ListOwners(page_size, after))
+
