@@ -1,10 +1,11 @@
-"""A command waiting for the appender: what its caller awaits, and its attempts so far."""
+"""A command waiting for the writer thread: what its caller awaits, and its attempts so far."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from command_service import command_spans
 from command_service.commands import Command, CommandResult, TransferAccepted
@@ -17,7 +18,7 @@ Outcome = Result | BaseException
 class Pending:
     """A submitted command, the future its caller awaits, and how its attempts went."""
 
-    command: Command
+    command: Command[Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Result]
     submitted_at: float = field(default_factory=time.perf_counter)

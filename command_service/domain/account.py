@@ -299,6 +299,13 @@ def _refunded(event: MoneyRefunded, account: Account) -> dict[str, Any]:
     }
 
 
+#: Every event type of an account stream: its first, then those :func:`_changes` registered.
+ACCOUNT_EVENTS: tuple[type[LedgerEvent], ...] = (
+    AccountOpened,
+    *(t for t in _changes.registry if t is not object),
+)
+
+
 def fold(account: Account | None, events: Iterable[LedgerEvent]) -> Account | None:
     """Fold ``events`` onto ``account`` (None before the first)."""
     for event in events:

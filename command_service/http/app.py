@@ -1,6 +1,6 @@
 """The litestar application of the command service, given its collaborators.
 
-:mod:`command_service.bootstrap` builds the collaborators (store, appender,
+:mod:`command_service.bootstrap` builds the collaborators (store, command bus,
 clients); this module only wires HTTP: routes, problem documents, OpenAPI.
 """
 
@@ -16,7 +16,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
 from command_service.http.accounts import AccountCommands
@@ -53,7 +53,7 @@ def _unavailable(request: Request[Any, Any, Any], error: ServiceUnavailable) -> 
     return unavailable(request, error.code, _title(error.code), error.detail)
 
 
-#: The event store's own wrappers of psycopg's outage errors, should one escape the appender.
+#: The event store's own wrappers of psycopg's outage errors, should one escape the bus.
 _STORE_OUTAGES = (
     eventsourcing.persistence.OperationalError,
     eventsourcing.persistence.InterfaceError,
@@ -61,7 +61,7 @@ _STORE_OUTAGES = (
 
 
 def create_app(
-    commands: Appender,
+    commands: CommandBus,
     *,
     idempotency_keys: IdempotencyKeys,
     idempotency_wait_seconds: float,
