@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from command_service import handlers
+from command_service.transfer_saga import advance
 
-__all__ = ["handlers"]
+__all__ = ["advance", "handlers"]

@@ -10,7 +10,13 @@ bounded, so one command can never wedge the writer.
 
 from __future__ import annotations
 
-from command_service.bus.attempt import Attempt, Resolve, Writing, compose
+from collections.abc import Sequence
+from typing import TypedDict
+
+from eventsourcing.application import LRUCache
+
+from command_service import registrations  # noqa: F401  (every handler registered)
+from command_service.bus.attempt import Attempt, Behaviour, Resolve, Writing, compose
 from command_service.bus.conflict_retry import RetryConflicts
 from command_service.bus.exactly_once import answer_recovered, join_repeats
 from command_service.bus.save import SaveBatch
@@ -20,25 +26,41 @@ from command_service.event_store import LedgerEventStore
 from command_service.pending import Pending
 
 
+class WriterOptions(TypedDict, total=False):
+    """The writer's tuning (each has a default in :class:`BatchWriter`)."""
+
+    append_retries: int
+    snapshot_interval: int
+    cache_size: int
+    settle_seconds: float
+    around_save: Sequence[Behaviour]
+
+
 class BatchWriter:
-    """Decides, saves and answers batches; owned by the bus's writer thread."""
+    """Decides, saves and answers batches, in one thread at a time.
+
+    ``around_save``: more behaviours, innermost, right around the save.
+    """
 
     def __init__(
         self,
         store: LedgerEventStore,
-        cache: StateCache | None,
         resolve: Resolve,
         *,
-        append_retries: int,
-        snapshot_interval: int,
-        settle_seconds: float,
+        append_retries: int = 5,
+        snapshot_interval: int = 100,
+        cache_size: int = 10_000,
+        settle_seconds: float = 5.0,
+        around_save: Sequence[Behaviour] = (),
     ) -> None:
+        cache: StateCache | None = LRUCache(cache_size) if cache_size else None
         self._writing = Writing(store, cache, resolve)
         self._settle_seconds = settle_seconds
         self._attempt = compose(
             [
                 RetryConflicts(self._writing, retries=append_retries),
                 SettleUnknownOutcomes(self._writing, settle_seconds=settle_seconds),
+                *around_save,
             ],
             SaveBatch(self._writing, snapshot_interval=snapshot_interval),
         )

@@ -24,13 +24,10 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, TypedDict
-
-from eventsourcing.application import LRUCache
+from typing import Any, Unpack
 
 from command_service import command_spans, metrics
-from command_service.bus.batch_writer import BatchWriter
-from command_service.bus.unit_of_work import StateCache
+from command_service.bus.batch_writer import BatchWriter, WriterOptions
 from command_service.commands import Command
 from command_service.errors import AppenderStopped, StoreUnavailable, WriterStalled
 from command_service.event_store import LedgerEventStore
@@ -57,14 +54,8 @@ def _settle(answers: list[Answer]) -> None:
             future.set_result(outcome)
 
 
-class WriterOptions(TypedDict, total=False):
-    """The writer's tuning, as :class:`Batching` takes it (each has a default)."""
-
+class BatchingOptions(WriterOptions, total=False):
     batch_max_commands: int
-    append_retries: int
-    snapshot_interval: int
-    cache_size: int
-    settle_seconds: float
 
 
 class Batching:
@@ -75,21 +66,10 @@ class Batching:
         store: LedgerEventStore,
         *,
         batch_max_commands: int = 500,
-        append_retries: int = 5,
-        snapshot_interval: int = 100,
-        cache_size: int = 10_000,
-        settle_seconds: float = 5.0,
+        **options: Unpack[WriterOptions],
     ) -> None:
         self._batch_max = batch_max_commands
-        cache: StateCache | None = LRUCache(cache_size) if cache_size else None
-        self._writer = BatchWriter(
-            store,
-            cache,
-            self._resolve,
-            append_retries=append_retries,
-            snapshot_interval=snapshot_interval,
-            settle_seconds=settle_seconds,
-        )
+        self._writer = BatchWriter(store, self._resolve, **options)
         #: When the writer last finished a batch (or started waiting for work).
         self._progress_at = time.monotonic()
         self._busy = False
@@ -105,12 +85,13 @@ class Batching:
         """Queue ``command`` for the writer thread; its answer, or the refusal raised."""
         loop = asyncio.get_running_loop()
         trace = command_spans.current_trace()
-        pending = Pending(command, loop, loop.create_future(), trace=trace)
+        future: asyncio.Future[Result] = loop.create_future()
+        pending = Pending(command, loop, future, trace=trace)
         with self._gate:
             if not self._accepting:
                 raise AppenderStopped("the command service is not accepting commands")
             self._queue.put(pending)
-        return await pending.future
+        return await future
 
     # -- life cycle -------------------------------------------------------------
 
@@ -207,6 +188,7 @@ class Batching:
                 return batch, False
 
     def _resolve(self, pending: Pending, outcome: Outcome) -> None:
+        assert pending.loop is not None and pending.future is not None
         self._answers.setdefault(pending.loop, []).append((pending.future, outcome))
         for repeat in pending.repeats:
             self._resolve(repeat, outcome)

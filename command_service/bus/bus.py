@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar, Unpack, cast
 
-from command_service.bus.batching import Batching, WriterOptions
+from command_service.bus.batching import Batching, BatchingOptions
 from command_service.bus.metered import metered
 from command_service.bus.pipeline import Behaviour, compose
 from command_service.bus.tracing import traced
 from command_service.commands import Command
 from command_service.event_store import LedgerEventStore
-from command_service.registrations import handlers as _registered  # noqa: F401
 from shared_kernel import tracing
 
 R = TypeVar("R")
@@ -38,7 +37,7 @@ class CommandBus:
         store: LedgerEventStore,
         *,
         behaviours: Sequence[Behaviour] | None = None,
-        **options: Unpack[WriterOptions],
+        **options: Unpack[BatchingOptions],
     ) -> None:
         self._batching = Batching(store, **options)
         chosen = default_behaviours() if behaviours is None else behaviours

@@ -39,6 +39,10 @@ class Registration(Generic[C]):
     answer_recorded: Callable[[C, LedgerEventStore, RecordedCommand], Any]
     #: The streams a decision will read, to load in bulk before deciding a batch.
     reads: Callable[[C], Iterable[tuple[AggregateType, UUID]]]
+    #: Whether its save writes the command id to ``ledger_commands`` (a second recording of
+    #: it is then refused). Off for a command whose events already can be written only
+    #: once, like a saga step on the next version of its transfer.
+    recorded: bool = True
 
 
 _HANDLERS: dict[type[Command[Any]], Registration[Any]] = {}

@@ -76,6 +76,7 @@ class SaveBatch:
             CommandRecord(batch[index].command.command_id, event.originator_id,
                           event.originator_version)
             for index, event in _first_events(decision)
+            if registration_of(batch[index].command).recorded
         ]  # fmt: skip
         store = self._writing.store
         try:

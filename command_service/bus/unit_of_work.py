@@ -117,11 +117,6 @@ class UnitOfWork:
             interval,
         )
 
-    def saved(self, snapshots: Iterable[Any]) -> None:
-        """After a save: what it snapshotted is not due again in this unit of work."""
-        for state in snapshots:
-            self.base[state.id] = state
-
     def reload_changed(self) -> dict[UUID, Any]:
         """Every changed stream as the store holds it now (after a refused save)."""
         by_type: dict[AggregateType, list[UUID]] = {}
