@@ -56,10 +56,10 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DomainError(Exception):
-    """A command the rules refuse. ``code`` is stable for clients; ``status`` for HTTP."""
+    """A command the rules refuse. ``code`` is stable for clients; no transport is named here
+    (the HTTP layer maps each type to a status: :mod:`command_service.http.refusals`)."""
 
     code = "domain-rule"
-    status = 422
 
     def __init__(self, detail: str, **context: object) -> None:
         super().__init__(detail)
@@ -93,17 +93,14 @@ class BalanceLimitExceeded(DomainError):
 
 class AccountIsClosed(DomainError):
     code = "account-closed"
-    status = 409
 
 
 class AccountNotEmpty(DomainError):
     code = "account-not-empty"
-    status = 409
 
 
 class TransfersPending(DomainError):
     code = "transfers-pending"
-    status = 409
 
 
 OWNER_MAX_LENGTH = 200
