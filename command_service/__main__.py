@@ -1,6 +1,6 @@
 """``python -m command_service``: once PostgreSQL and Redis answer, serve the command API.
 
-One uvicorn worker, no reload, on purpose: the appender batches the commands of
+One uvicorn worker, no reload, on purpose: the command bus batches the commands of
 all requests into shared transactions, which only works when they meet in one
 process. The check of the servers comes first: the imports of the app take
 seconds, and a process that cannot start should say why at once

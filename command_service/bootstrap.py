@@ -1,7 +1,7 @@
 """The composition root of the command service: the one place that builds things.
 
 Nothing connects at import time. :func:`build_app` creates the event store
-(its pool opens lazily), the appender (its writer thread starts with the app
+(its pool opens lazily), the command bus (its writer thread starts with the app
 and drains on shutdown), the psycopg pool of the idempotency keys (and their
 periodic purge), the Redis client used by the readiness check, and the
 litestar application around them.
@@ -17,7 +17,7 @@ import psycopg
 from litestar import Litestar
 
 from command_service import metrics
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.http.app import create_app
 from command_service.idempotency.keys import IdempotencyKeys
@@ -37,7 +37,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
     store = LedgerEventStore(
         env=event_store_env(settings.database_url, pool_size=settings.postgres_pool_size)
     )
-    appender = Appender(
+    bus = CommandBus(
         store,
         batch_max_commands=settings.batch_max_commands,
         append_retries=settings.append_retries,
@@ -45,7 +45,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         cache_size=settings.aggregate_cache_size,
         settle_seconds=settings.commit_settle_seconds,
     )
-    metrics.APPEND_BACKLOG.set_function(lambda: appender.backlog)
+    metrics.APPEND_BACKLOG.set_function(lambda: bus.backlog)
     pool = postgres_pool(
         settings.database_url, "command-service", max_size=settings.postgres_pool_size
     )
@@ -83,12 +83,12 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
 
     async def writer_progress() -> None:
         # Commands waiting on a writer that finishes nothing: let an orchestrator restart us.
-        appender.check_progress(settings.writer_stall_seconds)
+        bus.check_progress(settings.writer_stall_seconds)
 
     async def start() -> None:
         await pool.open(wait=False)
         purging.append(asyncio.create_task(purge_expired_keys(), name="idempotency-purge"))
-        appender.start()
+        bus.start()
         log.info(
             "command service started",
             extra={
@@ -100,7 +100,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
 
     async def stop() -> None:
         # Answer every command already queued before the store closes.
-        await asyncio.to_thread(appender.stop)
+        await asyncio.to_thread(bus.stop)
         for task in purging:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,7 +110,7 @@ def build_app(settings: CommandServiceSettings) -> Litestar:
         await redis_client.aclose()
 
     return create_app(
-        appender,
+        bus,
         idempotency_keys=keys,
         idempotency_wait_seconds=settings.idempotency_wait_seconds,
         health_checks={

@@ -1,10 +1,10 @@
-"""The command service's own spans: each command, each batch the appender saves.
+"""The command service's own spans: each command, each batch the writer saves.
 
 Used only when tracing is on (:func:`shared_kernel.tracing.enabled`). A
 command's span is a child of its HTTP request's span and lasts until the
 command is answered (queueing, decision and append); its ``traceparent`` goes
 into the metadata of the event the command records, so the relay's and the
-projector's spans join this trace. The appender saves many commands in one
+projector's spans join this trace. The writer saves many commands in one
 transaction: the batch span (with the store's SQL spans under it) is a trace
 of its own that links to every command in it, and each command links back to
 its batch, so "why was this command slow" leads to the batch it waited for.
@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import Any
 
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
 
+from command_service.bus.registry import command_name
 from command_service.commands import Command, CommandResult, TransferAccepted
 from command_service.domain.account import DomainError
-from command_service.handlers import command_name
 from shared_kernel import tracing
 
 _tracer = tracing.tracer(__name__)
 
 Result = CommandResult | TransferAccepted
+
 
 @dataclass(slots=True)
 class CommandTrace:
@@ -34,12 +37,18 @@ class CommandTrace:
     batch: SpanContext | None = None
 
 
-#: Queues a command for the writer thread and awaits its answer.
-Enqueue = Callable[[Command, CommandTrace | None], Awaitable[Result]]
+#: The trace of the command being dispatched in this task, for the writer thread to fill in.
+_CURRENT: ContextVar[CommandTrace | None] = ContextVar("command_trace", default=None)
 
 
-async def traced(command: Command, enqueue: Enqueue) -> Result:
-    """``enqueue(command)`` inside the command's span, the command carrying its traceparent."""
+def current_trace() -> CommandTrace | None:
+    return _CURRENT.get()
+
+
+async def traced(
+    command: Command[Any], proceed: Callable[[Command[Any]], Awaitable[Result]]
+) -> Result:
+    """``proceed(command)`` inside the command's span, the command carrying its traceparent."""
     with _tracer.start_as_current_span(
         f"ledger.command {command_name(command)}",
         kind=SpanKind.INTERNAL,
@@ -55,8 +64,9 @@ async def traced(command: Command, enqueue: Enqueue) -> Result:
             command, traceparent=tracing.format_traceparent(span.get_span_context())
         )
         trace = CommandTrace()
+        token = _CURRENT.set(trace)
         try:
-            result = await enqueue(command, trace)
+            result = await proceed(command)
         except DomainError as refusal:  # a refusal is an answer (4xx), not a failure
             span.set_attribute("ledger.outcome", refusal.code)
             raise
@@ -65,6 +75,7 @@ async def traced(command: Command, enqueue: Enqueue) -> Result:
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             raise
         finally:
+            _CURRENT.reset(token)
             if trace.batch is not None:
                 span.add_link(trace.batch)
         _answered(span, result)
@@ -82,9 +93,9 @@ def _answered(span: Span, result: Result) -> None:
 
 @contextmanager
 def append_batch(
-    commands: Sequence[Command], traces: Sequence[CommandTrace | None]
+    commands: Sequence[Command[Any]], traces: Sequence[CommandTrace | None]
 ) -> Iterator[Span]:
-    """The span of one batch of the appender, linked to each command's span."""
+    """The span of one batch of the writer, linked to each command's span."""
     links = tracing.links_to(command.traceparent for command in commands)
     with _tracer.start_as_current_span(
         "ledger.append_batch", links=links, attributes={"ledger.commands": len(commands)}

@@ -2,7 +2,8 @@
 
 They extend :class:`~command_service.domain.account.DomainError` so the HTTP
 layer turns every refusal into a problem document the same way: its ``code``,
-its ``status`` and its ``context`` as extra members.
+the status :mod:`command_service.http.refusals` maps its type to, and its
+``context`` as extra members.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from command_service.domain.account import DomainError
 
 class AccountNotFound(DomainError):
     code = "account-not-found"
-    status = 404
 
     def __init__(self, account_id: UUID) -> None:
         super().__init__(f"there is no account {account_id}", account_id=str(account_id))
@@ -22,17 +22,15 @@ class AccountNotFound(DomainError):
 
 class AccountAlreadyExists(DomainError):
     code = "account-exists"
-    status = 409
 
     def __init__(self, account_id: UUID) -> None:
         super().__init__(f"account {account_id} already exists", account_id=str(account_id))
 
 
 class VersionConflict(DomainError):
-    """The account kept moving under a command that expected no version (409, retry it)."""
+    """The account kept moving under a command that expected no version (retry it)."""
 
     code = "version-conflict"
-    status = 409
 
     def __init__(self, account_id: UUID, current_version: int) -> None:
         super().__init__(
@@ -45,10 +43,9 @@ class VersionConflict(DomainError):
 
 
 class PreconditionFailed(DomainError):
-    """The account is at none of the versions ``If-Match`` named (RFC 9110: 412)."""
+    """The account is at none of the versions ``If-Match`` named (RFC 9110's precondition)."""
 
     code = "precondition-failed"
-    status = 412
 
     def __init__(
         self, account_id: UUID, current_version: int, expected_versions: frozenset[int]

@@ -30,6 +30,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import get_topic, register_topic
 
 from command_service.bulk_loading import load_streams
+from command_service.bus.aggregates import AggregateType
 from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, apply
 from command_service.domain.transfer import Transfer
@@ -188,9 +189,16 @@ class LedgerEventStore(Application[UUID]):
             return folded
         return account
 
+    def get_streams(self, kind: AggregateType, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """Many aggregates of ``kind`` in one statement (:mod:`command_service.bulk_loading`),
+        each from its latest snapshot (when ``kind`` has them) plus the tail; None for an id
+        that names no stream."""
+        return load_streams(
+            self._datastore(), self.mapper, ids, kind.load_fold, snapshots=kind.snapshotted
+        )
+
     def get_accounts(self, account_ids: Iterable[UUID]) -> dict[UUID, Account | None]:
-        """Many accounts in one statement (:mod:`command_service.bulk_loading`); None
-        for an id that names no account."""
+        """Many accounts in one statement; None for an id that names no account."""
         return load_streams(
             self._datastore(), self.mapper, account_ids, project_account, snapshots=True
         )

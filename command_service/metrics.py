@@ -26,7 +26,7 @@ COMMAND_DURATION = Histogram(
 )
 APPEND_BATCH_SIZE = Histogram(
     "ledger_append_batch_commands",
-    "Commands the appender took together into one attempt.",
+    "Commands the writer took together into one attempt.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 APPEND_CONFLICTS = Counter(
@@ -42,7 +42,7 @@ SNAPSHOTS_WRITTEN = Counter(
     "Account snapshots written with the events that made them due.",
 )
 APPEND_BACKLOG = Gauge(
-    "ledger_append_backlog_commands", "Commands waiting for the appender's writer thread."
+    "ledger_append_backlog_commands", "Commands waiting for the command bus's writer thread."
 )
 IDEMPOTENT_REQUESTS = Counter(
     "ledger_idempotent_requests_total",

@@ -1,15 +1,17 @@
-"""A command waiting for the appender: what its caller awaits, and its attempts so far."""
+"""A command waiting for the writer thread: what its caller awaits, and its attempts so far."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from command_service import command_spans
-from command_service.commands import Command, CommandResult, TransferAccepted
+from command_service.commands import Command
 
-Result = CommandResult | TransferAccepted
+#: What a command is answered with: the ``R`` of its ``Command[R]``.
+Result = Any
 Outcome = Result | BaseException
 
 
@@ -17,9 +19,10 @@ Outcome = Result | BaseException
 class Pending:
     """A submitted command, the future its caller awaits, and how its attempts went."""
 
-    command: Command
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Result]
+    command: Command[Any]
+    #: Where an async caller awaits the answer (None for a caller in the writer's thread).
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Result] | None = None
     submitted_at: float = field(default_factory=time.perf_counter)
     #: Saves refused because of this command's own stream (another writer moved it).
     conflicts: int = 0

@@ -79,7 +79,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
 
     #: The library retries a failed append 10 times, each waiting up to the pool's
     #: timeout: over 20 s of a blocked writer in an outage. Three attempts ride out a
-    #: dropped connection; beyond that the appender asks the store what was recorded.
+    #: dropped connection; beyond that the writer asks the store what was recorded.
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if not stored_events:

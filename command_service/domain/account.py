@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from functools import singledispatch
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -55,10 +56,10 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DomainError(Exception):
-    """A command the rules refuse. ``code`` is stable for clients; ``status`` for HTTP."""
+    """A command the rules refuse. ``code`` is stable for clients; no transport is named here
+    (the HTTP layer maps each type to a status: :mod:`command_service.http.refusals`)."""
 
     code = "domain-rule"
-    status = 422
 
     def __init__(self, detail: str, **context: object) -> None:
         super().__init__(detail)
@@ -92,17 +93,14 @@ class BalanceLimitExceeded(DomainError):
 
 class AccountIsClosed(DomainError):
     code = "account-closed"
-    status = 409
 
 
 class AccountNotEmpty(DomainError):
     code = "account-not-empty"
-    status = 409
 
 
 class TransfersPending(DomainError):
     code = "transfers-pending"
-    status = 409
 
 
 OWNER_MAX_LENGTH = 200
@@ -241,31 +239,68 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
     if account is None:
         msg = f"{type(event).__name__} before AccountOpened in stream {event.originator_id}"
         raise ValueError(msg)
-    changes: dict[str, object] = {
-        "version": event.originator_version,
-        "modified_at": event.timestamp,
+    return msgspec.structs.replace(
+        account,
+        version=event.originator_version,
+        modified_at=event.timestamp,
+        **_changes(event, account),
+    )
+
+
+@singledispatch
+def _changes(event: LedgerEvent, account: Account) -> dict[str, Any]:
+    """What ``event`` changes on ``account`` besides its version; each event type registers."""
+    # An event the fold does not know would leave the balance silently wrong.
+    msg = f"{type(event).__name__} does not belong on account stream {event.originator_id}"
+    raise ValueError(msg)
+
+
+@_changes.register
+def _deposited(event: MoneyDeposited, account: Account) -> dict[str, Any]:
+    return {"balance": account.balance + event.amount}
+
+
+@_changes.register
+def _withdrawn(event: MoneyWithdrawn, account: Account) -> dict[str, Any]:
+    return {"balance": account.balance - event.amount}
+
+
+@_changes.register
+def _closed(event: AccountClosed, account: Account) -> dict[str, Any]:
+    return {"status": "closed"}
+
+
+@_changes.register
+def _transferred_out(event: MoneyTransferredOut, account: Account) -> dict[str, Any]:
+    return {
+        "balance": account.balance - event.amount,
+        "pending_transfers": account.pending_transfers | {event.transfer_id},
     }
-    if isinstance(event, MoneyDeposited):
-        changes["balance"] = account.balance + event.amount
-    elif isinstance(event, MoneyWithdrawn):
-        changes["balance"] = account.balance - event.amount
-    elif isinstance(event, AccountClosed):
-        changes["status"] = "closed"
-    elif isinstance(event, MoneyTransferredOut):
-        changes["balance"] = account.balance - event.amount
-        changes["pending_transfers"] = account.pending_transfers | {event.transfer_id}
-    elif isinstance(event, MoneyTransferredIn):
-        changes["balance"] = account.balance + event.amount
-    elif isinstance(event, TransferSettled):
-        changes["pending_transfers"] = account.pending_transfers - {event.transfer_id}
-    elif isinstance(event, MoneyRefunded):
-        changes["balance"] = account.balance + event.amount
-        changes["pending_transfers"] = account.pending_transfers - {event.transfer_id}
-    else:
-        # An event the fold does not know would leave the balance silently wrong.
-        msg = f"{type(event).__name__} does not belong on account stream {event.originator_id}"
-        raise ValueError(msg)
-    return msgspec.structs.replace(account, **changes)
+
+
+@_changes.register
+def _transferred_in(event: MoneyTransferredIn, account: Account) -> dict[str, Any]:
+    return {"balance": account.balance + event.amount}
+
+
+@_changes.register
+def _settled(event: TransferSettled, account: Account) -> dict[str, Any]:
+    return {"pending_transfers": account.pending_transfers - {event.transfer_id}}
+
+
+@_changes.register
+def _refunded(event: MoneyRefunded, account: Account) -> dict[str, Any]:
+    return {
+        "balance": account.balance + event.amount,
+        "pending_transfers": account.pending_transfers - {event.transfer_id},
+    }
+
+
+#: Every event type of an account stream: its first, then those :func:`_changes` registered.
+ACCOUNT_EVENTS: tuple[type[LedgerEvent], ...] = (
+    AccountOpened,
+    *(t for t in _changes.registry if t is not object),
+)
 
 
 def fold(account: Account | None, events: Iterable[LedgerEvent]) -> Account | None:

@@ -45,14 +45,12 @@ class TransferNotPending(DomainError):
     """
 
     code = "transfer-not-pending"
-    status = 409
 
 
 class TransferAlreadyPending(DomainError):
     """A second debit for a transfer this account already paid out."""
 
     code = "transfer-already-pending"
-    status = 409
 
 
 def transfer_out(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import singledispatch
 from typing import Final, Literal
 from uuid import UUID
 
@@ -242,19 +243,7 @@ def apply(transfer: Transfer | None, event: LedgerEvent) -> Transfer:
     if transfer is None:
         msg = f"{type(event).__name__} before TransferRequested in stream {event.originator_id}"
         raise ValueError(msg)
-    status: TransferStatus
-    reason = transfer.reason
-    if isinstance(event, TransferDebited):
-        status = "debited"
-    elif isinstance(event, TransferCompleted):
-        status = "completed"
-    elif isinstance(event, TransferRefunded):
-        status, reason = "refunded", event.reason
-    elif isinstance(event, TransferFailed):
-        status, reason = "failed", event.reason
-    else:
-        msg = f"{type(event).__name__} does not belong on transfer stream {event.originator_id}"
-        raise ValueError(msg)
+    status, reason = _outcome(event, transfer)
     return msgspec.structs.replace(
         transfer,
         version=event.originator_version,
@@ -262,6 +251,33 @@ def apply(transfer: Transfer | None, event: LedgerEvent) -> Transfer:
         reason=reason,
         modified_at=event.timestamp,
     )
+
+
+@singledispatch
+def _outcome(event: LedgerEvent, transfer: Transfer) -> tuple[TransferStatus, str | None]:
+    """The status and reason ``event`` leaves ``transfer`` in; each event type registers."""
+    msg = f"{type(event).__name__} does not belong on transfer stream {event.originator_id}"
+    raise ValueError(msg)
+
+
+@_outcome.register
+def _debited(event: TransferDebited, transfer: Transfer) -> tuple[TransferStatus, str | None]:
+    return "debited", transfer.reason
+
+
+@_outcome.register
+def _completed(event: TransferCompleted, transfer: Transfer) -> tuple[TransferStatus, str | None]:
+    return "completed", transfer.reason
+
+
+@_outcome.register
+def _refunded(event: TransferRefunded, transfer: Transfer) -> tuple[TransferStatus, str | None]:
+    return "refunded", event.reason
+
+
+@_outcome.register
+def _failed(event: TransferFailed, transfer: Transfer) -> tuple[TransferStatus, str | None]:
+    return "failed", event.reason
 
 
 def fold(transfer: Transfer | None, events: Iterable[LedgerEvent]) -> Transfer | None:

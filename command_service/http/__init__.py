@@ -1,1 +1,1 @@
-"""The command service's HTTP face: thin litestar controllers in front of the appender."""
+"""The command service's HTTP face: thin litestar controllers in front of the command bus."""

@@ -1,4 +1,4 @@
-"""``/accounts``: each handler builds one command and hands it to the appender.
+"""``/accounts``: each handler builds one command and dispatches it on the command bus.
 
 No rule lives here: the handlers only translate HTTP (path, body, If-Match,
 correlation id) into a command, and the result into a body with its version
@@ -15,7 +15,7 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import (
     CloseAccount,
     CommandResult,
@@ -78,7 +78,7 @@ def _money_route(path: str, operation_id: str, summary: str) -> post:
 async def _move_money(
     kind: type[DepositMoney | WithdrawMoney],
     request: Request[Any, Any, Any],
-    commands: Appender,
+    commands: CommandBus,
     *,
     account_id: UUID,
     data: MoneyRequest,
@@ -99,7 +99,7 @@ async def _move_money(
         correlation_id=correlation_id(request, x_correlation_id),
         **extra,
     )
-    return _changed(await commands.submit(command))
+    return _changed(await commands.dispatch(command))
 
 
 class AccountCommands(Controller):
@@ -119,7 +119,7 @@ class AccountCommands(Controller):
         self,
         request: Request[Any, Any, Any],
         data: OpenAccountRequest,
-        commands: Appender,
+        commands: CommandBus,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[AccountOpenedResponse]:
         attempt = attempt_of(request)
@@ -132,7 +132,7 @@ class AccountCommands(Controller):
             currency=data.currency,
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        result = await commands.submit(command)
+        result = await commands.dispatch(command)
         return Response(
             AccountOpenedResponse(
                 account_id=result.account_id, version=result.version, position=result.position
@@ -149,7 +149,7 @@ class AccountCommands(Controller):
         self,
         account_id: UUID,
         data: DepositRequest,
-        commands: Appender,
+        commands: CommandBus,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -170,7 +170,7 @@ class AccountCommands(Controller):
         self,
         account_id: UUID,
         data: MoneyRequest,
-        commands: Appender,
+        commands: CommandBus,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -196,7 +196,7 @@ class AccountCommands(Controller):
     async def close(
         self,
         account_id: UUID,
-        commands: Appender,
+        commands: CommandBus,
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -210,4 +210,4 @@ class AccountCommands(Controller):
             expected_versions=expected_versions(if_match),
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        return _changed(await commands.submit(command))
+        return _changed(await commands.dispatch(command))

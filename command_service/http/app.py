@@ -1,13 +1,13 @@
 """The litestar application of the command service, given its collaborators.
 
-:mod:`command_service.bootstrap` builds the collaborators (store, appender,
+:mod:`command_service.bootstrap` builds the collaborators (store, command bus,
 clients); this module only wires HTTP: routes, problem documents, OpenAPI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import eventsourcing.persistence
 from litestar import Litestar, Request, Response
@@ -16,11 +16,12 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
 from command_service.http.accounts import AccountCommands
 from command_service.http.contract import COMMAND_CONTRACT
+from command_service.http.refusals import refused, title
 from command_service.http.transfers import TransferCommands
 from command_service.idempotency.keys import IdempotencyKeys
 from command_service.idempotency.middleware import IdempotencyMiddleware
@@ -35,25 +36,15 @@ from shared_kernel.observability import (
 )
 from shared_kernel.openapi_contract import http_options
 from shared_kernel.outages import outage_handlers, unavailable
-from shared_kernel.problems import EXCEPTION_HANDLERS, problem, problem_details_config
+from shared_kernel.problems import EXCEPTION_HANDLERS, problem_details_config
 from shared_kernel.storable_text import StorableParameters
 
 
-def _title(code: str) -> str:
-    return code.replace("-", " ").capitalize()
-
-
-def _refused(request: Request[Any, Any, Any], error: DomainError) -> Response[Any]:
-    return problem(
-        error.status, error.code, _title(error.code), error.detail, **cast(Any, error.context)
-    ).to_response(request)
-
-
 def _unavailable(request: Request[Any, Any, Any], error: ServiceUnavailable) -> Response[Any]:
-    return unavailable(request, error.code, _title(error.code), error.detail)
+    return unavailable(request, error.code, title(error.code), error.detail)
 
 
-#: The event store's own wrappers of psycopg's outage errors, should one escape the appender.
+#: The event store's own wrappers of psycopg's outage errors, should one escape the bus.
 _STORE_OUTAGES = (
     eventsourcing.persistence.OperationalError,
     eventsourcing.persistence.InterfaceError,
@@ -61,7 +52,7 @@ _STORE_OUTAGES = (
 
 
 def create_app(
-    commands: Appender,
+    commands: CommandBus,
     *,
     idempotency_keys: IdempotencyKeys,
     idempotency_wait_seconds: float,
@@ -94,7 +85,7 @@ def create_app(
             **outage_handlers(
                 "store-unavailable", "The store cannot be reached right now", *_STORE_OUTAGES
             ),
-            DomainError: _refused,
+            DomainError: refused,
             ServiceUnavailable: _unavailable,
         },
         plugins=[ProblemDetailsPlugin(problem_details_config()), *tracing.asgi_plugins()],

@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import RequestTransfer
 from command_service.http.accounts import problems
 from command_service.http.bodies import TransferAcceptedResponse, TransferRequest, decode_strictly
@@ -44,7 +44,7 @@ class TransferCommands(Controller):
         self,
         request: Request[Any, Any, Any],
         data: TransferRequest,
-        commands: Appender,
+        commands: CommandBus,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[TransferAcceptedResponse]:
         attempt = attempt_of(request)
@@ -56,7 +56,7 @@ class TransferCommands(Controller):
             recovering=attempt.recovering,
             correlation_id=correlation_id(request, x_correlation_id),
         )
-        accepted = await commands.request_transfer(command)
+        accepted = await commands.dispatch(command)
         return Response(
             TransferAcceptedResponse(transfer_id=accepted.transfer_id, position=accepted.position),
             status_code=HTTP_202_ACCEPTED,

@@ -14,7 +14,7 @@ import time
 from opentelemetry.trace import SpanKind
 
 from command_service.domain.transfer import Transfer
-from command_service.transfer_saga.steps import Step, TransferSteps, WorkingAccounts
+from command_service.transfer_saga.steps import Step, TransferSteps
 from shared_kernel import tracing
 
 _tracer = tracing.tracer(__name__)
@@ -23,15 +23,15 @@ _tracer = tracing.tracer(__name__)
 class TracedTransferSteps(TransferSteps):
     """:class:`TransferSteps` that traces each step batch."""
 
-    def _step(self, step: Step, batch: list[Transfer], working: WorkingAccounts) -> list[Transfer]:
+    def _step(self, step: Step, batch: list[Transfer]) -> list[Transfer]:
         if not batch:
-            return super()._step(step, batch, working)
+            return super()._step(step, batch)
         with _tracer.start_as_current_span(
             f"ledger.saga.{step}_batch",
             links=tracing.links_to(transfer.traceparent for transfer in batch),
             attributes={"ledger.transfers": len(batch)},
         ) as span:
-            results = super()._step(step, batch, working)
+            results = super()._step(step, batch)
             span.set_attribute("ledger.stepped", len(results))
         after = {transfer.id: transfer for transfer in results}
         tracing.event_spans(

@@ -1,19 +1,12 @@
-"""Advancing transfers: load them, decide with the pure domain, save each step in one go.
+"""Advancing transfers through the command bus: each step of many transfers in one save.
 
-A step's events (the leg on the account, the transfer's next event, and on
-completion the source's settlement) are saved in ONE append, with any
-account snapshots they make due. The
-transfer event carries the next version of the transfer stream, so a step
-repeated by anyone (this saga after a crash, a second saga) is refused by
-the store's (stream, version) key: :class:`IntegrityError`, and nothing of
-that save happens.
-
-For throughput the steps of many transfers are saved together: all debits
-in one save, then all credits in another, decided against working copies of
-the accounts (two transfers from one account see each other). If that save
-is refused (a repeated step, or an account that moved since it was loaded),
-each transfer of the batch is retried on its own from a fresh load, where a
-refusal then means exactly one thing for that transfer.
+For throughput the steps of many transfers are dispatched together
+(:class:`~command_service.bus.inline.InlineBus`): all debits in one unit of
+work and one save, then all credits in another, decided against working
+copies of the accounts (two transfers from one account see each other). A
+refused save (a repeated step, or an account that moved since it was loaded)
+is decided again on fresh state by the bus's conflict retry, where the
+repeated step is found done (:mod:`.advance`).
 
 Blocking (the eventsourcing library has no asyncio API): run it in a thread.
 """
@@ -27,80 +20,45 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
-from command_service import snapshot_rule
-from command_service.domain import account as accounts
-from command_service.domain import transfer as transfers
-from command_service.domain.account import Account, DomainError
-from command_service.domain.transfer import Transfer, is_transfer_event, next_step
+from command_service.bus.attempt import Attempt, SaveRefused
+from command_service.bus.attempt import Step as Proceed
+from command_service.bus.inline import InlineBus
+from command_service.domain.transfer import Transfer
+from command_service.errors import ServiceUnavailable
 from command_service.event_store import LedgerEventStore
 from command_service.transfer_saga import metrics
-from shared_kernel.events import LedgerEvent
+from command_service.transfer_saga.advance import AdvanceTransfer, StepTaken
 
 log = logging.getLogger(__name__)
 
 Step = Literal["debit", "credit"]
+#: Which transfers each step takes, in order.
+_STEPS: tuple[tuple[Step, str], ...] = (("debit", "requested"), ("credit", "debited"))
 
 #: Attempts at one transfer's step when accounts keep moving under it; after
 #: that the transfer waits for the next pass (or the sweep).
 MAX_ATTEMPTS = 20
 
 
-class WorkingAccounts:
-    """Accounts loaded fresh from the store, then kept current with the events decided."""
-
-    def __init__(self, store: LedgerEventStore) -> None:
-        self._store = store
-        self._base: dict[UUID, int] = {}
-        self.working: dict[UUID, Account | None] = {}
-
-    def load(self, account_ids: Iterable[UUID]) -> None:
-        """Load every one of ``account_ids`` not loaded yet, in one statement."""
-        missing = [i for i in dict.fromkeys(account_ids) if i not in self.working]
-        for account_id, account in self._store.get_accounts(missing).items():
-            self.working[account_id] = account
-            self._base[account_id] = account.version if account is not None else 0
-
-    def get(self, account_id: UUID) -> Account | None:
-        if account_id not in self.working:
-            try:
-                account: Account | None = self._store.get_account(account_id)
-            except AggregateNotFoundError:
-                account = None
-            self.working[account_id] = account
-            self._base[account_id] = account.version if account is not None else 0
-        return self.working[account_id]
-
-    def record(self, events: Iterable[LedgerEvent]) -> None:
-        for event in events:
-            if not is_transfer_event(event):
-                self.working[event.originator_id] = accounts.apply(
-                    self.working.get(event.originator_id), event
-                )
-
-    def forget(self) -> None:
-        """After a refused save: every working copy may be wrong; load again when asked."""
-        self._base.clear()
-        self.working.clear()
-
-    def snapshots_due(self, interval: int) -> list[Account]:
-        """The accounts whose snapshot the save of the events recorded so far must write."""
-        return snapshot_rule.snapshots_due(
-            ((self._base.get(i, 0), a) for i, a in self.working.items()), interval
-        )
-
-    def saved(self, snapshots: Iterable[Account]) -> None:
-        """After a save: the accounts snapshotted there are not due again in this pass."""
-        for account in snapshots:
-            self._base[account.id] = account.version
+def _count_conflicts(attempt: Attempt, proceed: Proceed) -> Attempt | None:
+    try:
+        return proceed(attempt)
+    except SaveRefused:
+        metrics.STEP_CONFLICTS.inc()
+        raise
 
 
 class TransferSteps:
     def __init__(self, store: LedgerEventStore, *, snapshot_interval: int = 100) -> None:
         self._store = store
-        self._snapshot_interval = snapshot_interval
+        # No cache: accounts move under the command service, so every step loads fresh.
+        self._bus = InlineBus(
+            store,
+            append_retries=MAX_ATTEMPTS,
+            snapshot_interval=snapshot_interval,
+            cache_size=0,
+            around_save=[_count_conflicts],
+        )
 
     def advance(self, transfer_ids: Iterable[UUID]) -> list[Transfer]:
         """Take each transfer as far as it goes now; their states afterwards.
@@ -110,103 +68,42 @@ class TransferSteps:
         """
         loaded = self._store.get_transfers(transfer_ids).values()
         states = {t.id: t for t in loaded if t is not None}
-        working = WorkingAccounts(self._store)
-        requested = [t for t in states.values() if t.status == "requested"]
-        working.load(t.from_account for t in requested)
-        for after in self._step("debit", requested, working):
-            states[after.id] = after
-        debited = [t for t in states.values() if t.status == "debited"]
-        working.load(a for t in debited for a in (t.from_account, t.to_account))
-        for after in self._step("credit", debited, working):
-            states[after.id] = after
+        for step, status in _STEPS:
+            batch = [t for t in states.values() if t.status == status]
+            for after in self._step(step, batch):
+                states[after.id] = after
         return list(states.values())
 
-    def _step(
-        self, step: Step, batch: list[Transfer], working: WorkingAccounts
-    ) -> list[Transfer]:
+    def _step(self, step: Step, batch: list[Transfer]) -> list[Transfer]:
+        """The transfers of ``batch`` after dispatching their next step together."""
         if not batch:
             return []
         started = time.perf_counter()
-        decided: list[tuple[Transfer, list[LedgerEvent]]] = []
-        for transfer in batch:
-            events = self._decide(transfer, working)
-            if events:
-                working.record(events)
-                decided.append((transfer, events))
-        if not decided:
-            return []
-        snapshots = working.snapshots_due(self._snapshot_interval)
-        try:
-            self._store.record(
-                [event for _, events in decided for event in events], snapshots=snapshots
-            )
-        except IntegrityError:
-            metrics.STEP_CONFLICTS.inc()
-            working.forget()
-            log.info(
-                "a batched step was refused; stepping each transfer alone",
-                extra={"step": step, "transfers": len(decided)},
-            )
-            results = [self._alone(transfer) for transfer, _ in decided]
-        else:
-            working.saved(snapshots)
-            results = [_after(transfer, events) for transfer, events in decided]
+        outcomes = self._bus.dispatch_together([AdvanceTransfer.of(t) for t in batch])
+        results: list[Transfer] = []
+        failure: ServiceUnavailable | None = None
+        for seen, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, StepTaken):
+                if outcome.stepped:
+                    _count_end(outcome.transfer)
+                results.append(outcome.transfer)
+            elif isinstance(outcome, ServiceUnavailable):
+                failure = failure or outcome
+            else:
+                log.warning(
+                    "a transfer's accounts kept moving; it waits for the next pass",
+                    extra={"transfer_id": str(seen.id), "status": seen.status},
+                )
         metrics.STEP_DURATION.labels(step).observe(time.perf_counter() - started)
-        metrics.STEP_BATCH.observe(len(decided))
+        metrics.STEP_BATCH.observe(len(batch))
+        if failure is not None:
+            raise failure  # the store failed: the saga retries the pass
         return results
 
-    def _decide(self, transfer: Transfer, working: WorkingAccounts) -> list[LedgerEvent]:
-        source = working.get(transfer.from_account)
-        target = working.get(transfer.to_account) if transfer.status == "debited" else None
-        try:
-            return next_step(transfer, source, target)
-        except (DomainError, ValueError):
-            # A state the rules say cannot happen (a debited transfer whose source lost
-            # track of it): leave the transfer for an operator, never guess.
-            log.exception(
-                "cannot decide the next step of a transfer",
-                extra={"transfer_id": str(transfer.id), "status": transfer.status},
-            )
-            return []
 
-    def _alone(self, seen: Transfer) -> Transfer:
-        """Step one transfer to its end from fresh loads, retrying while its accounts move."""
-        transfer: Transfer | None = seen
-        for _ in range(MAX_ATTEMPTS):
-            transfer = self._store.get_transfer(seen.id)
-            assert transfer is not None  # ``seen`` was loaded from the store
-            if transfer.version > seen.version:
-                metrics.STEPS_ALREADY_DONE.inc()  # someone else took this step
-                seen = transfer
-            if transfer.terminal:
-                return transfer
-            working = WorkingAccounts(self._store)
-            working.load((transfer.from_account, transfer.to_account))
-            events = self._decide(transfer, working)
-            if not events:
-                return transfer
-            working.record(events)
-            try:
-                self._store.record(events, snapshots=working.snapshots_due(self._snapshot_interval))
-            except IntegrityError:
-                metrics.STEP_CONFLICTS.inc()
-                continue
-            seen = _after(transfer, events)
-            if seen.terminal:
-                return seen
-        log.warning(
-            "a transfer's accounts kept moving; it waits for the next pass",
-            extra={"transfer_id": str(seen.id), "status": seen.status},
-        )
-        return seen
-
-
-def _after(transfer: Transfer, events: list[LedgerEvent]) -> Transfer:
-    """The transfer after its saved step; counts the end it reached."""
-    after = transfers.fold(transfer, (e for e in events if is_transfer_event(e)))
-    assert after is not None
-    if after.terminal:
-        metrics.TRANSFERS.labels(after.status, after.reason or "").inc()
-        elapsed = (datetime.now(tz=UTC) - after.requested_at).total_seconds()
+def _count_end(transfer: Transfer) -> None:
+    """Count the end a transfer reached by a step of this saga."""
+    if transfer.terminal:
+        metrics.TRANSFERS.labels(transfer.status, transfer.reason or "").inc()
+        elapsed = (datetime.now(tz=UTC) - transfer.requested_at).total_seconds()
         metrics.COMPLETION.observe(max(elapsed, 0.0))
-    return after

@@ -24,6 +24,7 @@ from command_service.domain.account import (
 )
 from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from command_service.handlers import handle
+from command_service.http.refusals import http_status
 from shared_kernel.events import EventMetadata, TransferCompleted
 from shared_kernel.money import MAX_AMOUNT
 
@@ -119,7 +120,7 @@ def test_handlers_check_existence_and_expected_version_before_the_rules() -> Non
             ),
             account,
         )
-    assert conflict.value.status == 412
+    assert http_status(conflict.value) == 412
     assert conflict.value.context == {
         "account_id": str(account.id),
         "current_version": 1,

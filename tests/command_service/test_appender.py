@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import (
     CloseAccount,
     Command,
@@ -44,8 +45,8 @@ def store(database_url: str) -> Iterator[LedgerEventStore]:
 
 
 @pytest.fixture
-async def appender(store: LedgerEventStore) -> AsyncIterator[Appender]:
-    appender = Appender(store, snapshot_interval=100, append_retries=3)
+async def appender(store: LedgerEventStore) -> AsyncIterator[CommandBus]:
+    appender = CommandBus(store, snapshot_interval=100, append_retries=3)
     yield appender
     await asyncio.to_thread(appender.stop)
 
@@ -54,9 +55,9 @@ def counter(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
-async def submit_together(appender: Appender, commands: list[Command]) -> list[object]:
+async def submit_together(appender: CommandBus, commands: list[Command[Any]]) -> list[object]:
     """Queue every command before the writer thread runs, so they form one batch."""
-    tasks = [asyncio.ensure_future(appender.submit(command)) for command in commands]
+    tasks = [asyncio.ensure_future(appender.dispatch(command)) for command in commands]
     await asyncio.sleep(0)  # each task runs up to awaiting its answer: all are queued
     assert appender.backlog == len(commands)
     appender.start()
@@ -124,7 +125,7 @@ def open_command(account_id: UUID) -> OpenAccount:
 
 
 async def test_a_batch_decides_in_order_and_saves_in_one_transaction(
-    appender: Appender, database_url: str
+    appender: CommandBus, database_url: str
 ) -> None:
     account_id, missing = uuid4(), uuid4()
     results = await submit_together(
@@ -158,17 +159,17 @@ async def test_a_batch_decides_in_order_and_saves_in_one_transaction(
 
 
 async def test_a_conflict_with_another_writer_is_retried_without_expected_version(
-    appender: Appender, store: LedgerEventStore, database_url: str
+    appender: CommandBus, store: LedgerEventStore, database_url: str
 ) -> None:
     appender.start()
     account_id = uuid4()
-    await appender.submit(open_command(account_id))
-    await appender.submit(deposit(account_id, 100))  # the appender now caches version 2
+    await appender.dispatch(open_command(account_id))
+    await appender.dispatch(deposit(account_id, 100))  # the appender now caches version 2
 
     deposit_by_another_writer(database_url, account_id, version=3, amount=1)
     conflicts_before = counter("ledger_append_conflicts_total")
 
-    result = await appender.submit(withdrawal(account_id, 50))
+    result = await appender.dispatch(withdrawal(account_id, 50))
 
     # Decided on the stale cache (version 2), its event collides with the other
     # writer's version 3; decided again on the reloaded account, it lands at 4.
@@ -179,18 +180,18 @@ async def test_a_conflict_with_another_writer_is_retried_without_expected_versio
 
 
 async def test_a_conflict_is_reported_when_the_client_expected_a_version(
-    appender: Appender, store: LedgerEventStore, database_url: str
+    appender: CommandBus, store: LedgerEventStore, database_url: str
 ) -> None:
     appender.start()
     account_id = uuid4()
-    await appender.submit(open_command(account_id))
-    await appender.submit(deposit(account_id, 100))
+    await appender.dispatch(open_command(account_id))
+    await appender.dispatch(deposit(account_id, 100))
 
     deposit_by_another_writer(database_url, account_id, version=3, amount=5)
     conflicts_before = counter("ledger_append_conflicts_total")
 
     with pytest.raises(PreconditionFailed) as conflict:
-        await appender.submit(deposit(account_id, 1, expected=2))
+        await appender.dispatch(deposit(account_id, 1, expected=2))
 
     assert counter("ledger_append_conflicts_total") == conflicts_before + 1
     assert conflict.value.context["current_version"] == 3
@@ -199,43 +200,43 @@ async def test_a_conflict_is_reported_when_the_client_expected_a_version(
 
 
 async def test_retries_are_bounded(store: LedgerEventStore, database_url: str) -> None:
-    appender = Appender(store, append_retries=0)
+    appender = CommandBus(store, append_retries=0)
     appender.start()
     try:
         account_id = uuid4()
-        await appender.submit(open_command(account_id))
+        await appender.dispatch(open_command(account_id))
         deposit_by_another_writer(database_url, account_id, version=2, amount=5)
         with pytest.raises(VersionConflict) as conflict:
-            await appender.submit(deposit(account_id, 1))
+            await appender.dispatch(deposit(account_id, 1))
         assert conflict.value.context["current_version"] == 2
         assert "expected_versions" not in conflict.value.context
         # The conflict evicted the stale state: the next command sees the store.
-        assert (await appender.submit(deposit(account_id, 1))).version == 3
+        assert (await appender.dispatch(deposit(account_id, 1))).version == 3
     finally:
         await asyncio.to_thread(appender.stop)
 
 
 async def test_a_refusal_is_never_decided_on_a_stale_cache(
-    appender: Appender, database_url: str
+    appender: CommandBus, database_url: str
 ) -> None:
     appender.start()
     account_id = uuid4()
-    await appender.submit(open_command(account_id))  # cached: balance 0
+    await appender.dispatch(open_command(account_id))  # cached: balance 0
     deposit_by_another_writer(database_url, account_id, version=2, amount=50)
 
-    result = await appender.submit(withdrawal(account_id, 50))
+    result = await appender.dispatch(withdrawal(account_id, 50))
 
     assert (result.version, result.balance) == (3, 0)
 
 
 async def test_stop_answers_every_queued_command_then_refuses_new_ones(
-    appender: Appender,
+    appender: CommandBus,
 ) -> None:
     account_id = uuid4()
-    commands: list[Command] = [open_command(account_id)]
+    commands: list[Command[Any]] = [open_command(account_id)]
     commands += [deposit(account_id, 1) for _ in range(20)]
     commands.append(CloseAccount(account_id=account_id, correlation_id="t"))
-    tasks = [asyncio.ensure_future(appender.submit(command)) for command in commands]
+    tasks = [asyncio.ensure_future(appender.dispatch(command)) for command in commands]
     await asyncio.sleep(0)
     assert appender.backlog == len(commands)
 
@@ -245,4 +246,4 @@ async def test_stop_answers_every_queued_command_then_refuses_new_ones(
     assert [r.version for r in results[:-1] if isinstance(r, CommandResult)] == list(range(1, 22))
     assert isinstance(results[-1], AccountNotEmpty)
     with pytest.raises(AppenderStopped):
-        await appender.submit(deposit(account_id, 1))
+        await appender.dispatch(deposit(account_id, 1))

@@ -19,7 +19,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.utils import get_topic, retry
 from prometheus_client import REGISTRY
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import (
     CommandResult,
     DepositMoney,
@@ -74,24 +74,24 @@ def store(database_url: str) -> Iterator[LedgerEventStore]:
     store.close()
 
 
-async def started(store: LedgerEventStore, **options: Any) -> Appender:
-    appender = Appender(store, snapshot_interval=100, append_retries=3, **options)
+async def started(store: LedgerEventStore, **options: Any) -> CommandBus:
+    appender = CommandBus(store, snapshot_interval=100, append_retries=3, **options)
     appender.start()
     return appender
 
 
 @pytest.fixture
-async def appender(store: LedgerEventStore) -> AsyncIterator[Appender]:
+async def appender(store: LedgerEventStore) -> AsyncIterator[CommandBus]:
     appender = await started(store)
     yield appender
     await asyncio.to_thread(appender.stop)
 
 
-async def open_funded(appender: Appender, amount: int) -> UUID:
+async def open_funded(appender: CommandBus, amount: int) -> UUID:
     account_id = uuid4()
-    await appender.submit(OpenAccount(account_id=account_id, correlation_id="t", owner="o",
+    await appender.dispatch(OpenAccount(account_id=account_id, correlation_id="t", owner="o",
                                       currency="EUR"))  # fmt: skip
-    await appender.submit(DepositMoney(account_id=account_id, correlation_id="t", amount=amount))
+    await appender.dispatch(DepositMoney(account_id=account_id, correlation_id="t", amount=amount))
     return account_id
 
 
@@ -133,7 +133,7 @@ async def test_a_lost_commit_reply_retried_by_the_library_records_the_deposit_on
         before = already_recorded("retried-save")
         deposit = DepositMoney(account_id=account_id, correlation_id="t", amount=25)
         ReplyLosingRecorder.replies_to_lose = 1
-        result = await appender.submit(deposit)
+        result = await appender.dispatch(deposit)
         assert ReplyLosingRecorder.replies_to_lose == 0, "the reply was never lost"
         # Answered from the record: the version and balance right after the one deposit.
         assert result == CommandResult(account_id, 3, result.position, 125)
@@ -141,7 +141,7 @@ async def test_a_lost_commit_reply_retried_by_the_library_records_the_deposit_on
         assert balance_events(database_url, account_id) == 3
         assert already_recorded("retried-save") == before + 1
         # The writer goes on: the account's next command sees one deposit of 25.
-        after = await appender.submit(
+        after = await appender.dispatch(
             WithdrawMoney(account_id=account_id, correlation_id="t", amount=125)
         )
         assert (after.version, after.balance) == (4, 0)
@@ -162,7 +162,7 @@ async def test_a_save_whose_outcome_is_unknown_is_answered_from_what_the_store_r
             for amount in (1, 2, 3)
         ]
         ReplyLosingStore.replies_to_lose = 1
-        results = await asyncio.gather(*(appender.submit(d) for d in deposits))
+        results = await asyncio.gather(*(appender.dispatch(d) for d in deposits))
         assert ReplyLosingStore.replies_to_lose == 0
         assert sorted(r.balance for r in results)[-1] == 106
         assert len({r.version for r in results}) == 3
@@ -175,35 +175,35 @@ async def test_a_save_whose_outcome_is_unknown_is_answered_from_what_the_store_r
 
 
 async def test_the_same_command_again_is_answered_from_the_record_not_decided_again(
-    appender: Appender, database_url: str
+    appender: CommandBus, database_url: str
 ) -> None:
     account_id = await open_funded(appender, 100)
     withdrawal = WithdrawMoney(account_id=account_id, correlation_id="t", amount=100)
-    first = await appender.submit(withdrawal)
+    first = await appender.dispatch(withdrawal)
     # Decided again it would be refused (the balance is 0 now). An attempt that takes
     # over the command (the idempotency layer marks it recovering) gets the first answer.
-    recovering = await appender.submit(
+    recovering = await appender.dispatch(
         WithdrawMoney(account_id=account_id, correlation_id="t", amount=100,
                       command_id=withdrawal.command_id, recovering=True)
     )  # fmt: skip
     assert first == recovering == CommandResult(account_id, 3, first.position, 0)
     # Any other path that submits it again cannot record it a second time either.
     deposit = DepositMoney(account_id=account_id, correlation_id="t", amount=100)
-    await appender.submit(deposit)
-    again = await appender.submit(withdrawal)
+    await appender.dispatch(deposit)
+    again = await appender.dispatch(withdrawal)
     assert again == first
     assert events_caused_by(database_url, withdrawal.command_id) == 1
     assert events_caused_by(database_url, deposit.command_id) == 1
 
 
 async def test_two_attempts_at_one_command_in_one_batch_record_it_once(
-    appender: Appender, store: LedgerEventStore, database_url: str
+    appender: CommandBus, store: LedgerEventStore, database_url: str
 ) -> None:
     account_id = await open_funded(appender, 1)
     deposit = DepositMoney(account_id=account_id, correlation_id="t", amount=7)
-    batching = Appender(store)  # not started: both attempts queue, then go as one batch
+    batching = CommandBus(store)  # not started: both attempts queue, then go as one batch
     try:
-        attempts = [asyncio.ensure_future(batching.submit(deposit)) for _ in range(2)]
+        attempts = [asyncio.ensure_future(batching.dispatch(deposit)) for _ in range(2)]
         await asyncio.sleep(0)
         assert batching.backlog == 2
         batching.start()
@@ -227,10 +227,10 @@ async def test_a_takeover_while_the_first_attempt_waits_to_commit_adopts_its_ans
         withdrawal = WithdrawMoney(account_id=account_id, correlation_id="t", amount=50)
         blocker = psycopg.connect(database_url)
         blocker.execute("LOCK TABLE ledger_events IN EXCLUSIVE MODE")
-        first_attempt = asyncio.ensure_future(first.submit(withdrawal))
+        first_attempt = asyncio.ensure_future(first.dispatch(withdrawal))
         await wait_for_lock_waiters(database_url, 1)
         second_attempt = asyncio.ensure_future(
-            second.submit(
+            second.dispatch(
                 WithdrawMoney(account_id=account_id, correlation_id="t", amount=50,
                               command_id=withdrawal.command_id, recovering=True)
             )
@@ -265,20 +265,20 @@ async def wait_for_lock_waiters(database_url: str, count: int, within: float = 1
 
 
 async def test_a_transfer_request_recorded_before_is_answered_and_never_wedges_the_writer(
-    appender: Appender, database_url: str
+    appender: CommandBus, database_url: str
 ) -> None:
     source = await open_funded(appender, 100)
     target = await open_funded(appender, 1)
     request = RequestTransfer(account_id=source, to_account=target, amount=10, correlation_id="t")
-    accepted = await appender.request_transfer(request)
-    assert await appender.request_transfer(request) == accepted
+    accepted = await appender.dispatch(request)
+    assert await appender.dispatch(request) == accepted
     # A transfer stream taken without a command record (as a store written before
     # command ids were recorded could hold): refused a bounded number of times, then
     # answered, and the writer goes on with the next command.
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM ledger_commands WHERE command_id = %s", (request.command_id,))
     with pytest.raises(CommandNotRecorded):
-        await asyncio.wait_for(appender.request_transfer(request), timeout=30)
-    deposit = await appender.submit(DepositMoney(account_id=target, correlation_id="t", amount=1))
+        await asyncio.wait_for(appender.dispatch(request), timeout=30)
+    deposit = await appender.dispatch(DepositMoney(account_id=target, correlation_id="t", amount=1))
     assert deposit.balance == 2
     assert isinstance(accepted, TransferAccepted)

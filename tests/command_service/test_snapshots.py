@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
 from command_service.domain.account import Account, fold
 from command_service.event_store import AccountSnapshot, LedgerEventStore, event_store_env
@@ -39,12 +39,12 @@ moves = st.lists(
 )
 
 
-async def record(appender: Appender, commands: list[Command], chunk: int) -> None:
+async def record(appender: CommandBus, commands: list[Command[Any]], chunk: int) -> None:
     """Submit in groups, so batches of different sizes cross snapshot boundaries."""
     appender.start()
     for start in range(0, len(commands), chunk):
         group = commands[start : start + chunk]
-        await asyncio.gather(*(appender.submit(c) for c in group), return_exceptions=True)
+        await asyncio.gather(*(appender.dispatch(c) for c in group), return_exceptions=True)
 
 
 def full_fold(store: LedgerEventStore, account: Account, version: int | None = None) -> Account:
@@ -76,13 +76,13 @@ def test_snapshot_plus_tail_equals_the_full_fold(
     data: st.DataObject,
 ) -> None:
     account_id = uuid4()
-    commands: list[Command] = [
+    commands: list[Command[Any]] = [
         OpenAccount(account_id=account_id, owner="alice", currency="EUR", correlation_id="t")
     ]
     for kind, amount in history:
         move = DepositMoney if kind == "deposit" else WithdrawMoney
         commands.append(move(account_id=account_id, amount=amount, correlation_id="t"))
-    appender = Appender(store, snapshot_interval=interval, cache_size=cache_size)
+    appender = CommandBus(store, snapshot_interval=interval, cache_size=cache_size)
 
     async def run() -> None:
         try:

@@ -7,13 +7,14 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 import redis
 
-from command_service.appender import Appender
+from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.replay.cli import run
@@ -77,20 +78,20 @@ def appended_with_snapshots(database_url: str, amounts: list[int], interval: int
     """An account opened and moved by ``amounts`` (+ deposit, - withdrawal) through the real
     appender, which snapshots whenever the account crosses a multiple of ``interval``."""
     account_id = uuid4()
-    commands: list[Command] = [
+    commands: list[Command[Any]] = [
         OpenAccount(account_id=account_id, owner="erin", currency="USD", correlation_id="t")
     ]
     for amount in amounts:
         move = DepositMoney if amount > 0 else WithdrawMoney
         commands.append(move(account_id=account_id, amount=abs(amount), correlation_id="t"))
     store = LedgerEventStore(env=event_store_env(database_url, pool_size=2))
-    appender = Appender(store, snapshot_interval=interval)
+    appender = CommandBus(store, snapshot_interval=interval)
 
     async def submit_all() -> None:
         appender.start()
         try:
             for command in commands:
-                await appender.submit(command)
+                await appender.dispatch(command)
         finally:
             await asyncio.to_thread(appender.stop)
 

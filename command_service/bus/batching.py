@@ -1,18 +1,18 @@
-"""The append path: commands from many requests, decided together, saved in one transaction.
+"""Batching: commands from many requests, decided together, saved in one transaction.
 
 The eventsourcing library blocks, and every save takes ``LOCK TABLE ... IN
 EXCLUSIVE MODE`` on the events table, so concurrent writers queue on that lock
-anyway (about 2,200 one-event saves/s here). The appender makes that queue
-explicit and cheap: async callers ``await appender.submit(command)``; ONE
-writer thread takes everything waiting, decides each command in arrival order
-against a working copy of its account (so two commands on one account in one
-batch see each other), and saves all resulting events with one
+anyway (about 2,200 one-event saves/s here). The writer makes that queue
+explicit and cheap: the bus's last step ``await batching.enqueue(command)``;
+ONE writer thread takes everything waiting, decides each command in arrival
+order against working copies of its aggregates (so two commands on one
+account in one batch see each other), and saves all resulting events with one
 ``store.save(*events)``: one lock, one commit for the whole batch.
 
 Correctness never rests on the in-memory cache: the primary key
 ``(originator_id, originator_version)`` rejects an event built on a stale
 state with ``IntegrityError``, and a refusal is only given on a state fresh
-from the store (or verified by the batch's commit). See :mod:`.batch`.
+from the store (or verified by the batch's commit). See :mod:`.unit_of_work`.
 Each command is recorded at most once, whatever fails: see :mod:`.batch_writer`.
 """
 
@@ -24,17 +24,13 @@ import logging
 import queue
 import threading
 import time
-from uuid import UUID
-
-from eventsourcing.application import LRUCache
+from typing import Any, Unpack
 
 from command_service import command_spans, metrics
-from command_service.batch_writer import BatchWriter
-from command_service.commands import Command, CommandResult, RequestTransfer, TransferAccepted
-from command_service.domain.account import Account, DomainError
+from command_service.bus.batch_writer import BatchWriter, WriterOptions
+from command_service.commands import Command
 from command_service.errors import AppenderStopped, StoreUnavailable, WriterStalled
 from command_service.event_store import LedgerEventStore
-from command_service.handlers import command_name
 from command_service.pending import Outcome, Pending, Result
 from shared_kernel import tracing
 from shared_kernel.observability import log_context
@@ -58,29 +54,22 @@ def _settle(answers: list[Answer]) -> None:
             future.set_result(outcome)
 
 
-class Appender:
-    """Owns the writer thread and the cache of account states it alone touches."""
+class BatchingOptions(WriterOptions, total=False):
+    batch_max_commands: int
+
+
+class Batching:
+    """Owns the writer thread and the cache of aggregate states it alone touches."""
 
     def __init__(
         self,
         store: LedgerEventStore,
         *,
         batch_max_commands: int = 500,
-        append_retries: int = 5,
-        snapshot_interval: int = 100,
-        cache_size: int = 10_000,
-        settle_seconds: float = 5.0,
+        **options: Unpack[WriterOptions],
     ) -> None:
         self._batch_max = batch_max_commands
-        cache: LRUCache[UUID, Account] | None = LRUCache(cache_size) if cache_size else None
-        self._writer = BatchWriter(
-            store,
-            cache,
-            self._resolve,
-            append_retries=append_retries,
-            snapshot_interval=snapshot_interval,
-            settle_seconds=settle_seconds,
-        )
+        self._writer = BatchWriter(store, self._resolve, **options)
         #: When the writer last finished a batch (or started waiting for work).
         self._progress_at = time.monotonic()
         self._busy = False
@@ -92,35 +81,17 @@ class Appender:
         #: one wake-up of each loop per batch instead of one per command.
         self._answers: dict[asyncio.AbstractEventLoop, list[Answer]] = {}
 
-    # -- the async side ---------------------------------------------------------
-
-    async def submit(self, command: Command) -> CommandResult:
-        """Decide and record ``command`` on an account; its result, or the refusal raised."""
-        result = await self._submit(command)
-        assert isinstance(result, CommandResult)
-        return result
-
-    async def request_transfer(self, command: RequestTransfer) -> TransferAccepted:
-        """Record a transfer request; the saga takes it from there."""
-        result = await self._submit(command)
-        assert isinstance(result, TransferAccepted)
-        return result
-
-    async def _submit(self, command: Command) -> Result:
-        if tracing.enabled():
-            return await command_spans.traced(command, self._enqueue)
-        return await self._enqueue(command)
-
-    async def _enqueue(
-        self, command: Command, trace: command_spans.CommandTrace | None = None
-    ) -> Result:
+    async def enqueue(self, command: Command[Any]) -> Result:
+        """Queue ``command`` for the writer thread; its answer, or the refusal raised."""
         loop = asyncio.get_running_loop()
-        pending = Pending(command, loop, loop.create_future(), trace=trace)
+        trace = command_spans.current_trace()
+        future: asyncio.Future[Result] = loop.create_future()
+        pending = Pending(command, loop, future, trace=trace)
         with self._gate:
             if not self._accepting:
                 raise AppenderStopped("the command service is not accepting commands")
             self._queue.put(pending)
-        return await pending.future
+        return await future
 
     # -- life cycle -------------------------------------------------------------
 
@@ -128,7 +99,7 @@ class Appender:
         """Start the writer thread; commands submitted before it wait in the queue."""
         with self._gate:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="appender", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
                 self._thread.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
@@ -138,7 +109,7 @@ class Appender:
                 return
             self._accepting = False
             self._queue.put(_STOP)
-        self.start()  # a never-started appender still answers what it queued
+        self.start()  # a never-started writer still answers what it queued
         assert self._thread is not None
         self._thread.join(timeout)
 
@@ -179,7 +150,7 @@ class Appender:
             with log_context(correlation_id=single):
                 self._process_batch(batch)
             self._hand_over()
-        log.info("appender stopped")
+        log.info("command writer stopped")
 
     def _process_batch(self, batch: list[Pending]) -> None:
         """Decide, save and answer ``batch`` (inside its span when tracing)."""
@@ -194,7 +165,7 @@ class Appender:
         try:
             self._writer.write(batch)
         except Exception as error:  # a bug must fail its batch, never kill the writer
-            log.exception("appender failed a batch", extra={"batch_size": len(batch)})
+            log.exception("the command writer failed a batch", extra={"batch_size": len(batch)})
             answered = {id(f) for settled in self._answers.values() for f, _ in settled}
             for pending in batch:
                 if id(pending.future) not in answered:
@@ -217,20 +188,7 @@ class Appender:
                 return batch, False
 
     def _resolve(self, pending: Pending, outcome: Outcome) -> None:
-        name = command_name(pending.command)
-        outcome_label = "ok" if not isinstance(outcome, BaseException) else _code(outcome)
-        metrics.COMMANDS.labels(name, outcome_label).inc()
-        metrics.COMMAND_DURATION.labels(name).observe(time.perf_counter() - pending.submitted_at)
-        if isinstance(outcome, DomainError) and log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "command refused",
-                extra={
-                    "command": name,
-                    "code": outcome.code,
-                    "account_id": str(pending.command.account_id),
-                    "correlation_id": pending.command.correlation_id,
-                },
-            )
+        assert pending.loop is not None and pending.future is not None
         self._answers.setdefault(pending.loop, []).append((pending.future, outcome))
         for repeat in pending.repeats:
             self._resolve(repeat, outcome)
@@ -242,6 +200,3 @@ class Appender:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, settled)
 
-
-def _code(error: BaseException) -> str:
-    return str(getattr(error, "code", type(error).__name__))

@@ -1,0 +1,1 @@
+"""The command bus (:mod:`.bus`): handlers by command type, behaviours, one unit of work."""

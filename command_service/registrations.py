@@ -1,0 +1,8 @@
+"""Every module that registers command handlers on the bus: importing this registers them."""
+
+from __future__ import annotations
+
+from command_service import handlers
+from command_service.transfer_saga import advance
+
+__all__ = ["advance", "handlers"]
