@@ -25,10 +25,10 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
+from projector.projections.summed_rows import SummedRows
 from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "currency_totals"
@@ -54,30 +54,13 @@ REFERENCE: Mapping[str, str] = {
     )
 }
 
-#: Add the deltas to the currencies that have a row, insert the others. Not
-#: INSERT ... ON CONFLICT: PostgreSQL checks the CHECK constraints of the row it
-#: would insert even when it then updates, and a delta may well be negative.
-#: Only the projector writes here, under its checkpoint locks, so nothing races.
-_ADD = (
-    "WITH delta (currency, balance, accounts, open_accounts, closed_accounts, updated_at,"
-    " last_position) AS (" + select_rows(
-        ("currency", "text"), ("balance", "numeric"), ("accounts", "bigint"),
-        ("open_accounts", "bigint"), ("closed_accounts", "bigint"),
-        ("updated_at", "timestamptz"), ("last_position", "bigint"),
-    ) + "),"
-    " updated AS (UPDATE currency_totals AS t SET balance = t.balance + d.balance,"
-    " accounts = t.accounts + d.accounts, open_accounts = t.open_accounts + d.open_accounts,"
-    " closed_accounts = t.closed_accounts + d.closed_accounts,"
-    # A replay of a blocked stream applies older events after newer ones: the row keeps
-    # the time and position of the newest event it holds.
-    " updated_at = CASE WHEN d.last_position > t.last_position THEN d.updated_at"
-    " ELSE t.updated_at END, last_position = GREATEST(t.last_position, d.last_position)"
-    " FROM delta AS d WHERE t.currency = d.currency"
-    " RETURNING t.currency)"
-    " INSERT INTO currency_totals (currency, balance, accounts, open_accounts, closed_accounts,"
-    " updated_at, last_position)"
-    " SELECT * FROM delta WHERE currency NOT IN (SELECT currency FROM updated)"
-)
+#: Only whole sums per currency: see :mod:`projector.projections.summed_rows`.
+SUMMED = SummedRows(
+    "currency_totals",
+    keys=[("currency", "text")],
+    sums=[("balance", "numeric"), ("accounts", "bigint"), ("open_accounts", "bigint"),
+          ("closed_accounts", "bigint")],
+)  # fmt: skip
 
 
 @dataclass
@@ -132,4 +115,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
          d.last_position)
         for currency, d in deltas.items()
     ]  # fmt: skip
-    await conn.execute(_ADD, (rows_param(rows),))
+    await SUMMED.apply(conn, rows)

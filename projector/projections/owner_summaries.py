@@ -23,10 +23,10 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
+from projector.projections.summed_rows import SummedRows
 from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "owner_summaries"
@@ -53,28 +53,13 @@ REFERENCE: Mapping[str, str] = {
     )
 }
 
-#: Add the deltas to the pairs that have a row, insert the others (not ON
-#: CONFLICT: a negative delta would fail the CHECK of the row it would insert).
-_ADD = (
-    "WITH delta (owner, currency, accounts, open_accounts, closed_accounts, balance, updated_at,"
-    " last_position) AS (" + select_rows(
-        ("owner", "text"), ("currency", "text"), ("accounts", "bigint"),
-        ("open_accounts", "bigint"), ("closed_accounts", "bigint"), ("balance", "numeric"),
-        ("updated_at", "timestamptz"), ("last_position", "bigint"),
-    ) + "),"
-    " updated AS (UPDATE owner_summaries AS s SET accounts = s.accounts + d.accounts,"
-    " open_accounts = s.open_accounts + d.open_accounts,"
-    " closed_accounts = s.closed_accounts + d.closed_accounts, balance = s.balance + d.balance,"
-    # A replay of a blocked stream applies older events after newer ones: the row keeps
-    # the time and position of the newest event it holds.
-    " updated_at = CASE WHEN d.last_position > s.last_position THEN d.updated_at"
-    " ELSE s.updated_at END, last_position = GREATEST(s.last_position, d.last_position)"
-    " FROM delta AS d WHERE s.owner = d.owner AND s.currency = d.currency"
-    " RETURNING s.owner, s.currency)"
-    " INSERT INTO owner_summaries (owner, currency, accounts, open_accounts, closed_accounts,"
-    " balance, updated_at, last_position)"
-    " SELECT * FROM delta WHERE (owner, currency) NOT IN (SELECT owner, currency FROM updated)"
-)
+#: Sums per owner and currency: see :mod:`projector.projections.summed_rows`.
+SUMMED = SummedRows(
+    "owner_summaries",
+    keys=[("owner", "text"), ("currency", "text")],
+    sums=[("accounts", "bigint"), ("open_accounts", "bigint"), ("closed_accounts", "bigint"),
+          ("balance", "numeric")],
+)  # fmt: skip
 
 
 @dataclass
@@ -115,4 +100,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
          d.updated_at, d.last_position)
         for (owner, currency), d in deltas.items()
     ]  # fmt: skip
-    await conn.execute(_ADD, (rows_param(rows),))
+    await SUMMED.apply(conn, rows)
