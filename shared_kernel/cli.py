@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TextIO
+from uuid import UUID
 
 #: Largest value a PostgreSQL ``bigint`` (positions, versions) holds.
 MAX_BIGINT = 2**63 - 1
@@ -22,3 +24,13 @@ def bounded_int(low: int, high: int = MAX_BIGINT) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def stream_id(text: str, program: str, err: TextIO) -> UUID | None:
+    """The stream a replay or time travel names, or None after saying why on ``err``."""
+    try:
+        return UUID(text)
+    except ValueError:
+        print(f"{program}: STREAM must be an account or transfer id (a UUID), not {text!r}",
+              file=err)  # fmt: skip
+        return None

@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
-from uuid import UUID
 
 import psycopg
 
@@ -27,6 +26,7 @@ from command_service.replay.history import (
 )
 from command_service.replay.render import JsonReport, Report, TextReport
 from shared_kernel.cli import MAX_BIGINT, bounded_int
+from shared_kernel.cli import stream_id as parsed_stream_id
 from shared_kernel.settings import WriterDatabaseSettings, load_settings
 
 MAX_VERSION = MAX_BIGINT
@@ -67,13 +67,8 @@ def parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = parser().parse_args(argv)
-    try:
-        stream_id = UUID(args.stream)
-    except ValueError:
-        print(
-            f"replay: STREAM must be an account or transfer id (a UUID), not {args.stream!r}",
-            file=err,
-        )
+    stream_id = parsed_stream_id(args.stream, "replay", err)
+    if stream_id is None:
         return EXIT_USAGE
     database_url = args.database_url or load_settings(WriterDatabaseSettings).database_url
     report: Report = JsonReport(out) if args.format == "json" else TextReport(out)

@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from projector.projections import projection_named
 from projector.time_travel.scratch import ScratchFold, StreamNotFound, scratch_read_models
 from shared_kernel.cli import MAX_BIGINT, bounded_int
+from shared_kernel.cli import stream_id as parsed_stream_id
 from shared_kernel.settings import QueryDatabaseSettings, load_settings
 
 MAX_POSITION = MAX_BIGINT
@@ -125,13 +126,8 @@ def print_text(record: AsOfRecord, out: TextIO) -> None:
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = parser().parse_args(argv)
-    try:
-        stream_id = UUID(args.stream)
-    except ValueError:
-        print(
-            f"time travel: STREAM must be an account or transfer id (a UUID), not {args.stream!r}",
-            file=err,
-        )
+    stream_id = parsed_stream_id(args.stream, "time travel", err)
+    if stream_id is None:
         return EXIT_USAGE
     database_url = args.database_url or load_settings(QueryDatabaseSettings).database_url
     try:
