@@ -26,7 +26,7 @@ def bounded_int(low: int, high: int = MAX_BIGINT) -> Callable[[str], int]:
     return parse
 
 
-def stream_id(text: str, program: str, err: TextIO) -> UUID | None:
+def parse_stream_id(text: str, program: str, err: TextIO) -> UUID | None:
     """The stream a replay or time travel names, or None after saying why on ``err``."""
     try:
         return UUID(text)

@@ -25,8 +25,7 @@ from command_service.replay.history import (
     summary,
 )
 from command_service.replay.render import JsonReport, Report, TextReport
-from shared_kernel.cli import MAX_BIGINT, bounded_int
-from shared_kernel.cli import stream_id as parsed_stream_id
+from shared_kernel.cli import MAX_BIGINT, bounded_int, parse_stream_id
 from shared_kernel.settings import WriterDatabaseSettings, load_settings
 
 MAX_VERSION = MAX_BIGINT
@@ -67,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = parser().parse_args(argv)
-    stream_id = parsed_stream_id(args.stream, "replay", err)
+    stream_id = parse_stream_id(args.stream, "replay", err)
     if stream_id is None:
         return EXIT_USAGE
     database_url = args.database_url or load_settings(WriterDatabaseSettings).database_url

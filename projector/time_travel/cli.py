@@ -27,8 +27,7 @@ from psycopg.rows import dict_row
 
 from projector.projections import projection_named
 from projector.time_travel.scratch import ScratchFold, StreamNotFound, scratch_read_models
-from shared_kernel.cli import MAX_BIGINT, bounded_int
-from shared_kernel.cli import stream_id as parsed_stream_id
+from shared_kernel.cli import MAX_BIGINT, bounded_int, parse_stream_id
 from shared_kernel.settings import QueryDatabaseSettings, load_settings
 
 MAX_POSITION = MAX_BIGINT
@@ -126,7 +125,7 @@ def print_text(record: AsOfRecord, out: TextIO) -> None:
 
 def run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = parser().parse_args(argv)
-    stream_id = parsed_stream_id(args.stream, "time travel", err)
+    stream_id = parse_stream_id(args.stream, "time travel", err)
     if stream_id is None:
         return EXIT_USAGE
     database_url = args.database_url or load_settings(QueryDatabaseSettings).database_url
