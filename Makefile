@@ -127,7 +127,7 @@ rebuild: install ## PROJECTION=<name> [ARGS=--rollback|--drop-old]: rebuild a re
 dead-letters: install ## [REPLAY=all|<position>] [FORMAT=json]: parked events and blocked streams; replay them after a fix
 	@$(RUN) $(PYTHON) -m projector.dead_letters$(if $(REPLAY), --replay $(REPLAY))$(if $(FORMAT), --format $(FORMAT))
 
-schemas: install ## regenerate schema/events/*.json from shared_kernel.events
+schemas: install ## regenerate schema/events/*.json from shared_kernel.language.events
 	$(PYTHON) -m schema.generate_event_schemas
 
 status: install ## PostgreSQL, Redis, each process's /health/ready, the head, each projection's checkpoint and lag

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from command_service.domain.account import Account, apply, deposit, open_account, withdraw
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.language.events import EventMetadata, LedgerEvent
 
 OWNERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 CURRENCIES = ("EUR", "USD", "JPY")

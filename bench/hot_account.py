@@ -17,7 +17,7 @@ import httpx
 from bench.history import new_metadata
 from command_service.domain.account import Account, apply, deposit
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 
 def grow_history(database_url: str, account_id: str, events: int, batch: int = 2_000) -> int:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from shared_kernel.events import DepositChannel
 from shared_kernel.ids import random_uuid
+from shared_kernel.language.events import DepositChannel
 
 
 def new_command_id() -> UUID:

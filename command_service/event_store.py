@@ -41,7 +41,7 @@ from command_service.recorder import (
     RecordedCommand,
     recorded_commands,
 )
-from shared_kernel.events import LedgerEvent, decode_event, encode_event, utc_now
+from shared_kernel.language.events import LedgerEvent, decode_event, encode_event, utc_now
 from shared_kernel.observability import mask_secrets, redacted_url
 from shared_kernel.pools import event_store_pool_env
 from shared_kernel.settings import EVENT_STORE_NAME

@@ -33,7 +33,7 @@ from command_service.domain.transfer import request_transfer as record_request
 from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from command_service.event_store import LedgerEventStore
 from command_service.recorder import RecordedCommand
-from shared_kernel.events import EventMetadata, LedgerEvent, TransferRequested
+from shared_kernel.language.events import EventMetadata, LedgerEvent, TransferRequested
 
 C = TypeVar("C", bound=Command[Any])
 AccountHandler = Callable[[C, Account | None, EventMetadata], LedgerEvent]

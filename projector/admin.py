@@ -61,7 +61,7 @@ from projector.rebuild.records import RebuildRecord
 from projector.rebuild.retired import drop_old
 from projector.rebuild.status import projection_statuses
 from projector.settings import ProjectorSettings
-from shared_kernel.events import utc_now
+from shared_kernel.language.events import utc_now
 from shared_kernel.problems import EXCEPTION_HANDLERS, problem
 
 log = logging.getLogger(__name__)

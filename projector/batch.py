@@ -35,7 +35,7 @@ from projector.dead_letters import DeadLetters, Poison
 from projector.isolation import StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
 from shared_kernel.event_log import LogEntry, PositionMarker
-from shared_kernel.events import decode_event
+from shared_kernel.language.events import decode_event
 from shared_kernel.outages import OUTAGES
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from projector.checkpoints import lay_out_partitions, read_checkpoints
 from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
 from shared_kernel.event_log import LogEntry, PositionMarker, head_position, of_partition, read_log
-from shared_kernel.events import utc_now
+from shared_kernel.language.events import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ shapes, so this code must still read each one exactly:
 - new optional fields are fine (old events decode with the default).
 
 A breaking change is made as a new version instead: the old struct moves to
-:mod:`shared_kernel.retired_events`, unchanged, with an upcaster. ``make test``
+:mod:`shared_kernel.language.retired_events`, unchanged, with an upcaster. ``make test``
 runs this check (``tests/schema/test_compatibility.py``); ``python -m
 schema.compatibility`` prints what breaks, and ``--release`` records the
 current schemas as released once a release ships.
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(
             "a released event changed shape: give it a new version and move the old struct,"
-            " unchanged, to shared_kernel/retired_events.py with an upcaster"
+            " unchanged, to shared_kernel/language/retired_events.py with an upcaster"
         )
         return 1
     print(f"compatible with the {len(load(RELEASED_DIR))} released event versions")

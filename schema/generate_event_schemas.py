@@ -1,6 +1,6 @@
 """Write one JSON Schema per published event version to ``schema/events/<TOPIC>.json``.
 
-The msgspec definitions in :mod:`shared_kernel.events` are the only source of
+The msgspec definitions in :mod:`shared_kernel.language.events` are the only source of
 truth; these files are generated from them so that consumers in other
 languages (and reviewers of a pull request) can see the wire format and its
 changes. The output is deterministic (sorted keys, two-space indent, trailing
@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from shared_kernel.events import EVENT_TYPES, LedgerEvent
-from shared_kernel.upcasting import RETIRED
+from shared_kernel.language.events import EVENT_TYPES, LedgerEvent
+from shared_kernel.language.upcasting import RETIRED
 
 #: Where the committed schemas live, beside the SQL DDL.
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
@@ -87,7 +87,7 @@ def drift(directory: Path = EVENTS_DIR) -> list[str]:
         if name not in present:
             problems.append(f"{name}: missing (an event type has no schema file)")
         elif (directory / name).read_text(encoding="utf-8") != text:
-            problems.append(f"{name}: differs from its definition in shared_kernel.events")
+            problems.append(f"{name}: differs from its definition in shared_kernel.language.events")
     problems.extend(
         f"{name}: no event type of that name (stale file)"
         for name in sorted(present - set(expected))

@@ -17,7 +17,7 @@ trace the ASGI apps (litestar's OpenTelemetry plugin), psycopg and redis, and
 the ledger adds the spans they cannot know: the command, the appender's batch,
 the relay's publish and the projector's apply. An event carries the W3C
 ``traceparent`` of the command that recorded it in its metadata
-(:class:`shared_kernel.events.EventMetadata`), so the relay and the projector,
+(:class:`shared_kernel.language.events.EventMetadata`), so the relay and the projector,
 in other processes and much later, add their spans to the command's trace.
 
 Batches serve many commands: a batch span is a root of its own with a link to

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 
 class Aggregate(Protocol):

@@ -12,7 +12,7 @@ from command_service.bus.unit_of_work import UnitOfWork
 from command_service.commands import Command
 from command_service.domain.account import DomainError
 from command_service.errors import StoreUnavailable
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 
 @dataclass

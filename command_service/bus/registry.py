@@ -18,7 +18,7 @@ from command_service.bus.unit_of_work import UnitOfWork
 from command_service.commands import Command
 from command_service.event_store import LedgerEventStore
 from command_service.recorder import RecordedCommand
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 C = TypeVar("C", bound=Command[Any])
 

@@ -24,7 +24,7 @@ from command_service.bus.aggregates import AggregateType, type_of
 from command_service.errors import StoreUnavailable
 from command_service.event_store import LedgerEventStore
 from command_service.snapshot_rule import snapshots_due
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 #: Aggregate states by stream id, of any registered type, shared by the writer's batches.
 StateCache = LRUCache[UUID, Any]

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
     DepositChannel,
@@ -34,7 +34,7 @@ from shared_kernel.events import (
     MoneyWithdrawn,
     TransferSettled,
 )
-from shared_kernel.money import MAX_AMOUNT, MAX_BALANCE, is_currency
+from shared_kernel.language.money import MAX_AMOUNT, MAX_BALANCE, is_currency
 
 AccountStatus = Literal["open", "closed"]
 

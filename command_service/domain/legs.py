@@ -28,7 +28,7 @@ from command_service.domain.account import (
     check_funds,
     check_open,
 )
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EventMetadata,
     MoneyRefunded,
     MoneyTransferredIn,

@@ -39,7 +39,7 @@ from command_service.domain.legs import (
     transfer_in,
     transfer_out,
 )
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EventMetadata,
     LedgerEvent,
     TransferCompleted,

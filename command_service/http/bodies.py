@@ -21,8 +21,8 @@ from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from command_service.domain.account import OWNER_MAX_LENGTH
-from shared_kernel.events import DepositChannel
-from shared_kernel.money import MAX_AMOUNT, is_currency
+from shared_kernel.language.events import DepositChannel
+from shared_kernel.language.money import MAX_AMOUNT, is_currency
 from shared_kernel.problems import problem
 from shared_kernel.storable_text import document_errors, printable, refuse_unstorable
 

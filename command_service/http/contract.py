@@ -9,7 +9,7 @@ of a 201 or 202 is their absolute URL.
 from __future__ import annotations
 
 from command_service.idempotency.middleware import REPLAYED_HEADER
-from shared_kernel.money import MINOR_UNITS
+from shared_kernel.language.money import MINOR_UNITS
 from shared_kernel.openapi_contract import ETAG, RETRY_AFTER, Contract, header, link
 
 _LOCATION = header("The absolute URL where the query service shows the resource.", format="uri")

@@ -19,7 +19,7 @@ from psycopg import Connection
 
 from command_service.domain.transfer import is_transfer_event
 from command_service.event_store import AccountSnapshot, MsgspecMapper, UnusedTranscoder
-from shared_kernel.events import LedgerEvent, decode_event
+from shared_kernel.language.events import LedgerEvent, decode_event
 from shared_kernel.settings import EVENTS_TABLE, SNAPSHOTS_TABLE
 
 StreamKind = Literal["account", "transfer"]

@@ -27,7 +27,7 @@ from command_service.domain.transfer import Transfer, next_step
 from command_service.event_store import LedgerEventStore
 from command_service.recorder import RecordedCommand
 from command_service.transfer_saga import metrics
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 log = logging.getLogger(__name__)
 

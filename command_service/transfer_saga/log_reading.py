@@ -16,9 +16,9 @@ from uuid import UUID
 
 from psycopg import AsyncConnection, sql
 
-from shared_kernel.events import TransferDebited, TransferRequested
+from shared_kernel.language.events import TransferDebited, TransferRequested
+from shared_kernel.language.upcasting import wire_names
 from shared_kernel.settings import EVENTS_TABLE
-from shared_kernel.upcasting import wire_names
 
 #: Log events after which a transfer has a step to take.
 ACTIONABLE_TOPICS: tuple[str, ...] = (

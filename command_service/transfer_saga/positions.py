@@ -11,15 +11,15 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     TransferCompleted,
     TransferFailed,
     TransferRefunded,
     TransferRequested,
 )
+from shared_kernel.language.upcasting import wire_names
 from shared_kernel.settings import EVENTS_TABLE
 from shared_kernel.unsynced_writes import execute_unsynced
-from shared_kernel.upcasting import wire_names
 
 #: The row of the saga in ``saga_positions``.
 SAGA_NAME = "transfers"

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared_kernel.events import utc_now
+from shared_kernel.language.events import utc_now
 from shared_kernel.redis_connection import RedisClient
 
 log = logging.getLogger(__name__)

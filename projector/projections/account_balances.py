@@ -30,7 +30,7 @@ from projector.projections.reference_sql import (
     signed_amount_sql,
     topic,
 )
-from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent, TransferSettled
+from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent, TransferSettled
 
 NAME = "account_balances"
 VERSION = 1

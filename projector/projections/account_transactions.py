@@ -28,7 +28,7 @@ from projector.projections.movements import (
     transfer_of,
 )
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     LedgerEvent,
     MoneyDeposited,
     MoneyTransferredIn,

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from psycopg import AsyncConnection
 
 from shared_kernel.event_log import LogEntry
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 
 @dataclass(frozen=True, slots=True)

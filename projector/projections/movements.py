@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, TypeGuard
 from uuid import UUID
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     LedgerEvent,
     MoneyDeposited,
     MoneyRefunded,

@@ -14,7 +14,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from projector.projections.base import RecordedEvent
-from shared_kernel.events import AccountOpened, decode_event
+from shared_kernel.language.events import AccountOpened, decode_event
 from shared_kernel.settings import EVENTS_TABLE
 
 _OPENINGS = (

@@ -27,7 +27,7 @@ from projector.projections.movements import MOVEMENTS, is_movement, signed_amoun
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
 from projector.projections.summed_rows import SummedRows
-from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
+from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "owner_summaries"
 VERSION = 1

@@ -5,7 +5,7 @@ aggregates over the stored JSON, never through the Python ``apply`` code it
 checks. These helpers only spell the parts every fold repeats: which events,
 up to which position, and the literal wire names of event types.
 
-Events stored under a retired wire name (:mod:`shared_kernel.upcasting`) are
+Events stored under a retired wire name (:mod:`shared_kernel.language.upcasting`) are
 selected too, their ``topic`` column showing the version they read as, so a
 fold compares wire names with the current ones only. A fold reads the stored
 JSON's fields itself: a new version that renames or retypes a field a fold
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     LedgerEvent,
     MoneyDeposited,
     MoneyRefunded,
@@ -24,8 +24,8 @@ from shared_kernel.events import (
     MoneyTransferredOut,
     MoneyWithdrawn,
 )
+from shared_kernel.language.upcasting import reads_as, wire_names
 from shared_kernel.settings import EVENTS_TABLE
-from shared_kernel.upcasting import reads_as, wire_names
 
 #: Events that add their amount to an account's balance, and those that take it away.
 INFLOWS: tuple[type[LedgerEvent], ...] = (MoneyDeposited, MoneyTransferredIn, MoneyRefunded)

@@ -23,7 +23,7 @@ from psycopg import AsyncConnection
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.json_rows import select_rows, struct_rows_param
 from projector.projections.reference_sql import decoded, topic, topics
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     LedgerEvent,
     TransferCompleted,
     TransferDebited,

@@ -20,7 +20,7 @@ from projector.rebuild.build_blocks import build_blocks, shown
 from projector.rebuild.lock import is_running
 from projector.rebuild.records import RebuildRecord
 from shared_kernel.event_log import head_position
-from shared_kernel.events import utc_now
+from shared_kernel.language.events import utc_now
 from shared_kernel.settings import EVENTS_TABLE
 
 #: Per projection: the lowest partition's checkpoint (what it has reached) and each one's.

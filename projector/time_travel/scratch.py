@@ -39,15 +39,15 @@ from projector.batch import recorded_event
 from projector.isolation import describe, try_apply
 from projector.projections import Projection, RecordedEvent, projection_named
 from shared_kernel.event_log import LogEntry
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     TransferCompleted,
     TransferDebited,
     TransferFailed,
     TransferRefunded,
     TransferRequested,
 )
+from shared_kernel.language.upcasting import wire_names
 from shared_kernel.settings import EVENTS_TABLE
-from shared_kernel.upcasting import wire_names
 
 StreamKind = Literal["account", "transfer"]
 

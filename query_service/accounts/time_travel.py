@@ -33,7 +33,7 @@ from projector.time_travel import Refused, StreamNotFound, scratch_read_models
 from query_service.accounts.reads import AccountNotFound
 from query_service.accounts.views import AccountAsOfView, AccountView
 from query_service.blocked_streams import BlockedStream, ReadModelBlocked
-from shared_kernel.events import utc_now
+from shared_kernel.language.events import utc_now
 from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)

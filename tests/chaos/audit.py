@@ -17,7 +17,7 @@ from uuid import UUID
 
 import psycopg
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
     LedgerEvent,

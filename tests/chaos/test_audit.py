@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from command_service.domain.account import deposit, withdraw
-from shared_kernel.events import EventMetadata
+from shared_kernel.language.events import EventMetadata
 from tests.chaos.audit import audit
 from tests.chaos.load import Answered
 from tests.support.ledger_writer import LedgerWriter

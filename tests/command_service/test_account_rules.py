@@ -25,8 +25,8 @@ from command_service.domain.account import (
 from command_service.errors import AccountAlreadyExists, AccountNotFound, PreconditionFailed
 from command_service.handlers import handle
 from command_service.http.refusals import http_status
-from shared_kernel.events import EventMetadata, TransferCompleted
-from shared_kernel.money import MAX_AMOUNT
+from shared_kernel.language.events import EventMetadata, TransferCompleted
+from shared_kernel.language.money import MAX_AMOUNT
 
 META = EventMetadata(correlation_id="test", causation_id="test")
 

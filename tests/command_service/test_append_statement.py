@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 from command_service.domain.account import Account, apply, deposit, open_account
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.recorder import CommandRecord, refused_by_recorded_command
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.language.events import EventMetadata, LedgerEvent
 from tests.support.tcp_proxy import CommitReplyDroppingProxy
 
 

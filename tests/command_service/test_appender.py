@@ -34,7 +34,7 @@ from command_service.errors import (
     VersionConflict,
 )
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, MoneyDeposited
+from shared_kernel.language.events import EventMetadata, MoneyDeposited
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from command_service.domain.transfer import apply as apply_to_transfer
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.pending import Result
 from command_service.transfer_saga.advance import AdvanceTransfer, StepTaken
-from shared_kernel.events import EventMetadata, MoneyDeposited, TransferDebited
+from shared_kernel.language.events import EventMetadata, MoneyDeposited, TransferDebited
 
 META = EventMetadata(correlation_id="bus", causation_id="bus")
 

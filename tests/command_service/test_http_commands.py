@@ -15,8 +15,8 @@ import msgspec
 import psycopg
 import pytest
 
-from shared_kernel.events import decode_event
-from shared_kernel.money import MAX_AMOUNT
+from shared_kernel.language.events import decode_event
+from shared_kernel.language.money import MAX_AMOUNT
 from tests.support.processes import ServiceProcess
 
 PROBLEM = "application/problem+json"

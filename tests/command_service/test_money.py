@@ -7,8 +7,8 @@ from uuid import uuid4
 import pytest
 
 from command_service.domain.account import InvalidCurrency, open_account
-from shared_kernel.events import EventMetadata
-from shared_kernel.money import MINOR_UNITS, is_currency, minor_units
+from shared_kernel.language.events import EventMetadata
+from shared_kernel.language.money import MINOR_UNITS, is_currency, minor_units
 
 
 @pytest.mark.parametrize(("code", "digits"), [("EUR", 2), ("JPY", 0), ("BHD", 3), ("CLF", 4)])

@@ -22,7 +22,7 @@ from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
 from command_service.domain.account import Account, fold
 from command_service.event_store import AccountSnapshot, LedgerEventStore, event_store_env
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from command_service.domain.legs import (
 from command_service.domain.transfer import SameAccount, Transfer, next_step, request_transfer
 from command_service.event_store import AccountSnapshot, MsgspecMapper, UnusedTranscoder
 from command_service.http.refusals import http_status
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EventMetadata,
     LedgerEvent,
     MoneyRefunded,
@@ -44,7 +44,7 @@ from shared_kernel.events import (
     TransferRefunded,
     TransferSettled,
 )
-from shared_kernel.money import MAX_AMOUNT
+from shared_kernel.language.money import MAX_AMOUNT
 
 META = EventMetadata(correlation_id="test", causation_id="test")
 

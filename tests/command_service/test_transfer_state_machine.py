@@ -38,7 +38,7 @@ from command_service.domain import transfer as transfers
 from command_service.domain.account import Account, DomainError
 from command_service.domain.transfer import Transfer, next_step, request_transfer
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.language.events import EventMetadata, LedgerEvent
 
 META = EventMetadata(correlation_id="model", causation_id="model")
 amounts = st.integers(min_value=1, max_value=120)

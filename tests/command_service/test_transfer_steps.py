@@ -20,7 +20,7 @@ from command_service.domain.account import Account, apply, deposit, open_account
 from command_service.domain.transfer import request_transfer
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.transfer_saga.steps import TransferSteps
-from shared_kernel.events import EventMetadata
+from shared_kernel.language.events import EventMetadata
 from tests.transfers.ledger_view import read_ledger
 
 META = EventMetadata(correlation_id="steps", causation_id="steps")

@@ -18,7 +18,7 @@ import pytest
 
 from command_service.domain.account import Account, fold
 from command_service.event_store import AccountSnapshot
-from shared_kernel.events import LedgerEvent
+from shared_kernel.language.events import LedgerEvent
 from shared_kernel.settings import SNAPSHOTS_TABLE
 from tests.support.ledger_writer import LedgerWriter
 

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from projector.stall import StallWatch
 from shared_kernel import tracing
-from shared_kernel.events import EventMetadata, MoneyDeposited, encode_event
 from shared_kernel.follower_lag import FollowerLag
+from shared_kernel.language.events import EventMetadata, MoneyDeposited, encode_event
 from shared_kernel.logs import log_context, log_handler, mask_secrets, redacted_url
 
 

@@ -34,7 +34,7 @@ import redis
 
 from projector.dead_letters.__main__ import run
 from projector.settings import ProjectorSettings
-from shared_kernel import events
+from shared_kernel.language import events
 from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack

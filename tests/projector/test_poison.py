@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from shared_kernel.events import AccountOpened, EventMetadata, MoneyDeposited, encode_event
+from shared_kernel.language.events import AccountOpened, EventMetadata, MoneyDeposited, encode_event
 from shared_kernel.settings import EVENTS_TABLE
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack

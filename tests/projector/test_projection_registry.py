@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from projector.projections import PROJECTIONS, UnknownProjection, projection_named
-from shared_kernel.events import EVENT_TYPES
+from shared_kernel.language.events import EVENT_TYPES
 
 
 def test_every_projection_declares_name_version_events_tables_and_folds() -> None:

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from projector.batch import BatchApplier
 from shared_kernel.event_log import read_log
-from shared_kernel.events import EventMetadata, TransferCompleted
+from shared_kernel.language.events import EventMetadata, TransferCompleted
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.reference_fold import (
     PROJECTION_NAMES,

@@ -18,7 +18,7 @@ from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.replay.cli import run
-from shared_kernel.events import decode_event
+from shared_kernel.language.events import decode_event
 from shared_kernel.settings import EVENTS_TABLE
 from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter

@@ -19,8 +19,8 @@ import pytest
 
 from command_service.domain.account import Account
 from command_service.event_store import AccountSnapshot
-from shared_kernel.events import EventMetadata
-from shared_kernel.retired_events import MoneyDeposited as MoneyDepositedV1
+from shared_kernel.language.events import EventMetadata
+from shared_kernel.language.retired_events import MoneyDeposited as MoneyDepositedV1
 from shared_kernel.settings import SNAPSHOTS_TABLE
 from tests.replay.conftest import appended_with_snapshots, recorded, replay
 from tests.support.ledger_writer import LedgerWriter

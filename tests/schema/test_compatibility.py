@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from schema.compatibility import RELEASED_DIR, breaking_changes, current, load
-from shared_kernel.events import EventMetadata, MoneyDeposited, decode_event, encode_event
-from shared_kernel.retired_events import MoneyDeposited as MoneyDepositedV1
+from shared_kernel.language.events import EventMetadata, MoneyDeposited, decode_event, encode_event
+from shared_kernel.language.retired_events import MoneyDeposited as MoneyDepositedV1
 
 DEPOSIT_V1 = "ledger.MoneyDeposited.v1"
 

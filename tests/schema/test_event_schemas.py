@@ -25,7 +25,7 @@ from schema.generate_event_schemas import (
     published_types,
     write,
 )
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EVENT_TYPES,
     EventMetadata,
     LedgerEvent,

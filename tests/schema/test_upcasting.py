@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from shared_kernel.events import AccountOpened, LedgerEvent, MoneyDeposited
-from shared_kernel.upcasting import RETIRED, reads_as, retire, wire_names
+from shared_kernel.language.events import AccountOpened, LedgerEvent, MoneyDeposited
+from shared_kernel.language.upcasting import RETIRED, reads_as, retire, wire_names
 
 
 def test_a_retired_deposit_reads_as_the_current_version() -> None:

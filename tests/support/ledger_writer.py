@@ -16,7 +16,7 @@ from uuid import UUID
 
 from command_service.domain.account import Account, apply, close, deposit, open_account, withdraw
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import EventMetadata, LedgerEvent
+from shared_kernel.language.events import EventMetadata, LedgerEvent
 
 CURRENCIES = ("EUR", "USD", "JPY")
 

@@ -4,7 +4,7 @@ The saga's own code is the command side's business; what the read side must
 handle is the published language, so this builds the ``shared_kernel`` events
 directly and saves them with the real
 :class:`~command_service.event_store.LedgerEventStore`, grouped as the design
-in ``shared_kernel/events.py`` groups them: each leg in the SAME save as the
+in ``shared_kernel/language/events.py`` groups them: each leg in the SAME save as the
 transfer stream's next event.
 
     request     TransferRequested                                    (transfer v1)
@@ -29,7 +29,7 @@ from uuid import UUID
 
 import msgspec
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EventMetadata,
     LedgerEvent,
     MoneyRefunded,

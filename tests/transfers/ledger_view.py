@@ -15,7 +15,7 @@ from uuid import UUID
 
 import psycopg
 
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     LedgerEvent,
     MoneyDeposited,
     MoneyRefunded,

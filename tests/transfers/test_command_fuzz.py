@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared_kernel.money import MAX_AMOUNT
+from shared_kernel.language.money import MAX_AMOUNT
 from tests.transfers.commands import open_account
 
 pytestmark = pytest.mark.processes

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from command_service.idempotency.middleware import fingerprint
-from shared_kernel.events import MoneyDeposited
+from shared_kernel.language.events import MoneyDeposited
 from tests.support.processes import Stack
 from tests.transfers.commands import open_account
 from tests.transfers.ledger_view import read_ledger, stream, wait_until_finished

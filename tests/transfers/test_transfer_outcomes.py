@@ -17,7 +17,7 @@ from command_service.domain.account import apply
 from command_service.domain.legs import transfer_out
 from command_service.domain.transfer import request_transfer
 from command_service.event_store import LedgerEventStore, event_store_env
-from shared_kernel.events import (
+from shared_kernel.language.events import (
     EventMetadata,
     MoneyRefunded,
     MoneyTransferredIn,
@@ -29,7 +29,7 @@ from shared_kernel.events import (
     TransferRequested,
     TransferSettled,
 )
-from shared_kernel.money import MAX_AMOUNT
+from shared_kernel.language.money import MAX_AMOUNT
 from tests.support.processes import Stack
 from tests.transfers.commands import open_account, transfer
 from tests.transfers.ledger_view import read_ledger, stream, wait_until_finished

@@ -15,7 +15,7 @@ terminal and every projection has reached the head, the processes stop and
 Each release runs with its own ``.venv`` (``make install`` in its tree: the
 versions its ``uv.lock`` names, or what its ``pyproject.toml`` allows when it
 has no lock), not with this checkout's: an old release may import a library
-this code dropped (4ce8e21's ``shared_kernel.money`` imports ``pycountry``).
+this code dropped (4ce8e21's ``shared_kernel.language.money`` imports ``pycountry``).
 Run it as a module from this checkout's root, so that ``tests`` imports. The
 history is driven by code running inside the old tree (``--inside``), with
 that tree's own test helpers and nothing of this checkout. The saga runs

@@ -41,7 +41,7 @@ from projector.projections import PROJECTIONS
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from projector.time_travel.cli import as_of
 from schema.migrate import migrate
-from shared_kernel.events import AccountClosed, AccountOpened, LedgerEvent
+from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent
 from tests.support.infra import scratch_database
 from tests.support.processes import Stack, complete_transfer
 from tests.support.reference_fold import (

@@ -22,7 +22,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.utils import register_topic
 
-from shared_kernel.upcasting import RETIRED, upcast_retired
+from shared_kernel.language.upcasting import RETIRED, upcast_retired
 
 
 def utc_now() -> datetime:
@@ -221,7 +221,7 @@ def decode_event(topic: str, data: bytes) -> LedgerEvent:
     """Decode ``data`` as the event type named ``topic``.
 
     A retired wire name is read as the current version of its event
-    (:mod:`shared_kernel.upcasting`). Raises :class:`UnknownEventType` for a
+    (:mod:`shared_kernel.language.upcasting`). Raises :class:`UnknownEventType` for a
     name this code does not know and
     ``msgspec.ValidationError`` / ``msgspec.DecodeError`` for bad bytes.
     """
@@ -235,4 +235,4 @@ def decode_event(topic: str, data: bytes) -> LedgerEvent:
 
 
 # The retired versions register their upcasters (RETIRED) when this module loads.
-from shared_kernel import retired_events  # noqa: E402, F401
+from shared_kernel.language import retired_events  # noqa: E402, F401

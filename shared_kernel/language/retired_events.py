@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from shared_kernel import events
-from shared_kernel.upcasting import retire
+from shared_kernel.language import events
+from shared_kernel.language.upcasting import retire
 
 
 class MoneyDeposited(events.LedgerEvent, frozen=True, kw_only=True):

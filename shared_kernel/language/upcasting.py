@@ -6,7 +6,7 @@ stays as a *retired* version: a frozen struct that still decodes the old
 bytes, plus one function that turns it into the next version. Decoding a
 retired wire name runs the chain up to the current version, so the aggregate
 fold, the projector, replay, rebuild and time travel (which all decode
-through :func:`shared_kernel.events.decode_event`) only ever see current
+through :func:`shared_kernel.language.events.decode_event`) only ever see current
 events. Retired versions keep their JSON Schemas, generated from their frozen
 structs, and the compatibility check (:mod:`schema.compatibility`) holds them
 to the shape that was published.
