@@ -4,7 +4,8 @@
 table it revokes what the roles had and grants what this table says, in the
 migration's transaction, so an entry that loses a privilege takes it away and
 nobody ever sees a half-granted schema. A table of the ``public`` schema with
-no entry here stops the migration with its name: a new table is one line.
+no entry here stops the migration with its name: a new table is one line (none
+for a projection's tables, which the projections' registry names).
 
 Roles (``shared_kernel.settings.DatabaseRole``):
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from projector.projections import PROJECTIONS
 from shared_kernel.settings import DatabaseRole
 
 #: In place of a privilege list: the role owns the table (and may alter or drop it).
@@ -54,11 +56,9 @@ TABLE_PRIVILEGES: Final[Mapping[str, Mapping[DatabaseRole, str]]] = {
     # Streams a projection refused: the projector blocks and (after a replay) unblocks
     # them; the query service answers reads of a blocked stream with a problem.
     "projection_blocks": {"projector": "SELECT, INSERT, UPDATE, DELETE", "query": "SELECT"},
-    "account_balances": READ_MODEL,
-    "account_transactions": READ_MODEL,
-    "transfers": READ_MODEL,
-    "currency_totals": READ_MODEL,
-    "owner_summaries": READ_MODEL,
+    # Every table of every registered projection is a read model: a new projection
+    # needs no line here.
+    **{table: READ_MODEL for projection in PROJECTIONS for table in projection.TABLES},
     "schema_migrations": {},
 }
 
