@@ -14,4 +14,4 @@ ACCOUNTS = register_aggregate(
 TRANSFERS = register_aggregate(
     AggregateType("transfer", transfer.fold, transfer.apply, transfer.TRANSFER_EVENTS)
 )
-HOLDS = register_aggregate(AggregateType("hold", hold.fold, hold.apply, hold.HOLD_EVENTS))
+HOLDS = register_aggregate(AggregateType("hold", hold.load, hold.apply, hold.HOLD_EVENTS))

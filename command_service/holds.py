@@ -126,7 +126,7 @@ register(
 
 def _hold_and_account(command: HoldCommand, uow: UnitOfWork) -> tuple[Hold, Account]:
     hold: Hold | None = uow.get(HOLDS, command.hold_id)
-    if hold is None:
+    if not isinstance(hold, Hold):  # none, or a cached state of another aggregate's stream
         raise HoldNotFound(command.hold_id)
     account: Account | None = uow.get(ACCOUNTS, hold.account_id)
     if account is None:  # a hold is only ever placed on an existing account
@@ -147,7 +147,7 @@ def _release(command: ReleaseHold, uow: UnitOfWork) -> list[LedgerEvent]:
 
 def _expire(command: ExpireHold, uow: UnitOfWork) -> list[LedgerEvent]:
     hold: Hold | None = uow.get(HOLDS, command.hold_id)
-    if hold is not None and not hold.active:
+    if isinstance(hold, Hold) and not hold.active:
         return []
     hold, account = _hold_and_account(command, uow)
     return rules.expire_hold(hold, account, utc_now(), metadata_for(command))
@@ -178,17 +178,15 @@ def _reads(command: HoldCommand) -> Iterable[tuple[AggregateType, UUID]]:
 
 
 def _ending(command_type: type[HoldCommand], name: str, decide: Any) -> None:
-    register(
-        command_type,
-        Registration[HoldCommand](
-            name=name,
-            decide=decide,
-            answer=_after,
-            answer_recorded=_recorded,
-            reads=_reads,
-            recorded=command_type is not ExpireHold,
-        ),
+    registration: Registration[HoldCommand] = Registration(
+        name=name,
+        decide=decide,
+        answer=_after,
+        answer_recorded=_recorded,
+        reads=_reads,
+        recorded=command_type is not ExpireHold,
     )
+    register(command_type, registration)
 
 
 _ending(CaptureHold, "capture_hold", _capture)

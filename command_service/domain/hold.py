@@ -134,7 +134,7 @@ def _check_active(hold: Hold) -> None:
         raise HoldNotActive(
             f"hold {hold.id} is {hold.status}; a hold ends once",
             hold_id=str(hold.id),
-            status=hold.status,
+            hold_status=hold.status,
         )
 
 
@@ -258,6 +258,16 @@ def _expired(event: HoldExpired, hold: Hold) -> tuple[HoldStatus, int]:
 def fold(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:
     """Fold ``events`` onto ``hold`` (None before the first)."""
     for event in events:
+        hold = apply(hold, event)
+    return hold
+
+
+def load(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:
+    """:func:`fold` for loading a stream a client named as a hold: one that is another
+    aggregate's stream (an account's id sent as a hold id) is no hold, not a broken one."""
+    for event in events:
+        if hold is None and not isinstance(event, HoldPlaced):
+            raise HoldNotFound(event.originator_id)
         hold = apply(hold, event)
     return hold
 
