@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from command_service.bus.aggregates import AggregateType
 from command_service.bus.registry import Answer, Registration, register
 from command_service.bus.unit_of_work import UnitOfWork
 from command_service.commands import Command
+from command_service.deadlines import Schedule, register_schedule
 from command_service.domain import hold as rules
 from command_service.domain.account import Account
 from command_service.domain.hold import Hold, HoldNotFound
@@ -31,7 +33,7 @@ from command_service.errors import AccountNotFound
 from command_service.event_store import LedgerEventStore
 from command_service.handlers import metadata_for
 from command_service.recorder import RecordedCommand
-from shared_kernel.events import LedgerEvent, utc_now
+from shared_kernel.events import HoldPlaced, LedgerEvent, utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +194,14 @@ def _ending(command_type: type[HoldCommand], name: str, decide: Any) -> None:
 _ending(CaptureHold, "capture_hold", _capture)
 _ending(ReleaseHold, "release_hold", _release)
 _ending(ExpireHold, "expire_hold", _expire)
+
+
+def _expiry(hold_id: UUID) -> ExpireHold:
+    return ExpireHold(account_id=hold_id, correlation_id=f"hold-expiry-{hold_id}")
+
+
+def _expires_at(placed: HoldPlaced) -> datetime:
+    return placed.expires_at
+
+
+register_schedule(Schedule("expire-hold", HoldPlaced, _expires_at, _expiry))

@@ -140,9 +140,12 @@ def _check_active(hold: Hold) -> None:
 
 def _release_on_account(hold: Hold, account: Account, metadata: EventMetadata) -> LedgerEvent:
     if hold.id not in account.holds:
-        # The rules never let this happen: the hold and its reservation end together.
-        msg = f"account {account.id} holds nothing for hold {hold.id}"
-        raise ValueError(msg)
+        # The hold and its reservation end together, so the hold read here is older
+        # than the account: a refusal, which the bus decides again on fresh reads.
+        raise HoldNotActive(
+            f"account {account.id} holds nothing for hold {hold.id}; it has ended",
+            hold_id=str(hold.id),
+        )
     return HeldFundsReleased(
         originator_id=account.id,
         originator_version=account.version + 1,
