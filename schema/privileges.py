@@ -60,6 +60,7 @@ TABLE_PRIVILEGES: Final[Mapping[str, Mapping[DatabaseRole, str]]] = {
     "transfers": READ_MODEL,
     "currency_totals": READ_MODEL,
     "owner_summaries": READ_MODEL,
+    "holds": READ_MODEL,
     "schema_migrations": {},
 }
 

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
 import pytest
 
 from shared_kernel.events import HeldFundsReleased, HoldExpired
-from tests.support.infra import scratch_database, unique_stream_name
 from tests.support.processes import Stack
 from tests.support.streams import wait_for
 
 pytestmark = pytest.mark.processes
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with scratch_database() as url:
-        stack = Stack(
-            database_url=url,
-            stream_name=unique_stream_name(),
-            log_dir=tmp_path_factory.mktemp("deadlines"),
-            # The saga's fallback poll only bounds how late a deadline may run.
-            extra_env={"TRANSFER_SAGA_POLL_SECONDS": "0.2"},
-        )
-        stack.start("command", "saga")
-        yield stack
-        stack.stop()
 
 
 def _count(database_url: str, sql: str, *params: object) -> int:
