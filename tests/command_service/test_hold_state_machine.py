@@ -16,7 +16,7 @@ exactly once.
 from __future__ import annotations
 
 from collections import Counter
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -28,7 +28,7 @@ from command_service.domain.account import DomainError
 from command_service.domain.hold import Hold
 from command_service.event_store import LedgerEventStore, event_store_env
 from shared_kernel.events import HeldFundsReleased, LedgerEvent, MoneyWithdrawn, utc_now
-from tests.command_service.test_transfer_state_machine import META, Ledger, PostgresStore, amounts
+from tests.command_service.test_transfer_state_machine import META, Ledger, amounts, on_postgres
 
 LATER = utc_now().replace(year=2100)
 
@@ -146,20 +146,9 @@ def test_holds_hold_on_the_real_event_store(database_url: str) -> None:
     """Every save goes to PostgreSQL; afterwards each stream folds back to the model's state."""
     store = LedgerEventStore(env=event_store_env(database_url))
 
-    class PostgresLedger(LedgerWithHolds):
-        def __init__(self) -> None:
-            super().__init__()
-            self.store = PostgresStore(store)  # type: ignore[assignment]
-            self._prefix = uuid4().int >> 64 << 64
-
-        def new_id(self) -> UUID:
-            self._ids += 1
-            return UUID(int=self._prefix | self._ids)
-
+    class PostgresLedger(on_postgres(LedgerWithHolds, store)):  # type: ignore[misc]
         def teardown(self) -> None:
             super().teardown()
-            for account in self.accounts.values():
-                assert store.get_account(account.id) == account
             for hold in self.holds.values():
                 assert holds.fold(None, store.events.get(hold.id)) == hold  # type: ignore[arg-type]
 
