@@ -95,6 +95,13 @@ def test_holds_are_read_rebuilt_and_travelled(stack: Stack) -> None:
     assert max(s["held"] for s in states) == 90 and states[-1]["held"] == 30
     assert states[-1]["balance"] == 75
 
+    # ... and of a hold's own stream, folded by its registered aggregate type.
+    out = io.StringIO()
+    assert replay([captured["hold_id"], "--database-url", url], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert text.startswith(f"hold {captured['hold_id']}: 2 events"), text
+    assert "-> captured: 40 EUR" in text and "hold streams are not snapshotted" in text
+
 
 async def _run(job: Rebuild) -> None:
     await job.claim()
