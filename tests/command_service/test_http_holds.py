@@ -116,3 +116,15 @@ def test_an_account_id_is_no_hold(client: httpx.Client) -> None:
         assert answer.status_code == 404 and answer.json()["type"].endswith("hold-not-found")
     deposited = client.post(f"/accounts/{account_id}/deposits", json={"amount": 1})
     assert deposited.status_code == 200 and deposited.json()["balance"] == 101
+
+
+def test_a_capture_retried_with_its_key_is_answered_once(client: httpx.Client) -> None:
+    account_id = funded(client)
+    hold_id = place(client, account_id, 50).json()["hold_id"]
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    first = client.post(f"/holds/{hold_id}/capture", json={"amount": 20}, headers=headers)
+    again = client.post(f"/holds/{hold_id}/capture", json={"amount": 20}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json() and again.headers.get("Idempotent-Replayed") == "true"
+    withdrawn = client.post(f"/accounts/{account_id}/withdrawals", json={"amount": 80})
+    assert withdrawn.status_code == 200 and withdrawn.json()["balance"] == 0  # captured once
