@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from command_service.bus.aggregates import AggregateType, register_aggregate
-from command_service.domain import account, transfer
+from command_service.domain import account, hold, transfer
 from command_service.event_store import project_account
 
 ACCOUNTS = register_aggregate(
@@ -14,3 +14,4 @@ ACCOUNTS = register_aggregate(
 TRANSFERS = register_aggregate(
     AggregateType("transfer", transfer.fold, transfer.apply, transfer.TRANSFER_EVENTS)
 )
+HOLDS = register_aggregate(AggregateType("hold", hold.load, hold.apply, hold.HOLD_EVENTS))

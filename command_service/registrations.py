@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from command_service import handlers
+from command_service import handlers, holds
 from command_service.transfer_saga import advance
 
-__all__ = ["advance", "handlers"]
+__all__ = ["advance", "handlers", "holds"]

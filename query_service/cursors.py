@@ -58,14 +58,21 @@ class TransfersCursor(msgspec.Struct, frozen=True, array_like=True, tag="transfe
     before_position: Version
 
 
+class HoldsCursor(msgspec.Struct, frozen=True, array_like=True, tag="holds"):
+    """Continue an account's holds with those placed before ``before_position``."""
+
+    account_id: UUID
+    before_position: Version
+
+
 class OwnersCursor(msgspec.Struct, frozen=True, array_like=True, tag="owners"):
     """Continue the owner list after ``after_owner``."""
 
     after_owner: str
 
 
-Cursor = StatementCursor | AccountsCursor | TransfersCursor | OwnersCursor
-C = TypeVar("C", StatementCursor, AccountsCursor, TransfersCursor, OwnersCursor)
+Cursor = StatementCursor | AccountsCursor | TransfersCursor | HoldsCursor | OwnersCursor
+C = TypeVar("C", StatementCursor, AccountsCursor, TransfersCursor, HoldsCursor, OwnersCursor)
 
 _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _decoder = msgspec.msgpack.Decoder(Cursor)

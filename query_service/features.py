@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from query_service import accounts, owners, totals, transfers
+from query_service import accounts, holds, owners, totals, transfers
 from query_service.feature import Feature
 
-FEATURES: list[Feature] = [accounts.FEATURE, transfers.FEATURE, totals.FEATURE, owners.FEATURE]
+FEATURES: list[Feature] = [
+    accounts.FEATURE, transfers.FEATURE, holds.FEATURE, totals.FEATURE, owners.FEATURE,
+]  # fmt: skip

@@ -49,6 +49,7 @@ TABLE_PRIVILEGES: Final[Mapping[str, Mapping[DatabaseRole, str]]] = {
     "ledger_commands": {"writer": "SELECT, INSERT"},
     "idempotency_keys": {"writer": "SELECT, INSERT, UPDATE, DELETE"},
     "saga_positions": {"writer": "SELECT, INSERT, UPDATE"},
+    "scheduled_commands": {"writer": "SELECT, INSERT, DELETE"},
     # query: `make status` shows how far the relay has published.
     "relay_positions": {"writer": "SELECT, INSERT, UPDATE", "query": "SELECT"},
     "projection_checkpoints": {"projector": "SELECT, INSERT, UPDATE", "query": "SELECT"},

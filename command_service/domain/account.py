@@ -26,6 +26,8 @@ from shared_kernel.language.events import (
     AccountOpened,
     DepositChannel,
     EventMetadata,
+    FundsHeld,
+    HeldFundsReleased,
     LedgerEvent,
     MoneyDeposited,
     MoneyRefunded,
@@ -53,6 +55,14 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     #: Outgoing transfers debited here and not yet settled or refunded. While
     #: any is pending the account may not close, so a refund always finds it open.
     pending_transfers: frozenset[UUID] = frozenset()
+    #: The amount reserved by active holds, and which holds they are: the balance
+    #: minus ``held`` is what withdrawals, transfers and new holds may take.
+    held: int = 0
+    holds: frozenset[UUID] = frozenset()
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
 
 
 class DomainError(Exception):
@@ -138,11 +148,13 @@ def check_credit(account: Account, amount: int, currency: str | None) -> str:
 
 
 def check_funds(account: Account, amount: int, action: str) -> None:
-    """The account holds ``amount``, which it would ``action`` (withdraw, transfer)."""
-    if amount > account.balance:
+    """The account has ``amount`` available (not held), which it would ``action``
+    (withdraw, transfer, hold)."""
+    if amount > account.available:
         raise InsufficientFunds(
-            f"account {account.id} holds {account.balance}, cannot {action} {amount}",
+            f"account {account.id} has {account.available} available, cannot {action} {amount}",
             balance=account.balance,
+            available=account.available,
         )
 
 
@@ -294,6 +306,16 @@ def _refunded(event: MoneyRefunded, account: Account) -> dict[str, Any]:
         "balance": account.balance + event.amount,
         "pending_transfers": account.pending_transfers - {event.transfer_id},
     }
+
+
+@_changes.register
+def _held(event: FundsHeld, account: Account) -> dict[str, Any]:
+    return {"held": account.held + event.amount, "holds": account.holds | {event.hold_id}}
+
+
+@_changes.register
+def _hold_ended(event: HeldFundsReleased, account: Account) -> dict[str, Any]:
+    return {"held": account.held - event.amount, "holds": account.holds - {event.hold_id}}
 
 
 #: Every event type of an account stream: its first, then those :func:`_changes` registered.

@@ -21,6 +21,7 @@ from command_service.domain.account import DomainError
 from command_service.errors import ServiceUnavailable
 from command_service.http.accounts import AccountCommands
 from command_service.http.contract import COMMAND_CONTRACT
+from command_service.http.holds import HoldCommands
 from command_service.http.refusals import refused, title
 from command_service.http.transfers import TransferCommands
 from command_service.idempotency.keys import IdempotencyKeys
@@ -66,6 +67,7 @@ def create_app(
         route_handlers=[
             AccountCommands,
             TransferCommands,
+            HoldCommands,
             *health_routes(health_checks),
             metrics,
         ],
@@ -92,7 +94,7 @@ def create_app(
         before_send=[count_response, echo_correlation_id],
         **http_options(
             "Ledger command service",
-            "Commands on accounts and transfer requests; answers carry the new version and"
+            "Commands on accounts, transfer requests and holds; answers carry the new version and"
             " the global position. Every POST takes an optional Idempotency-Key.",
             COMMAND_CONTRACT,
         ),

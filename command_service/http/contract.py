@@ -20,10 +20,12 @@ _REPLAYED = header(
 )
 #: The account just changed, at the version its ETag names.
 _ACCOUNT = {"account_id": "$response.body#/account_id", "header.If-Match": "$response.header.ETag"}
+_HOLD_ID = "$response.body#/hold_id"
 _THEN = {
     "deposit": link("deposit", "Deposit into the account", **_ACCOUNT),
     "withdraw": link("withdraw", "Withdraw from the account", **_ACCOUNT),
     "closeAccount": link("closeAccount", "Close the account", **_ACCOUNT),
+    "placeHold": link("placeHold", "Hold money of the account", account_id=_ACCOUNT["account_id"]),
 }
 
 COMMAND_CONTRACT = Contract(
@@ -37,11 +39,18 @@ COMMAND_CONTRACT = Contract(
         "withdraw": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
         "closeAccount": {"200": {"ETag": ETAG}, "*": {REPLAYED_HEADER: _REPLAYED}},
         "requestTransfer": {"202": {"Location": _LOCATION}, "*": {REPLAYED_HEADER: _REPLAYED}},
+        "placeHold": {"201": {"Location": _LOCATION}, "*": {REPLAYED_HEADER: _REPLAYED}},
+        "captureHold": {"*": {REPLAYED_HEADER: _REPLAYED}},
+        "releaseHold": {"*": {REPLAYED_HEADER: _REPLAYED}},
     },
     properties={"OpenAccountRequest": {"currency": {"enum": sorted(MINOR_UNITS)}}},
     links={
         ("openAccount", "201"): _THEN,
         ("deposit", "200"): _THEN,
         ("withdraw", "200"): _THEN,
+        ("placeHold", "201"): {
+            "captureHold": link("captureHold", "Capture the hold", hold_id=_HOLD_ID),
+            "releaseHold": link("releaseHold", "Release the hold", hold_id=_HOLD_ID),
+        },
     },
 )

@@ -17,6 +17,7 @@ from command_service.domain.account import (
     DomainError,
     TransfersPending,
 )
+from command_service.domain.hold import HoldNotActive, HoldNotFound
 from command_service.domain.legs import TransferAlreadyPending, TransferNotPending
 from command_service.errors import (
     AccountAlreadyExists,
@@ -31,6 +32,8 @@ RULE_BROKEN = 422
 
 _STATUS: dict[type[DomainError], int] = {
     AccountNotFound: 404,
+    HoldNotFound: 404,
+    HoldNotActive: 409,
     PreconditionFailed: 412,
     AccountAlreadyExists: 409,
     VersionConflict: 409,

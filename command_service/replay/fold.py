@@ -1,7 +1,8 @@
 """Folding a replayed stream two ways, and whether the two agree.
 
 The *full fold* applies every event from version 1 with the domain's own
-``apply`` (:mod:`command_service.domain.account` or ``.transfer``): the state
+``apply``, the one its aggregate type registered
+(:mod:`command_service.aggregate_types`): the state
 after each event is what the replay prints. The *snapshot fold* starts from
 the latest snapshot at or below the replayed version and folds the tail with
 :func:`~command_service.event_store.project_account`, the function the
@@ -13,17 +14,17 @@ not support, and the operator has to know.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
-from command_service.domain import account as accounts
-from command_service.domain import transfer as transfers
+from command_service.bus.aggregates import AggregateType
 from command_service.domain.account import Account
-from command_service.domain.transfer import Transfer
 from command_service.event_store import project_account
 from command_service.replay.history import SnapshotRow, StreamEvent, StreamKind, kind_of
 
-State = Account | Transfer
+#: The state of any registered aggregate type (an Account, a Transfer, ...).
+State = Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class StreamFold:
 
     def __init__(self, snapshot: SnapshotRow | None) -> None:
         self.kind: StreamKind | None = None
+        self._type: AggregateType | None = None
         self.state: State | None = None
         self.events = 0
         self._snapshot = snapshot
@@ -70,14 +72,10 @@ class StreamFold:
     def step(self, recorded: StreamEvent) -> State:
         """The full fold's state after ``recorded`` (the domain refuses an out-of-place event)."""
         event = recorded.event
-        if self.kind is None:
-            self.kind = kind_of(event)
-        if self.kind == "account":
-            account = self.state if isinstance(self.state, Account) else None
-            self.state = accounts.apply(account, event)
-        else:
-            transfer = self.state if isinstance(self.state, Transfer) else None
-            self.state = transfers.apply(transfer, event)
+        if self._type is None:
+            self._type = kind_of(event)
+            self.kind = self._type.name
+        self.state = self._type.apply(self.state, event)
         self.events += 1
         snapshot = self._snapshot
         if snapshot is not None and snapshot.snapshot is not None:
@@ -91,14 +89,15 @@ class StreamFold:
     def verdict(self, bound: int | None) -> Verdict:
         """Compare the two folds; ``bound`` is the VERSION asked for, if any."""
         events, snapshot = self.events, self._snapshot
-        if self.kind == "transfer":
+        if self._type is not None and not self._type.snapshotted:
+            kind = self._type.name
             if snapshot is not None:
                 return self._verdict(
-                    False, f"MISMATCH: a snapshot at v{snapshot.version} exists for a transfer"
-                    " stream, and transfers are never snapshotted", snapshot.version,
+                    False, f"MISMATCH: a snapshot at v{snapshot.version} exists for a {kind}"
+                    f" stream, and {kind}s are never snapshotted", snapshot.version,
                 )  # fmt: skip
             return self._verdict(
-                True, f"transfer streams are not snapshotted; full fold of {count(events)} only"
+                True, f"{kind} streams are not snapshotted; full fold of {count(events)} only"
             )
         if snapshot is None:
             below = f" at or below v{bound}" if bound is not None else ""

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
 
-from command_service.domain.transfer import is_transfer_event
+from command_service import aggregate_types  # noqa: F401  (every aggregate type registered)
+from command_service.bus.aggregates import AggregateType, type_of
 from command_service.event_store import AccountSnapshot, MsgspecMapper, UnusedTranscoder
 from shared_kernel.language.events import LedgerEvent, decode_event
 from shared_kernel.settings import EVENTS_TABLE, SNAPSHOTS_TABLE
 
-StreamKind = Literal["account", "transfer"]
+#: The name of the registered aggregate type whose stream is replayed ("account", ...).
+StreamKind = str
 
 _SUMMARY = f"SELECT count(*), max(originator_version) FROM {EVENTS_TABLE} WHERE originator_id = %s"
 _EVENTS = (
@@ -72,8 +74,9 @@ class SnapshotRow:
     error: str | None = None
 
 
-def kind_of(event: LedgerEvent) -> StreamKind:
-    return "transfer" if is_transfer_event(event) else "account"
+def kind_of(event: LedgerEvent) -> AggregateType:
+    """The registered aggregate type whose stream ``event`` belongs to."""
+    return type_of(event)
 
 
 def summary(conn: Connection[Any], stream_id: UUID) -> StreamSummary:

@@ -73,12 +73,16 @@ def describe_state(state: State) -> str:
             pending = ", ".join(sorted(str(t) for t in state.pending_transfers))
             words += f", pending transfers: {pending}"
         return words
-    assert isinstance(state, Transfer)
-    words = (
-        f"{state.status}: {state.amount} {state.currency}"
-        f" from {state.from_account} to {state.to_account}"
-    )
-    return words + (f" ({state.reason})" if state.reason else "")
+    if isinstance(state, Transfer):
+        words = (
+            f"{state.status}: {state.amount} {state.currency}"
+            f" from {state.from_account} to {state.to_account}"
+        )
+        return words + (f" ({state.reason})" if state.reason else "")
+    # Any other aggregate: its status and what it is about, as far as it says.
+    data = msgspec.to_builtins(state)
+    money = " ".join(str(data[k]) for k in ("amount", "currency") if k in data)
+    return ": ".join(str(part) for part in (data.get("status", f"v{state.version}"), money) if part)
 
 
 class TextReport:

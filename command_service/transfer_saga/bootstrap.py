@@ -7,12 +7,15 @@ The HTTP side only serves operations: ``/health/live``, ``/health/ready``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from litestar import Litestar
 
+from command_service.deadlines.runner import DeadlineRunner
 from command_service.event_store import LedgerEventStore, build_or_exit, event_store_env
+from command_service.leader_loop import LeaderLoop
 from command_service.settings import TransferSagaSettings
-from command_service.transfer_saga.saga import Role, TransferSaga
+from command_service.transfer_saga.saga import OUTAGES, Role, TransferSaga
 from command_service.transfer_saga.step_spans import steps_class
 from shared_kernel.observability import configure_logging
 from shared_kernel.tracing import setup_tracing
@@ -20,26 +23,46 @@ from shared_kernel.worker_app import background_worker_app, operations_pool, pos
 
 
 def create_app(settings: TransferSagaSettings) -> Litestar:
-    """The saga task plus /health/live, /health/ready and /metrics."""
+    """The saga task and the deadline runner, plus /health/live, /health/ready and /metrics."""
     store = LedgerEventStore(
         env=event_store_env(settings.database_url, pool_size=settings.postgres_pool_size)
     )
-    pool = operations_pool(settings.database_url, "transfer-saga")
+    pool = operations_pool(settings.database_url, "transfer-saga", max_size=3)
     saga = TransferSaga(
         settings, pool, steps_class()(store, snapshot_interval=settings.snapshot_interval)
     )
 
-    async def leadership() -> str:
-        if saga.status.role is Role.FAILING:
-            raise RuntimeError(saga.status.last_error)
-        return saga.status.role.value
+    # Deadlines run here: a long-running writer process that already elects a leader.
+    deadlines = DeadlineRunner(
+        database_url=settings.database_url,
+        pool=pool,
+        store=store,
+        poll_seconds=settings.transfer_saga_poll_seconds,
+        batch_size=settings.transfer_saga_batch_size,
+        outages=OUTAGES,
+    )
+
+    def leadership(loop: LeaderLoop) -> Callable[[], Awaitable[str]]:
+        async def check() -> str:
+            if loop.status.role is Role.FAILING:
+                raise RuntimeError(loop.status.last_error)
+            return loop.status.role.value
+
+        return check
+
+    async def work() -> None:
+        await asyncio.gather(saga.run(), deadlines.run())
 
     async def close_store() -> None:
         await asyncio.to_thread(store.close)
 
-    checks = {"postgres": postgres_check(pool), "saga": leadership}
+    checks = {
+        "postgres": postgres_check(pool),
+        "saga": leadership(saga),
+        "deadlines": leadership(deadlines),
+    }
     return background_worker_app(
-        "transfer-saga", saga.run, checks, pool=pool, on_close=[close_store]
+        "transfer-saga", work, checks, pool=pool, on_close=[close_store]
     )
 
 

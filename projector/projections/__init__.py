@@ -16,6 +16,7 @@ from projector.projections import (
     account_balances,
     account_transactions,
     currency_totals,
+    holds,
     owner_summaries,
     transfers,
 )
@@ -27,6 +28,7 @@ PROJECTIONS: list[Projection] = [
     transfers,
     currency_totals,
     owner_summaries,
+    holds,
 ]
 
 

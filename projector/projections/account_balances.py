@@ -10,6 +10,7 @@ were right, so the event is refused instead.
 That is why :data:`HANDLES` lists EVERY event an account stream can carry,
 including ``TransferSettled``, which only moves the version: an account event
 this projection skipped would make the account's next event look like a gap.
+``held`` is what active holds reserve: ``available`` is the balance minus it.
 """
 
 from __future__ import annotations
@@ -30,25 +31,41 @@ from projector.projections.reference_sql import (
     signed_amount_sql,
     topic,
 )
-from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent, TransferSettled
+from shared_kernel.language.events import (
+    AccountClosed,
+    AccountOpened,
+    FundsHeld,
+    HeldFundsReleased,
+    LedgerEvent,
+    TransferSettled,
+)
 
 NAME = "account_balances"
-VERSION = 1
-HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed, TransferSettled)
+VERSION = 2
+HANDLES: tuple[type[LedgerEvent], ...] = (
+    AccountOpened, *MOVEMENTS, AccountClosed, TransferSettled, FundsHeld, HeldFundsReleased,
+)  # fmt: skip
+_HOLD_SIGN_SQL = (
+    f"(CASE topic WHEN {topic(FundsHeld)} THEN 1 WHEN {topic(HeldFundsReleased)} THEN -1"
+    " ELSE 0 END)"
+)
 TABLES: tuple[str, ...] = ("account_balances",)
 
 #: The independent fold a rebuild is verified against: per account stream, the
 #: opening's owner and currency, the sum of signed amounts, closed if ever closed,
-#: and the time and position of its newest event.
+#: the time and position of its newest event, and the sum of held minus released.
 REFERENCE: Mapping[str, str] = {
     "account_balances": (
         f"WITH e AS ({decoded(*HANDLES)}),"
         " folded AS (SELECT stream_id, max(version) AS version, max(position) AS last_position,"
         f" sum({signed_amount_sql()}) AS balance,"
-        f" bool_or(topic = {topic(AccountClosed)}) AS closed FROM e GROUP BY stream_id)"
+        f" bool_or(topic = {topic(AccountClosed)}) AS closed,"
+        f" sum({_HOLD_SIGN_SQL} * COALESCE((d->>'amount')::numeric, 0)) AS held"
+        " FROM e GROUP BY stream_id)"
         " SELECT f.stream_id, o.d->>'owner', (o.d->>'currency')::char(3), f.balance::bigint,"
         " CASE WHEN f.closed THEN 'closed' ELSE 'open' END, f.version,"
-        " (o.d->>'timestamp')::timestamptz, (l.d->>'timestamp')::timestamptz, f.last_position"
+        " (o.d->>'timestamp')::timestamptz, (l.d->>'timestamp')::timestamptz, f.last_position,"
+        " f.held::bigint"
         " FROM folded AS f"
         f" JOIN e AS o ON o.stream_id = f.stream_id AND o.topic = {topic(AccountOpened)}"
         " JOIN e AS l ON l.position = f.last_position"
@@ -56,7 +73,8 @@ REFERENCE: Mapping[str, str] = {
 }
 
 _COLUMNS = (
-    "account_id, owner, currency, balance, status, version, opened_at, updated_at, last_position"
+    "account_id, owner, currency, balance, status, version, opened_at, updated_at,"
+    " last_position, held"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM account_balances WHERE account_id = ANY(%s)"
 _UPSERT = (
@@ -64,11 +82,12 @@ _UPSERT = (
     " " + select_rows(
         ("account_id", "uuid"), ("owner", "text"), ("currency", "text"), ("balance", "bigint"),
         ("status", "text"), ("version", "bigint"), ("opened_at", "timestamptz"),
-        ("updated_at", "timestamptz"), ("last_position", "bigint"),
+        ("updated_at", "timestamptz"), ("last_position", "bigint"), ("held", "bigint"),
     ) +
     " ON CONFLICT (account_id) DO UPDATE SET balance = EXCLUDED.balance,"
     " status = EXCLUDED.status, version = EXCLUDED.version,"
-    " updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position"
+    " updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position,"
+    " held = EXCLUDED.held"
 )
 
 
@@ -84,6 +103,7 @@ class Balance(msgspec.Struct, frozen=True):
     opened_at: datetime
     updated_at: datetime
     last_position: int
+    held: int = 0
 
 
 def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
@@ -102,6 +122,7 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
             opened_at=event.timestamp,
             updated_at=event.timestamp,
             last_position=recorded.position,
+            held=0,
         )
     if row is None:
         raise CannotProject(f"{type(event).__name__} for unknown account {event.originator_id}")
@@ -110,7 +131,7 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
             f"account {row.account_id} is at version {row.version};"
             f" version {event.originator_version} does not follow it"
         )
-    balance, status = row.balance, row.status
+    balance, status, held = row.balance, row.status, row.held
     if is_movement(event):
         if event.currency != row.currency:
             raise CannotProject(
@@ -121,10 +142,15 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
             raise CannotProject(f"account {row.account_id} would go below zero")
     elif isinstance(event, AccountClosed):
         status = "closed"
+    elif isinstance(event, FundsHeld | HeldFundsReleased):
+        held += event.amount if isinstance(event, FundsHeld) else -event.amount
+    if not 0 <= held <= balance:
+        raise CannotProject(f"account {row.account_id} would hold {held} of {balance}")
     return msgspec.structs.replace(
         row,
         balance=balance,
         status=status,
+        held=held,
         version=event.originator_version,
         updated_at=event.timestamp,
         last_position=recorded.position,

@@ -29,7 +29,8 @@ from query_service.errors import NotProjected
 
 BALANCES, STATEMENTS = account_balances.NAME, account_transactions.NAME
 _ACCOUNT_COLUMNS = sql.SQL(
-    "account_id, owner, currency, balance, status, version, opened_at, updated_at"
+    "account_id, owner, currency, balance, balance - held AS available, status, version,"
+    " opened_at, updated_at"
 )
 _STATEMENT = (
     "SELECT position, version, kind, amount, currency, balance_after, reference,"

@@ -38,7 +38,10 @@ from shared_kernel.problems import problem
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = ", ".join(AccountView.__struct_fields__)
+_COLUMNS = ", ".join(
+    "balance - held AS available" if name == "available" else name
+    for name in AccountView.__struct_fields__
+)
 #: Unqualified, like the live query: inside the fold it finds the scratch twin.
 _ACCOUNT = f"SELECT {_COLUMNS}, %s AS as_of FROM account_balances WHERE account_id = %s"
 

@@ -13,12 +13,14 @@ TransactionKind = Literal["deposit", "withdrawal", "transfer_out", "transfer_in"
 
 
 class AccountView(msgspec.Struct, frozen=True, kw_only=True):
-    """An account as the balances projection last saw it."""
+    """An account as the balances projection last saw it; ``available`` is the balance
+    minus what active holds reserve."""
 
     account_id: UUID
     owner: str
     currency: str
     balance: int
+    available: int
     status: AccountStatus
     version: int
     opened_at: datetime

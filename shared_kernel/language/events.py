@@ -178,6 +178,70 @@ class MoneyRefunded(LedgerEvent, frozen=True, kw_only=True):
     reason: str
 
 
+# -- Holds (authorisations) ------------------------------------------------------
+# A hold is its own stream (originator_id = hold id). What it reserves is also
+# recorded on the account's stream, in the SAME append as the hold's own event:
+# the account's version key then keeps concurrent withdrawals and holds from
+# promising the same money twice, and the hold's version key makes a second
+# capture, release or expiry impossible.
+
+
+class HoldPlaced(LedgerEvent, frozen=True, kw_only=True):
+    """``amount`` of ``account_id`` is reserved until captured, released or ``expires_at``
+    (hold stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.HoldPlaced.v1"
+
+    account_id: UUID
+    amount: int
+    currency: str
+    reference: str | None = None
+    expires_at: datetime
+
+
+class HoldCaptured(LedgerEvent, frozen=True, kw_only=True):
+    """``amount`` of the hold was withdrawn and ``released`` (the rest) freed (hold stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.HoldCaptured.v1"
+
+    amount: int
+    released: int
+
+
+class HoldReleased(LedgerEvent, frozen=True, kw_only=True):
+    """The client gave the held amount back, untouched (hold stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.HoldReleased.v1"
+
+
+class HoldExpired(LedgerEvent, frozen=True, kw_only=True):
+    """The deadline passed with the hold neither captured nor released; freed (hold stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.HoldExpired.v1"
+
+
+class FundsHeld(LedgerEvent, frozen=True, kw_only=True):
+    """``amount`` of the balance is reserved for ``hold_id``: no longer available (account
+    stream)."""
+
+    TOPIC: ClassVar[str] = "ledger.FundsHeld.v1"
+
+    hold_id: UUID
+    amount: int
+    currency: str
+
+
+class HeldFundsReleased(LedgerEvent, frozen=True, kw_only=True):
+    """The reservation of ``hold_id`` ended: ``amount`` is available again (account stream).
+    A capture records it together with the withdrawal of the captured part."""
+
+    TOPIC: ClassVar[str] = "ledger.HeldFundsReleased.v1"
+
+    hold_id: UUID
+    amount: int
+    currency: str
+
+
 #: Every published event type by its wire name.
 EVENT_TYPES: dict[str, type[LedgerEvent]] = {
     cls.TOPIC: cls
@@ -195,6 +259,12 @@ EVENT_TYPES: dict[str, type[LedgerEvent]] = {
         MoneyTransferredIn,
         TransferSettled,
         MoneyRefunded,
+        HoldPlaced,
+        HoldCaptured,
+        HoldReleased,
+        HoldExpired,
+        FundsHeld,
+        HeldFundsReleased,
     )
 }
 

@@ -160,3 +160,39 @@ async def test_two_processes_withdrawing_from_one_account(
     assert sorted(int(r.json()["version"]) for r in accepted) == list(range(4, 13))
     assert balance_in_store(database_url, account_id) == 9
     assert withdrawals_in_store(database_url, account_id) == 10
+
+
+async def test_holds_and_withdrawals_racing_on_two_processes_never_overspend(
+    two_command_services: list[ServiceProcess], database_url: str
+) -> None:
+    first, second = two_command_services
+    account_id = open_with(first.url, 100)
+    hold = {"amount": 10, "reference": "card", "expires_in_seconds": 600}
+    clients = [httpx.AsyncClient(base_url=p.url, timeout=30) for p in (first, second)]
+    try:
+        responses = await asyncio.gather(
+            *(
+                clients[i % 2].post(f"/accounts/{account_id}/holds", json=hold)
+                if i % 3
+                else clients[i % 2].post(
+                    f"/accounts/{account_id}/withdrawals", json={"amount": 10}
+                )
+                for i in range(40)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    accepted = [r for r in responses if r.status_code in (200, 201)]
+    assert len(accepted) == 10  # ten tens fit in a hundred, held or withdrawn
+    refused = [r for r in responses if r.status_code not in (200, 201)]
+    assert_refusals(refused, 422, "insufficient-funds")
+    store = LedgerEventStore(env=event_store_env(database_url))
+    try:
+        account = store.get_account(uuid.UUID(account_id))
+    finally:
+        store.close()
+    withdrawn = sum(1 for r in accepted if r.status_code == 200)
+    left = 100 - 10 * withdrawn
+    assert (account.balance, account.held, account.available) == (left, left, 0)

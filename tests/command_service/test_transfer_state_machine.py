@@ -20,6 +20,7 @@ to completed, refunded or failed, with exactly the legs its outcome implies.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
@@ -264,14 +265,16 @@ class PostgresStore:
         return True
 
 
-def test_the_state_machine_holds_on_the_real_event_store(database_url: str) -> None:
-    """Every save goes to PostgreSQL; afterwards each stream folds back to the model's state."""
-    store = LedgerEventStore(env=event_store_env(database_url))
+M = TypeVar("M", bound=Ledger)
 
-    class PostgresLedger(Ledger):
+
+def on_postgres(machine: type[M], store: LedgerEventStore) -> type[M]:
+    """``machine`` saving to the real store; at its end every account folds back to the model."""
+
+    class PostgresLedger(machine):  # type: ignore[valid-type,misc]
         def __init__(self) -> None:
             super().__init__()
-            self.store = PostgresStore(store)  # type: ignore[assignment]
+            self.store = PostgresStore(store)
             # One database serves every example: ids differ per example, not per run.
             self._prefix = uuid4().int >> 64 << 64
 
@@ -283,6 +286,17 @@ def test_the_state_machine_holds_on_the_real_event_store(database_url: str) -> N
             super().teardown()
             for account in self.accounts.values():
                 assert store.get_account(account.id) == account
+
+    return PostgresLedger
+
+
+def test_the_state_machine_holds_on_the_real_event_store(database_url: str) -> None:
+    """Every save goes to PostgreSQL; afterwards each stream folds back to the model's state."""
+    store = LedgerEventStore(env=event_store_env(database_url))
+
+    class PostgresLedger(on_postgres(Ledger, store)):  # type: ignore[misc]
+        def teardown(self) -> None:
+            super().teardown()
             for transfer in self.transfers.values():
                 assert store.get_transfer(transfer.id) == transfer
 

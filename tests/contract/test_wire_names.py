@@ -44,6 +44,8 @@ BODIES = {
     "/accounts/{account_id:uuid}/deposits": {"amount": 1},
     "/accounts/{account_id:uuid}/withdrawals": {"amount": 1},
     "/transfers": {"from_account": str(uuid.uuid4()), "to_account": str(uuid.uuid4()), "amount": 1},
+    "/accounts/{account_id:uuid}/holds": {"amount": 1, "reference": "r", "expires_in_seconds": 9},
+    "/holds/{hold_id:uuid}/capture": {"amount": 1},
 }
 #: The parameters known to be renamed: the search must find at least these.
 KNOWN = {

@@ -54,6 +54,7 @@ def test_an_account_is_served_as_projected(query_service: QueryService) -> None:
         "owner": "dora",
         "currency": "JPY",
         "balance": 500,
+        "available": 500,
         "status": "open",
         "version": 3,
     }

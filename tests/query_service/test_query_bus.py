@@ -95,5 +95,5 @@ def test_the_features_register_each_query_once_and_read_every_projection() -> No
     pool = AsyncConnectionPool("postgresql://unused", open=False)
     side = ReadSide(pool, BlockedStreams(), pool)
     handlers = registrations(*(feature.handlers(side) for feature in FEATURES))
-    assert len(handlers) == 9
+    assert len(handlers) == 11
     assert sorted(projections_read(handlers)) == sorted(p.NAME for p in PROJECTIONS)

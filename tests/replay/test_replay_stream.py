@@ -85,7 +85,7 @@ def test_json_replay_is_one_record_per_line_with_the_full_state(
     state = {
         "id": str(account), "version": 1, "owner": "bob", "currency": "JPY", "balance": 0,
         "status": "open", "opened_at": opened.at, "modified_at": opened.at,
-        "pending_transfers": [],
+        "pending_transfers": [], "held": 0, "holds": [],
     }  # fmt: skip
     for line in (first, second):
         line["state"]["opened_at"] = datetime.fromisoformat(line["state"]["opened_at"])

@@ -21,6 +21,12 @@ import psycopg
 from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
+    FundsHeld,
+    HeldFundsReleased,
+    HoldCaptured,
+    HoldExpired,
+    HoldPlaced,
+    HoldReleased,
     LedgerEvent,
     MoneyDeposited,
     MoneyRefunded,
@@ -43,6 +49,7 @@ PROJECTION_NAMES = (
     "transfers",
     "currency_totals",
     "owner_summaries",
+    "holds",
 )
 
 
@@ -55,6 +62,7 @@ class BalanceRow(NamedTuple):
     opened_at: datetime
     updated_at: datetime
     last_position: int
+    held: int = 0
 
 
 class TransactionRow(NamedTuple):
@@ -86,6 +94,21 @@ class TransferRow(NamedTuple):
     last_position: int
 
 
+class HoldRow(NamedTuple):
+    account_id: UUID
+    amount: int
+    currency: str
+    reference: str | None
+    status: str
+    captured: int
+    expires_at: datetime
+    placed_at: datetime
+    ended_at: datetime | None
+    version: int
+    placed_position: int
+    last_position: int
+
+
 class TotalsRow(NamedTuple):
     balance: int
     accounts: int
@@ -114,6 +137,7 @@ class ReadModels:
     transfers: dict[UUID, TransferRow] = field(default_factory=dict)
     totals: dict[str, TotalsRow] = field(default_factory=dict)
     owners: dict[tuple[str, str], OwnerRow] = field(default_factory=dict)
+    holds: dict[UUID, HoldRow] = field(default_factory=dict)
 
 
 Leg = tuple[str, int, UUID | None, UUID | None, str | None]
@@ -160,6 +184,10 @@ def _fold_account(expected: ReadModels, position: int, event: LedgerEvent) -> No
             reference, event.timestamp, counterparty, transfer_id,
         )  # fmt: skip
         _count(expected, row.currency, position, event.timestamp, balance=change, owner=row.owner)
+    elif isinstance(event, FundsHeld):
+        row = row._replace(held=row.held + event.amount)
+    elif isinstance(event, HeldFundsReleased):
+        row = row._replace(held=row.held - event.amount)
     elif isinstance(event, AccountClosed):
         row = row._replace(status="closed")
         _count(expected, row.currency, position, event.timestamp, open_accounts=-1,
@@ -213,6 +241,26 @@ def _fold_transfer(expected: ReadModels, position: int, event: LedgerEvent) -> N
     expected.transfers[transfer_id] = row
 
 
+_HOLD_ENDS = {HoldCaptured: "captured", HoldReleased: "released", HoldExpired: "expired"}
+
+
+def _fold_hold(expected: ReadModels, position: int, event: LedgerEvent) -> None:
+    hold_id = event.originator_id
+    if isinstance(event, HoldPlaced):
+        expected.holds[hold_id] = HoldRow(
+            event.account_id, event.amount, event.currency, event.reference, "placed", 0,
+            event.expires_at, event.timestamp, None, event.originator_version, position, position,
+        )  # fmt: skip
+        return
+    expected.holds[hold_id] = expected.holds[hold_id]._replace(
+        status=_HOLD_ENDS[type(event)],
+        captured=event.amount if isinstance(event, HoldCaptured) else 0,
+        ended_at=event.timestamp,
+        version=event.originator_version,
+        last_position=position,
+    )
+
+
 _TRANSFER_EVENTS = (
     TransferRequested, TransferDebited, TransferCompleted, TransferRefunded, TransferFailed,
 )  # fmt: skip
@@ -233,6 +281,8 @@ def expected_read_models(database_url: str) -> ReadModels:
     for position, event in stored_events(database_url):
         if isinstance(event, _TRANSFER_EVENTS):
             _fold_transfer(expected, position, event)
+        elif isinstance(event, HoldPlaced | HoldCaptured | HoldReleased | HoldExpired):
+            _fold_hold(expected, position, event)
         else:
             _fold_account(expected, position, event)
     return expected
@@ -244,7 +294,7 @@ def live_read_models(database_url: str) -> ReadModels:
     with psycopg.connect(database_url) as conn:
         for account_id, *values in conn.execute(
             "SELECT account_id, owner, currency, balance, status, version, opened_at,"
-            " updated_at, last_position FROM account_balances"
+            " updated_at, last_position, held FROM account_balances"
         ):
             live.balances[account_id] = BalanceRow(*values)
         for position, *values in conn.execute(
@@ -258,6 +308,11 @@ def live_read_models(database_url: str) -> ReadModels:
             " last_position FROM transfers"
         ):
             live.transfers[transfer_id] = TransferRow(*values)
+        for hold_id, *values in conn.execute(
+            "SELECT hold_id, account_id, amount, currency, reference, status, captured,"
+            " expires_at, placed_at, ended_at, version, placed_position, last_position FROM holds"
+        ):
+            live.holds[hold_id] = HoldRow(*values)
         for currency, balance, *values in conn.execute(
             "SELECT currency, balance, accounts, open_accounts, closed_accounts, updated_at,"
             " last_position FROM currency_totals"
