@@ -49,6 +49,8 @@ _HOLD_SIGN_SQL = (
     f"(CASE topic WHEN {topic(FundsHeld)} THEN 1 WHEN {topic(HeldFundsReleased)} THEN -1"
     " ELSE 0 END)"
 )
+#: Time travel folds it from one stream of this kind alone (see base.py).
+DESCRIBES: str | None = "account"
 TABLES: tuple[str, ...] = ("account_balances",)
 
 #: The independent fold a rebuild is verified against: per account stream, the

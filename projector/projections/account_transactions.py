@@ -39,6 +39,8 @@ from shared_kernel.language.events import (
 NAME = "account_transactions"
 VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = MOVEMENTS
+#: Time travel folds it from one stream of this kind alone (see base.py).
+DESCRIBES: str | None = "account"
 TABLES: tuple[str, ...] = ("account_transactions",)
 
 _KIND_SQL = (

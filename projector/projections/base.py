@@ -6,6 +6,9 @@ A projection is one module with:
 - ``VERSION``: raised whenever what ``apply`` writes changes, so tables an older
   version built are rebuilt (or flagged stale) instead of mixed with new rows;
 - ``HANDLES``: the event types it reads;
+- ``DESCRIBES``: the kind of stream it describes on its own (``"account"``,
+  ``"transfer"``, ...), so time travel can fold it from that stream alone; None
+  for one that adds up many streams (totals, summaries);
 - ``TABLES``: the tables it owns, created by its DDL in ``schema/sql``; a rebuild
   builds copies of exactly these beside the live ones and swaps them in together;
 - ``REFERENCE``: per table, an SQL fold of ``ledger_events`` up to
@@ -51,6 +54,7 @@ class Projection(Protocol):
     NAME: str
     VERSION: int
     HANDLES: tuple[type[LedgerEvent], ...]
+    DESCRIBES: str | None
     TABLES: tuple[str, ...]
     REFERENCE: Mapping[str, str]
 

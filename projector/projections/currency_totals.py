@@ -34,6 +34,8 @@ from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEv
 NAME = "currency_totals"
 VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed)
+#: It adds up many streams: time travel cannot fold it from one (see base.py).
+DESCRIBES: str | None = None
 TABLES: tuple[str, ...] = ("currency_totals",)
 
 #: The independent fold a rebuild is verified against: every event in the

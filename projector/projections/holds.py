@@ -31,6 +31,8 @@ from shared_kernel.language.events import (
 NAME = "holds"
 HANDLES: tuple[type[LedgerEvent], ...] = (HoldPlaced, HoldCaptured, HoldReleased, HoldExpired)
 VERSION = 1
+#: Time travel folds it from one stream of this kind alone (see base.py).
+DESCRIBES: str | None = "hold"
 TABLES: tuple[str, ...] = ("holds",)
 
 HoldStatus = Literal["placed", "captured", "released", "expired"]

@@ -32,6 +32,8 @@ from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEv
 NAME = "owner_summaries"
 VERSION = 1
 HANDLES: tuple[type[LedgerEvent], ...] = (AccountOpened, *MOVEMENTS, AccountClosed)
+#: It adds up many streams: time travel cannot fold it from one (see base.py).
+DESCRIBES: str | None = None
 TABLES: tuple[str, ...] = ("owner_summaries",)
 
 #: The independent fold a rebuild is verified against: every event under the

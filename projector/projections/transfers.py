@@ -41,6 +41,8 @@ HANDLES: tuple[type[LedgerEvent], ...] = (
     TransferFailed,
 )
 VERSION = 1
+#: Time travel folds it from one stream of this kind alone (see base.py).
+DESCRIBES: str | None = "transfer"
 TABLES: tuple[str, ...] = ("transfers",)
 
 _STATUS_SQL = (

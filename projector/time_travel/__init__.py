@@ -6,8 +6,6 @@ and the query service's ``GET /accounts/{id}?as_of=N`` both use
 """
 
 from projector.time_travel.scratch import (
-    ACCOUNT_PROJECTIONS,
-    TRANSFER_PROJECTIONS,
     Refused,
     ScratchFold,
     StreamNotFound,
@@ -15,8 +13,6 @@ from projector.time_travel.scratch import (
 )
 
 __all__ = [
-    "ACCOUNT_PROJECTIONS",
-    "TRANSFER_PROJECTIONS",
     "Refused",
     "ScratchFold",
     "StreamNotFound",

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -37,35 +37,35 @@ from psycopg import AsyncConnection, sql
 
 from projector.batch import recorded_event
 from projector.isolation import describe, try_apply
-from projector.projections import Projection, RecordedEvent, projection_named
+from projector.projections import PROJECTIONS, Projection, RecordedEvent
 from shared_kernel.event_log import LogEntry
-from shared_kernel.language.events import (
-    TransferCompleted,
-    TransferDebited,
-    TransferFailed,
-    TransferRefunded,
-    TransferRequested,
-)
-from shared_kernel.language.upcasting import wire_names
+from shared_kernel.language.events import decode_event
 from shared_kernel.settings import EVENTS_TABLE
 
-StreamKind = Literal["account", "transfer"]
+#: The kind of a stream, as the projections that describe one stream name it
+#: (``DESCRIBES``: ``"account"``, ``"transfer"``, ``"hold"``, ...).
+StreamKind = str
 
-#: The projections that describe one account, and one transfer, on their own.
-ACCOUNT_PROJECTIONS = ("account_balances", "account_transactions")
-TRANSFER_PROJECTIONS = ("transfers",)
 
-_TRANSFER_TOPICS = frozenset(
-    name
-    for cls in (
-        TransferRequested,
-        TransferDebited,
-        TransferCompleted,
-        TransferRefunded,
-        TransferFailed,
-    )
-    for name in wire_names(cls)
-)
+def projections_describing(kind: str) -> list[Projection]:
+    """The registered projections that describe one stream of ``kind`` on their own."""
+    return [projection for projection in PROJECTIONS if kind == projection.DESCRIBES]
+
+
+def kind_of(first: LogEntry) -> StreamKind | None:
+    """The kind of the stream whose first event is ``first``: what a projection that
+    describes single streams and reads that event says (None when none does)."""
+    try:
+        event_type = type(decode_event(first.topic, first.data))
+    except (msgspec.MsgspecError, ValueError):
+        return None  # an unreadable first event: no projection could describe the stream
+    for projection in PROJECTIONS:
+        kind: str | None = projection.DESCRIBES
+        if kind is not None and event_type in projection.HANDLES:
+            return kind
+    return None
+
+
 #: The next chunk of a stream, walked along its primary key by version (a stream's
 #: positions rise with its versions), so each chunk reads its own rows only; ordered
 #: by position, every chunk would read or sort the stream's whole history again.
@@ -157,9 +157,12 @@ async def scratch_read_models(
             cursor = await conn.execute(_FIRST_POSITION, (stream_id,))
             row = await cursor.fetchone()
             raise StreamNotFound(stream_id, as_of, row[0] if row else None)
-        kind: StreamKind = "transfer" if first[0].topic in _TRANSFER_TOPICS else "account"
-        names = TRANSFER_PROJECTIONS if kind == "transfer" else ACCOUNT_PROJECTIONS
-        projections = [projection_named(name) for name in names]
+        kind = kind_of(first[0])
+        if kind is None:
+            msg = f"no projection describes stream {stream_id} on its own ({first[0].topic})"
+            raise LookupError(msg)
+        projections = projections_describing(kind)
+        names = tuple(projection.NAME for projection in projections)
         await _create_twins(conn, [table for p in projections for table in p.TABLES])
         fold = ScratchFold(stream_id, kind, as_of, names)
         entries = first

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from command_service.replay.cli import run as replay
+from projector.time_travel.cli import run as time_travel
 from projector.projections import projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from tests.support.processes import Stack
@@ -101,6 +102,13 @@ def test_holds_are_read_rebuilt_and_travelled(stack: Stack) -> None:
     text = out.getvalue()
     assert text.startswith(f"hold {captured['hold_id']}: 2 events"), text
     assert "-> captured: 40 EUR" in text and "hold streams are not snapshotted" in text
+
+    # Time travel of the hold's own stream: the holds projection describes it alone.
+    out = io.StringIO()
+    at = ["--at", str(while_held), "--database-url", url]
+    assert time_travel([captured["hold_id"], *at], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "holds (1 row)" in text and "status=placed" in text and "amount=40" in text, text
 
 
 async def _run(job: Rebuild) -> None:
