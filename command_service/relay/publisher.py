@@ -16,6 +16,7 @@ relay's position after every batch.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,6 +31,9 @@ from shared_kernel.redis_connection import RedisClient
 log = logging.getLogger(__name__)
 
 _ALREADY_PUBLISHED = "equal or smaller than the target stream top item"
+#: Longest wait for Redis to answer a whole batch (or one question); past it the relay
+#: treats Redis as gone (``TimeoutError``, an outage) and starts a new term.
+REPLY_SECONDS = 10.0
 
 
 def position_of(entry_id: bytes | str) -> int:
@@ -62,7 +66,8 @@ class StreamPublisher:
 
     async def _top(self, key: str) -> int:
         try:
-            info: dict[Any, Any] = await self._redis.xinfo_stream(key)
+            async with asyncio.timeout(REPLY_SECONDS):
+                info: dict[Any, Any] = await self._redis.xinfo_stream(key)
         except ResponseError as error:
             if "no such key" in str(error).lower():
                 return 0
@@ -94,7 +99,8 @@ class StreamPublisher:
                 maxlen=self._max_length,
                 approximate=True,
             )
-        results = await pipe.execute(raise_on_error=False)
+        async with asyncio.timeout(REPLY_SECONDS):
+            results = await pipe.execute(raise_on_error=False)
         added = 0
         for (key, entry), result in zip([*chained, *markers], results, strict=True):
             if isinstance(result, ResponseError) and _ALREADY_PUBLISHED in str(result):
