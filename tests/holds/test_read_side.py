@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from command_service.replay.cli import run as replay
-from projector.time_travel.cli import run as time_travel
 from projector.projections import projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
+from projector.time_travel.cli import run as time_travel
 from tests.support.processes import Stack
 from tests.support.reference_fold import (
     expected_read_models,
