@@ -207,6 +207,46 @@ async def _probe_lag(
         await asyncio.sleep(interval)
 
 
+def probe_after(
+    probe_client: httpx.AsyncClient,
+    settings: BenchSettings,
+    result: LoadResult,
+    probes: set[asyncio.Task[None]],
+    *,
+    account_id: str,
+    body: dict[str, Any],
+    answered_at: float,
+) -> None:
+    """Start a lag probe for the deposit that answered ``body`` (kept in ``probes`` till done)."""
+    probe = asyncio.create_task(
+        _probe_lag(probe_client, settings, result=result, account_id=account_id,
+                   version=int(body["version"]), answered_at=answered_at)
+    )  # fmt: skip
+    probes.add(probe)
+    probe.add_done_callback(probes.discard)
+
+
+async def http_clients(
+    stack: contextlib.AsyncExitStack, settings: BenchSettings
+) -> tuple[list[httpx.AsyncClient], httpx.AsyncClient]:
+    """A client of one keep-alive connection per worker, and one small client for probes.
+
+    One shared httpx pool of BENCH_CLIENTS connections spends more CPU choosing a
+    connection than sending the request, which would measure httpx rather than the ledger.
+    """
+    timeout = httpx.Timeout(settings.bench_request_timeout_seconds)
+    clients = [
+        await stack.enter_async_context(
+            httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=timeout)
+        )
+        for _ in range(settings.bench_clients)
+    ]
+    probe_client = await stack.enter_async_context(
+        httpx.AsyncClient(limits=httpx.Limits(max_connections=8), timeout=timeout)
+    )
+    return clients, probe_client
+
+
 async def _load(
     clients: list[httpx.AsyncClient],
     probe_client: httpx.AsyncClient,
@@ -252,18 +292,10 @@ async def _load(
             result.final_position = max(result.final_position, int(body["position"]))
             if answered >= next_sample:
                 next_sample = answered + sample_every
-                probe = asyncio.create_task(
-                    _probe_lag(
-                        probe_client,
-                        settings,
-                        result=result,
-                        account_id=account.account_id,
-                        version=int(body["version"]),
-                        answered_at=answered,
-                    )
-                )
-                probes.add(probe)
-                probe.add_done_callback(probes.discard)
+                probe_after(
+                    probe_client, settings, result, probes,
+                    account_id=account.account_id, body=body, answered_at=answered,
+                )  # fmt: skip
 
     with Progress(transient=True) as progress:
         task = progress.add_task("loading", total=settings.bench_seconds)
@@ -334,23 +366,12 @@ async def _read(
 async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadResult:
     """All three phases against the running stack.
 
-    Each worker owns a client with a single keep-alive connection: one shared
-    httpx pool of BENCH_CLIENTS connections spends more CPU choosing a
-    connection than sending the request, which would measure httpx rather than
-    the ledger. Lag probes share one small client of their own.
+    Each worker owns a client with a single keep-alive connection; lag probes
+    share one small client of their own (see :func:`http_clients`).
     """
     result = LoadResult()
-    timeout = httpx.Timeout(settings.bench_request_timeout_seconds)
     async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=timeout)
-            )
-            for _ in range(settings.bench_clients)
-        ]
-        probe_client = await stack.enter_async_context(
-            httpx.AsyncClient(limits=httpx.Limits(max_connections=8), timeout=timeout)
-        )
+        clients, probe_client = await http_clients(stack, settings)
         if not checked:
             await check_stack(probe_client, settings)
         started = time.perf_counter()

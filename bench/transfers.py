@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from bench.load import http_clients
 from bench.settings import BenchSettings
 from bench.stats import latency_text, summarize
 
@@ -243,17 +244,8 @@ async def _sum_balances(
 async def run_transfers(settings: BenchSettings, run_id: str) -> TransferResult:
     """The whole section against the running stack; skipped (with the reason) when not deployed."""
     result = TransferResult()
-    timeout = httpx.Timeout(settings.bench_request_timeout_seconds)
     async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=timeout)
-            )
-            for _ in range(settings.bench_clients)
-        ]
-        probe_client = await stack.enter_async_context(
-            httpx.AsyncClient(limits=httpx.Limits(max_connections=8), timeout=timeout)
-        )
+        clients, probe_client = await http_clients(stack, settings)
         result.skipped = await _probe(probe_client, settings)
         if result.skipped is not None:
             return result

@@ -17,7 +17,7 @@ import time
 
 import httpx
 
-from bench.load import LoadResult, _Account, _post, _probe_lag, weighted_ids
+from bench.load import LoadResult, _Account, _post, probe_after, weighted_ids
 from bench.settings import BenchSettings
 from bench.wrk_driver import WrkResult, run_deposits
 
@@ -79,18 +79,8 @@ async def load_with_wrk(
             account.expected_balance += amount
             body = response.json()
             result.final_position = max(result.final_position, int(body["position"]))
-            probe = asyncio.create_task(
-                _probe_lag(
-                    probe_client,
-                    settings,
-                    result=result,
-                    account_id=account.account_id,
-                    version=int(body["version"]),
-                    answered_at=answered,
-                )
-            )
-            probes.add(probe)
-            probe.add_done_callback(probes.discard)
+            probe_after(probe_client, settings, result, probes,
+                        account_id=account.account_id, body=body, answered_at=answered)  # fmt: skip
         else:
             account.certain = account.certain and response.status_code < 500
         await asyncio.sleep(interval)
