@@ -15,8 +15,10 @@ variables; :func:`event_store_pool_env` gives it the same policy.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 #: Longest a caller waits for a pooled connection before the pool gives up.
@@ -38,7 +40,24 @@ def postgres_pool(
     Autocommit: most users run one statement per connection use, and those that
     need a transaction open one explicitly (``conn.transaction()``).
     """
-    return AsyncConnectionPool(
+    sweeps: set[asyncio.Task[None]] = set()
+
+    async def check(conn: AsyncConnection[Any]) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            # The idle connections beside a dead one most likely died with it (a restart,
+            # an operator ending backends). psycopg_pool would try them one by one, backing
+            # off 1 s, then 2 s, between failed checks, past POOL_WAIT_SECONDS: have it
+            # test and replace them all at once instead (the waiting request then gets a
+            # fresh one).
+            if not sweeps:
+                sweep = asyncio.get_running_loop().create_task(pool.check())
+                sweeps.add(sweep)
+                sweep.add_done_callback(sweeps.discard)
+            raise
+
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
@@ -48,11 +67,12 @@ def postgres_pool(
             "application_name": name,
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         },
-        check=AsyncConnectionPool.check_connection,
+        check=check,
         timeout=POOL_WAIT_SECONDS,
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         name=name,
     )
+    return pool
 
 
 def event_store_pool_env() -> dict[str, str]:

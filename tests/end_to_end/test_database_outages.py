@@ -17,6 +17,7 @@ import httpx
 import psycopg
 import pytest
 
+from shared_kernel.pools import postgres_pool
 from tests.support.infra import POSTGRES_SERVER_URL, scratch_database, unique_stream_name
 from tests.support.postgres_server import PrivatePostgres, private_postgres
 from tests.support.processes import Stack
@@ -105,6 +106,22 @@ def test_dead_pooled_connections_are_replaced_not_answered_with_500(
             assert deposit.status_code == 200, deposit.text
             read = query.get("/accounts", params={"owner": "olga"})
             assert read.status_code == 200, read.text
+
+
+async def test_a_pool_whose_idle_connections_all_died_hands_out_a_fresh_one_in_time() -> None:
+    """Four dead idle connections: checked one by one with psycopg_pool's backoff between
+    failed checks (0, 1, 2 s), the wait would run past POOL_WAIT_SECONDS."""
+    with scratch_database() as database_url:
+        pool = postgres_pool(database_url, "sweep-test", max_size=4, min_size=4)
+        await pool.open(wait=True)
+        try:
+            assert pool.get_stats()["pool_available"] == 4
+            end_every_backend(database_url)
+            async with pool.connection() as conn:
+                cursor = await conn.execute("SELECT 1")
+                assert await cursor.fetchone() == (1,)
+        finally:
+            await pool.close()
 
 
 def assert_outage(response: httpx.Response, seconds: float) -> None:
