@@ -32,7 +32,7 @@ from psycopg import AsyncConnection
 from projector.blocks import NewBlock
 from projector.checkpoints import advance_checkpoints, lock_checkpoints
 from projector.dead_letters import DeadLetters, Poison
-from projector.isolation import StreamIsolation, Undecodable, describe
+from projector.isolation import BatchRefused, StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
 from shared_kernel.event_log import LogEntry, PositionMarker
 from shared_kernel.language.events import decode_event
@@ -127,6 +127,15 @@ class BatchApplier:
         ``advance_to`` lets a catch-up that has read the store up to a position
         move the checkpoint there even when that position is a hole.
         """
+        try:
+            return await self._apply(conn, items, advance_to, isolate=False)
+        except BatchRefused:
+            return await self._apply(conn, items, advance_to, isolate=True)
+
+    async def _apply(
+        self, conn: AsyncConnection[Any], items: Sequence[Item], advance_to: int | None, *,
+        isolate: bool,
+    ) -> BatchOutcome:  # fmt: skip
         async with conn.transaction():
             checkpoints = await lock_checkpoints(
                 conn, self.names, self.versions,
@@ -160,7 +169,9 @@ class BatchApplier:
             if gap_before is None and advance_to is not None:
                 position = max(position, advance_to)
 
-            isolated = await self._isolation.apply(conn, fresh, undecodable, checkpoints)
+            isolated = await self._isolation.apply(
+                conn, fresh, undecodable, checkpoints, isolate=isolate
+            )
             poison.extend(isolated.poison.values())
             poison.sort(key=lambda item: item.position)
             if poison:

@@ -1,9 +1,10 @@
 """Applying a batch so that one stream's poison stops only that stream, in that projection.
 
-All projections try the whole batch in one savepoint first (the everyday
-path: one savepoint, no extra round trip beyond reading the blocks). When
-that fails, each projection tries its own events in its own savepoint, and a
-projection that refuses them goes one event at a time. An event it refuses
+All projections try the whole batch first, with no savepoint (the everyday
+path: no round trip beyond reading the blocks). When that fails, the batch's
+transaction is rolled back and run again isolating: each projection tries its
+own events in its own savepoint, and a projection that refuses them goes one
+event at a time. An event it refuses
 blocks its stream for it (:mod:`projector.blocks`): the event is parked in the
 dead-letter stream, and that projection applies none of the stream's later
 events (they are *held*, counted in the block row and kept by the store)
@@ -53,6 +54,10 @@ class Undecodable:
 
     entry: LogEntry
     error: str
+
+
+class BatchRefused(Exception):
+    """A projection refused the batch applied whole; its transaction must be rolled back."""
 
 
 @dataclass
@@ -113,6 +118,8 @@ class StreamIsolation:
         events: Sequence[RecordedEvent],
         undecodable: Sequence[Undecodable],
         checkpoints: Checkpoints,
+        *,
+        isolate: bool = False,
     ) -> Isolated:
         live = [p for p in self._projections if p.NAME not in checkpoints.stale]
         streams = [e.event.originator_id for e in events] + [u.entry.stream_id for u in undecodable]
@@ -126,12 +133,14 @@ class StreamIsolation:
                     if bad.entry.position > checkpoints.positions[projection.NAME]:
                         self._block(projection, bad.entry, bad.error, blocked, outcome)
         plans = {p.NAME: self._runnable(p, events, checkpoints, blocked, outcome) for p in live}
-        if any(plans.values()):
+        runnable = any(plans.values())
+        if runnable and not isolate:
+            # No savepoint: the batch's own transaction is the unit. A refusal rolls
+            # all of it back and the caller runs the batch again with ``isolate``.
             try:
-                async with conn.transaction():
-                    for projection in live:
-                        if plans[projection.NAME]:
-                            await projection.apply(conn, plans[projection.NAME])
+                for projection in live:
+                    if plans[projection.NAME]:
+                        await projection.apply(conn, plans[projection.NAME])
             except OUTAGES:
                 raise
             except Exception as error:
@@ -143,10 +152,12 @@ class StreamIsolation:
                         "error": describe(error),
                     },
                 )
-                await self._drop_made_up(conn, events, plans, outcome)
-                for projection in live:
-                    await self._one_projection(conn, projection, plans[projection.NAME], blocked,
-                                               outcome)  # fmt: skip
+                raise BatchRefused from error
+        elif runnable:
+            await self._drop_made_up(conn, events, plans, outcome)
+            for projection in live:
+                await self._one_projection(conn, projection, plans[projection.NAME], blocked,
+                                           outcome)  # fmt: skip
         await record_blocks(conn, outcome.blocks)
         await record_held(conn, outcome.held)
         return outcome

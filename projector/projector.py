@@ -20,13 +20,15 @@ partition this process holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -94,6 +96,9 @@ class Projector:
         self._applier = applier
         self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
         self._failures = 0
+        #: The session's own connection: batches reuse it instead of checking one out (and
+        #: pinging it) from the pool every time; an outage ends the session, and with it this.
+        self._conn: AsyncConnection[Any] | None = None
         self.status = ProjectorStatus()
         #: Shows this partition's progress (with its siblings') on the gauges.
         self._report = report or (lambda: show_status([self.status]))
@@ -121,10 +126,26 @@ class Projector:
             await asyncio.sleep(self._backoff.compute(self._failures))
             self._failures += 1
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self._pool.connection() as conn:
+                yield conn
+
     async def _session(self) -> None:
+        async with self._pool.connection() as conn:
+            self._conn = conn
+            try:
+                await self._consume()
+            finally:
+                self._conn = None
+
+    async def _consume(self) -> None:
         settings = self._settings
         applier = self._applier
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             versions = applier.versions
             await lay_out_partitions(conn, applier.names, versions, applier.partitions)
             checkpoints = await read_checkpoints(
@@ -189,7 +210,7 @@ class Projector:
         """Apply stream entries, then XACK them all (entries deleted meanwhile included)."""
         items = [to_item(entry_id, fields) for entry_id, fields in entries if fields]
         if items and items[-1].position > self.status.store_head:
-            await self._refresh_lag()
+            await self._refresh_head()
         await self.project([self._within_store(item) for item in items])
         await self._consumer.ack([entry_id for entry_id, _ in entries])
 
@@ -211,7 +232,7 @@ class Projector:
         """Apply ``items`` in order, fetching from the store whatever the stream lost."""
         remaining = list(items)
         while remaining:
-            async with self._pool.connection() as conn:
+            async with self._connection() as conn:
                 outcome = await self._applier.apply(conn, remaining)
             self._record(outcome)
             remaining = remaining[outcome.consumed :]
@@ -238,7 +259,7 @@ class Projector:
         """
         batch_size = self._settings.catch_up_batch_size
         applier = self._applier
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             head = await head_position(conn)
             target = min(up_to, head)
             checkpoints = await read_checkpoints(
@@ -266,7 +287,7 @@ class Projector:
 
     async def _catch_up_to_head(self) -> None:
         """The stream is silent: make sure it is not silent because Redis lost events."""
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             head = await head_position(conn)
         if head > self.status.checkpoint:
             log.info(
@@ -292,8 +313,14 @@ class Projector:
         self.status.last_event_at = last_event_at
         self._report()
 
+    async def _refresh_head(self) -> None:
+        """Learn the store's head: entries up to it are believed, one beyond it is bogus."""
+        async with self._connection() as conn:
+            head = await head_position(conn)
+        self.status.store_head = max(self.status.store_head, head)
+
     async def _refresh_lag(self) -> None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             head = await head_position(conn)
             # A replay elsewhere unblocks streams: re-read rather than count here.
             self.status.blocked = await blocked_counts(conn)
