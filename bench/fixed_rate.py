@@ -157,6 +157,14 @@ def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     loop = report.get("open_loop")
     if loop:
         met = loop["goals_met"]
+        base = loop.get("base")
+        if base:
+            rows.append((
+                "open loop's own client, closed loop (its rate's base)",
+                f"{base['client_capacity_per_second']:,.0f} /s",
+                f"{base['share']:.0%} of the lower of it and the max"
+                f" ({base['max_rate_per_second']:,.0f}/s): the Python client shares the cores",
+            ))  # fmt: skip
         rows += [
             (
                 f"open loop: {loop['rate_per_second']:,.0f} deposits/s,"

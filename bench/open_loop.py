@@ -24,15 +24,18 @@ import multiprocessing
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from bench.transfer_watch import TransferWatch
 from bench.transfers import TERMINAL, describe_status
+
+T = TypeVar("T")
 
 
 def due_times(rate: float, seconds: float) -> list[float]:
@@ -140,7 +143,7 @@ class _Phase:
             return
         self._result.commands.append((offset, answered - due))
         self._result.events += 1
-        if index % self._visibility_every == 0:
+        if self._visibility_every and index % self._visibility_every == 0:
             await self._visible(account, int(answer.body["position"]), answered, offset)
 
     async def _visible(self, account: str, position: int, answered: float, offset: float) -> None:
@@ -254,6 +257,68 @@ async def run_open_loop(
     return result
 
 
+async def closed_loop_capacity(
+    targets: Targets, *, seconds: float, connections: int, share: tuple[int, int] = (0, 1),
+    start_at: float | None = None,
+) -> int:  # fmt: skip
+    """Deposits accepted in ``seconds`` by this process's part of ``connections`` busy loops.
+
+    The same client, mix and pool as the open loop, each loop sending its next
+    deposit when the last is answered: the most this client gets through while it
+    shares the machine with the stack, the base the open loop's rate is a share of.
+    """
+    result = OpenLoopResult(rate=0.0, seconds=seconds)
+    worker, workers = share
+    loops = max(1, connections // workers + (worker < connections % workers))
+    pool = aiohttp.TCPConnector(limit=loops)
+    async with aiohttp.ClientSession(
+        connector=pool, timeout=aiohttp.ClientTimeout(total=30.0)
+    ) as session:
+        phase = _Phase(
+            _Http(session), targets, result, visibility_every=0, follow_seconds=0.0, watch=None
+        )
+        if start_at is not None:
+            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        end = time.perf_counter() + seconds
+
+        async def busy() -> None:
+            while (sent := time.perf_counter()) < end:
+                await phase.deposit(1, sent, 0.0)
+
+        await asyncio.gather(*(busy() for _ in range(loops)))
+    return len(result.commands)
+
+
+def _capacity_share(targets: Targets, **options: Any) -> int:
+    return asyncio.run(closed_loop_capacity(targets, **options))
+
+
+def measure_client_capacity(
+    targets: Targets, *, seconds: float, connections: int, workers: int
+) -> float:
+    """Deposits per second the open loop's own client processes reach in a closed loop."""
+    accepted = _in_processes(
+        _capacity_share, targets, workers, seconds=seconds, connections=connections
+    )
+    return sum(accepted) / seconds
+
+
+def _in_processes(run: Callable[..., T], targets: Targets, workers: int, **options: Any) -> list[T]:
+    """``run(targets, share=(k, workers), start_at=..., **options)`` in ``workers`` processes.
+
+    One Python process falls behind its schedule well below the rates these
+    phases need; several share the work, started together on the monotonic clock.
+    """
+    context = multiprocessing.get_context("spawn")
+    start_at = time.monotonic() + 2.0 + 0.5 * workers  # time for every process to start
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(run, targets, share=(k, workers), start_at=start_at, **options)
+            for k in range(workers)
+        ]
+        return [future.result() for future in futures]
+
+
 def _run_share(targets: Targets, **options: Any) -> OpenLoopResult:
     """One client process's part of the schedule (``options`` of :func:`run_open_loop`)."""
     return asyncio.run(run_open_loop(targets, **options))
@@ -262,23 +327,10 @@ def _run_share(targets: Targets, **options: Any) -> OpenLoopResult:
 def run_open_loop_processes(
     targets: Targets, *, rate: float, transfer_rate: float, seconds: float, workers: int
 ) -> OpenLoopResult:
-    """The open loop split over ``workers`` client processes, their results merged.
-
-    One Python process falls behind its schedule well below the rates this
-    phase needs (sends go out late, which the due-time latency would then
-    blame on the server); several share the work and each keeps its pace.
-    """
-    context = multiprocessing.get_context("spawn")
-    start_at = time.monotonic() + 2.0 + 0.5 * workers  # time for every process to start
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                _run_share, targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds,
-                share=(k, workers), start_at=start_at,
-            )
-            for k in range(workers)
-        ]  # fmt: skip
-        parts = [future.result() for future in futures]
+    """The open loop split over ``workers`` client processes, their results merged."""
+    parts = _in_processes(
+        _run_share, targets, workers, rate=rate, transfer_rate=transfer_rate, seconds=seconds
+    )
     merged = OpenLoopResult(rate=rate, seconds=seconds)
     for part in parts:
         merged.commands += part.commands

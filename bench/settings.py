@@ -67,6 +67,11 @@ class BenchSettings(BaseSettings):
     bench_open_loop_share: float = Field(
         default=0.5, gt=0, le=1, description="Its deposit rate, as a share of the measured max."
     )
+    bench_capacity_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        description="Length of the open loop's own client's closed-loop run, the base of its rate.",
+    )
     bench_open_loop_accounts: int = Field(default=200, ge=1)
     bench_open_loop_processes: int = Field(
         default=2, ge=1, le=16, description="Client processes sharing the open loop's schedule."
