@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bench.fixed_rate import fixed_rate_rows, open_loop_section, prepare_targets
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.load import weighted_ids
-from bench.open_loop import OpenLoopResult, due_times
-from bench.process_cpu import POSTGRES, classify, per_event_ms, sample
+from bench.open_loop import OpenLoopResult, due_times, measure_client_capacity
+from bench.process_cpu import POSTGRES, classify, database_of, per_event_ms, sample
 from bench.scale import comparison
 from bench.scale import markdown as scale_markdown
+from shared_kernel.language.events import MoneyDeposited
+from shared_kernel.settings import EVENTS_TABLE
 from tests.support.infra import POSTGRES_SERVER_URL
 from tests.support.processes import Stack
 
@@ -44,6 +47,10 @@ def test_processes_are_told_apart_by_module_and_backends_by_database() -> None:
     assert classify(["postgres: ledger_writer ledger [local] idle"], "ledger") == POSTGRES
     assert classify([backend], "other") is None
     assert classify(["postgres: 15/main: checkpointer"], "ledger") is None
+    assert classify([python, "-m", "projector"], "ledger", serves="ledger") == "projector"
+    assert classify([python, "-m", "projector"], "ledger", serves="test_1") is None
+    assert database_of(b"HOME=/root\0DATABASE_URL=postgresql://u@h:5/test_1?x=1\0") == "test_1"
+    assert database_of(b"HOME=/root\0") is None
 
 
 def test_cpu_per_event_is_the_difference_over_the_events() -> None:
@@ -59,6 +66,11 @@ def test_sampling_reads_this_machines_processes(tmp_path: Path) -> None:
     (fake / "cmdline").write_bytes(b"/usr/bin/python\0-m\0projector\0")
     ticks = 100  # the usual clock ticks per second
     (fake / "stat").write_text(f"4242 (python) S 1 1 1 0 -1 0 0 0 0 0 {3 * ticks} {ticks} 0 0")
+    other = tmp_path / "4343"  # the projector of another stack, on another database
+    other.mkdir()
+    (other / "cmdline").write_bytes(b"/usr/bin/python\0-m\0projector\0")
+    (other / "stat").write_text(f"4343 (python) S 1 1 1 0 -1 0 0 0 0 0 {5 * ticks} 0 0 0")
+    (other / "environ").write_bytes(b"DATABASE_URL=postgresql://127.0.0.1/other\0")
     (tmp_path / "self").mkdir()
     assert sample("ledger", proc=tmp_path) == {"projector": pytest.approx(4.0, rel=0.01)}
 
@@ -98,6 +110,14 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert section["transfer_completion"]["count"] == 6
     assert section["events"] == 60 + 6 * 4
     assert {"command service", "projector", POSTGRES} <= set(section["cpu_ms_per_event"])
+
+    # The base of the open loop's rate: its own client in a closed loop, every
+    # deposit it counts accepted by the command service.
+    deposits_before = _deposits(stack.database_url)
+    capacity = measure_client_capacity(targets, seconds=1.0, connections=4, workers=2)
+    assert capacity > 0
+    assert _deposits(stack.database_url) - deposits_before == capacity  # per 1 s
+
     assert Path(section["plot"]).read_bytes()[:8] == PNG_SIGNATURE
     background = section["postgresql_background"]
     assert set(background) == {"checkpoints", "checkpoint_buffers_written", "wal_mib",
@@ -105,6 +125,14 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert all(count >= 0 for count in background.values())
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
+
+
+def _deposits(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {EVENTS_TABLE} WHERE topic = %s", (MoneyDeposited.TOPIC,)
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def test_the_scale_report_sets_each_figure_beside_its_cost_ratio() -> None:
