@@ -29,7 +29,7 @@ from psycopg import AsyncConnection
 from projector.batch import recorded_event
 from projector.blocks import NewBlock
 from projector.checkpoints import Checkpoints
-from projector.isolation import StreamIsolation, Undecodable, describe
+from projector.isolation import BatchRefused, StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
 from projector.rebuild.build_blocks import has_blocks_table
 from projector.rebuild.tables import put_first_on_path
@@ -117,5 +117,9 @@ async def _apply(
         except (msgspec.MsgspecError, ValueError) as error:
             undecodable.append(Undecodable(entry, describe(error)))
     checkpoints = Checkpoints(positions={projection.NAME: after}, last_event_at=None)
-    isolated = await isolation.apply(conn, events, undecodable, checkpoints)
+    try:
+        async with conn.transaction():
+            isolated = await isolation.apply(conn, events, undecodable, checkpoints)
+    except BatchRefused:  # rolled back to before the batch: apply it isolating
+        isolated = await isolation.apply(conn, events, undecodable, checkpoints, isolate=True)
     return isolated.blocks
