@@ -19,13 +19,20 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+#: Opens every unsynced statement: turns the flush wait off for its own transaction only.
+UNSYNCED = "WITH unsynced AS (SELECT set_config('synchronous_commit', 'off', true))"
+
 
 async def execute_unsynced(conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]) -> None:
-    """Run ``query`` in a transaction of its own that commits without waiting for the flush.
+    """Run ``query`` as a transaction of its own that commits without waiting for the flush.
 
-    ``conn`` must be in autocommit mode (no transaction open): ``SET LOCAL`` would
-    otherwise reach the caller's transaction.
+    One statement, one round trip: ``query`` follows :data:`UNSYNCED` and must read
+    from ``unsynced`` (``INSERT ... SELECT ... FROM unsynced``), since PostgreSQL
+    skips a ``WITH`` query nothing refers to. ``set_config(..., true)`` is local
+    to the statement's own transaction, so ``conn`` must be in autocommit mode (no
+    transaction open): it would otherwise reach the caller's transaction.
     """
-    async with conn.transaction():
-        await conn.execute("SET LOCAL synchronous_commit = off")
-        await conn.execute(query, params)
+    if "FROM unsynced" not in query:
+        msg = f"an unsynced write must select FROM unsynced, else it waits for the flush: {query}"
+        raise ValueError(msg)
+    await conn.execute(f"{UNSYNCED} {query}", params)

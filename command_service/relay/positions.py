@@ -14,7 +14,7 @@ from shared_kernel.unsynced_writes import execute_unsynced
 
 _SELECT = "SELECT position FROM relay_positions WHERE stream_name = %s"
 _UPSERT = (
-    "INSERT INTO relay_positions (stream_name, position) VALUES (%s, %s)"
+    "INSERT INTO relay_positions (stream_name, position) SELECT %s::text, %s::bigint FROM unsynced"
     " ON CONFLICT (stream_name) DO UPDATE"
     " SET position = GREATEST(relay_positions.position, EXCLUDED.position), updated_at = now()"
 )

@@ -26,12 +26,13 @@ SAGA_NAME = "transfers"
 
 _SELECT = "SELECT position, swept_to FROM saga_positions WHERE saga = %s"
 _SAVE_POSITION = (
-    "INSERT INTO saga_positions (saga, position) VALUES (%s, %s)"
+    "INSERT INTO saga_positions (saga, position) SELECT %s::text, %s::bigint FROM unsynced"
     " ON CONFLICT (saga) DO UPDATE"
     " SET position = GREATEST(saga_positions.position, EXCLUDED.position), updated_at = now()"
 )
 _SAVE_SWEPT = (
-    "INSERT INTO saga_positions (saga, position, swept_to) VALUES (%s, 0, %s)"
+    "INSERT INTO saga_positions (saga, position, swept_to)"
+    " SELECT %s::text, 0, %s::bigint FROM unsynced"
     " ON CONFLICT (saga) DO UPDATE SET swept_to = EXCLUDED.swept_to, updated_at = now()"
 )
 # Requests after the mark (a range of the notification_id index), minus those whose
