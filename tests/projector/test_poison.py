@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import psycopg
 import pytest
 import redis
 
@@ -25,6 +24,7 @@ from tests.support.reference_fold import (
     store_head,
     wait_until_projected,
 )
+from tests.support.sql import value
 from tests.support.streams import metric_value, raw_entries, stream_top, wait_for_stream_top
 
 pytestmark = pytest.mark.processes
@@ -34,12 +34,8 @@ METADATA = EventMetadata(correlation_id="poison-test", causation_id="poison-test
 
 def consume_position(database_url: str) -> int:
     """A position no event will ever get: a hole, as a rejected append leaves."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id'))", (EVENTS_TABLE,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    query = "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id'))"
+    return int(value(database_url, query, (EVENTS_TABLE,)))
 
 
 def write_and_publish(

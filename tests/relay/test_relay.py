@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 import redis
 
@@ -10,6 +9,7 @@ from tests.support.infra import free_port
 from tests.support.ledger_writer import BackgroundWriter, LedgerWriter
 from tests.support.processes import ServiceProcess, Stack
 from tests.support.reference_fold import store_head
+from tests.support.sql import rows
 from tests.support.streams import (
     metric_value,
     published,
@@ -32,11 +32,9 @@ def assert_stream_is_the_log(client: redis.Redis, stream: str, database_url: str
 
 
 def relay_position(database_url: str, stream: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT position FROM relay_positions WHERE stream_name = %s", (stream,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+    found = rows(database_url, "SELECT position FROM relay_positions WHERE stream_name = %s",
+                 (stream,))  # fmt: skip
+    return int(found[0][0]) if found else 0
 
 
 def test_publishes_every_stored_event_in_order_and_wakes_on_notify(
