@@ -25,7 +25,12 @@ from tests.support.reference_fold import (
     wait_until_projected,
 )
 from tests.support.sql import value
-from tests.support.streams import metric_value, raw_entries, stream_top, wait_for_stream_top
+from tests.support.streams import (
+    metric_value,
+    raw_entries,
+    stream_top,
+    wait_until_published,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -42,9 +47,7 @@ def write_and_publish(
     writer: LedgerWriter, client: redis.Redis, stream: str, database_url: str, seed: int
 ) -> int:
     writer.write_random(10, seed=seed)
-    head = store_head(database_url)
-    wait_for_stream_top(client, stream, head)
-    return head
+    return wait_until_published(client, stream, database_url)
 
 
 def test_poison_entries_are_dead_lettered_and_the_read_models_stay_true(
