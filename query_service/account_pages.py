@@ -1,9 +1,9 @@
 """An account's listings (statement, transfers, holds): newest first, a keyset page at a time.
 
-Each page continues strictly below the position of the last row served, so
-rows recorded meanwhile neither repeat nor vanish and page N costs what page 1
-does. A cursor is bound to its account: one issued for another account's
-listing is refused before any read.
+Each page continues strictly below the key of the last row served (its log
+position; a statement line's version), so rows recorded meanwhile neither
+repeat nor vanish and page N costs what page 1 does. A cursor is bound to its
+account: one issued for another account's listing is refused before any read.
 """
 
 from __future__ import annotations
