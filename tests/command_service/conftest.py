@@ -1,4 +1,5 @@
-"""One command service process per test module: starting it costs more than most tests."""
+"""One command service process per test module (starting it costs more than most tests),
+and the real event store on a test's own database."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from command_service.event_store import LedgerEventStore, event_store_env
 from tests.support.processes import ServiceProcess, Stack, scratch_stack
 
 
@@ -25,3 +27,11 @@ def command_service(command_stack: Stack) -> ServiceProcess:
 @pytest.fixture(scope="module")
 def command_database(command_stack: Stack) -> str:
     return command_stack.database_url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[LedgerEventStore]:
+    """The real event store on this test's own database."""
+    store = LedgerEventStore(env=event_store_env(database_url))
+    yield store
+    store.close()

@@ -9,7 +9,7 @@ version); positions are the store's real notification ids.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -35,13 +35,6 @@ from command_service.errors import (
 from command_service.event_store import LedgerEventStore, event_store_env
 from shared_kernel.language.events import EventMetadata, MoneyDeposited
 from tests.support.sql import rows
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url))
-    yield store
-    store.close()
 
 
 @pytest.fixture

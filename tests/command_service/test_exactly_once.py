@@ -9,7 +9,7 @@ command's effect in the store itself, independently of what was answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -66,13 +66,6 @@ class ReplyLosingStore(LedgerEventStore):
             ReplyLosingStore.replies_to_lose -= 1
             raise OperationalError("server closed the connection unexpectedly (reply lost)")
         return positions
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url))
-    yield store
-    store.close()
 
 
 async def started(store: LedgerEventStore, **options: Any) -> CommandBus:
