@@ -20,6 +20,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
+from bench.stats import rate
 from command_service.event_store import event_store_env
 from schema.scratch import scratch_database
 
@@ -48,7 +49,7 @@ class LibraryRate:
 
     @property
     def per_second(self) -> float:
-        return self.saves / self.seconds if self.seconds else 0.0
+        return rate(self.saves, self.seconds)
 
 
 def measure_library_rate(

@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bench.history import fill_store
+from bench.stats import rate
 from projector.projections import projection_named
 from projector.rebuild.rebuilder import Rebuild, RebuildOptions
 from projector.rebuild.records import RebuildRecord
@@ -52,7 +53,7 @@ class RebuildResult:
 
     @property
     def events_per_second(self) -> float:
-        return self.events / self.replay_seconds if self.replay_seconds else 0.0
+        return rate(self.events, self.replay_seconds)
 
     @property
     def seconds_per_million(self) -> float:

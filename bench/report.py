@@ -23,7 +23,7 @@ from bench.load import LoadResult
 from bench.partition_scaling import scaling_rows
 from bench.rebuild import rebuild_rows
 from bench.settings import BenchSettings
-from bench.stats import Summary, format_ms, latency_text, summarize
+from bench.stats import Summary, format_ms, latency_text, rate_cells, summarize
 from bench.transfers import TransferResult, transfer_rows, transfer_section
 
 
@@ -160,11 +160,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
             if "tps" in ceiling
             else str(ceiling.get("error")),
         ),
-        (
-            "commands (HTTP deposits)",
-            f"{commands['per_second']:,.0f} /s",
-            f"{ratio:.1%} of the ceiling" if ratio is not None else "no ceiling to compare",
-        ),
+        ("commands (HTTP deposits)", *rate_cells(commands["per_second"], ratio)),
         ("command latency", latency_text(commands["latency"]), f"{errors} refused or failed"),
         (
             "visibility lag (answered -> query shows it)",

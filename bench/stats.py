@@ -34,6 +34,21 @@ def latency_text(summary: Mapping[str, Any]) -> str:
     )
 
 
+def rate(count: float, seconds: float) -> float:
+    """``count`` per second over ``seconds``; 0 for a run that took no time."""
+    return count / seconds if seconds else 0.0
+
+
+def rate_cells(per_second: float, ratio_to_ceiling: float | None) -> tuple[str, str]:
+    """A report row's value and note for a rate: it, and its share of the ceiling."""
+    beside = (
+        f"{ratio_to_ceiling:.1%} of the ceiling"
+        if ratio_to_ceiling is not None
+        else "no ceiling to compare"
+    )
+    return f"{per_second:,.0f} /s", beside
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     """The ``q``-th percentile (1..99) of ``values``; needs at least one value."""
     if not 1 <= q <= 99:

@@ -31,7 +31,7 @@ import httpx
 
 from bench.load import http_clients
 from bench.settings import BenchSettings
-from bench.stats import latency_text, summarize
+from bench.stats import latency_text, rate_cells, summarize
 
 TERMINAL = frozenset({"completed", "refunded", "failed"})
 
@@ -301,11 +301,7 @@ def transfer_rows(section: dict[str, Any]) -> list[tuple[str, str, str]]:
     ratio = section["ratio_to_ceiling"]
     outcomes = ", ".join(f"{n} {status}" for status, n in sorted(section["outcomes"].items()))
     return [
-        (
-            "transfers (HTTP POST /transfers, 202)",
-            f"{section['per_second']:,.0f} /s",
-            f"{ratio:.1%} of the ceiling" if ratio is not None else "no ceiling to compare",
-        ),
+        ("transfers (HTTP POST /transfers, 202)", *rate_cells(section["per_second"], ratio)),
         (
             "transfer request latency",
             latency_text(section["request_latency"]),

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.stats import rate
+
 #: The Lua script: deposits of a fixed amount to random accounts, and at the end one
 #: JSON line with exact counts and percentiles (wrk's own text output is rounded).
 _SCRIPT = """
@@ -58,7 +60,7 @@ class WrkResult:
 
     @property
     def per_second(self) -> float:
-        return self.accepted / self.seconds if self.seconds else 0.0
+        return rate(self.accepted, self.seconds)
 
 
 def wrk_executable() -> str | None:

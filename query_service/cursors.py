@@ -113,3 +113,8 @@ def decode_cursor(text: str, expected: type[C]) -> C:
     if not isinstance(cursor, expected):
         raise InvalidCursor("the cursor belongs to another kind of query")
     return cursor
+
+
+def continued_after(text: str | None, expected: type[C]) -> C | None:
+    """The cursor a page continues after: None (the first page) when the client sent none."""
+    return decode_cursor(text, expected) if text is not None else None

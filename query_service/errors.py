@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from uuid import UUID
 
 
 class NotProjected(LookupError):
@@ -19,3 +20,13 @@ class NotProjected(LookupError):
         super().__init__(detail)
         self.detail = detail
         self.fields = fields
+
+
+class AccountNotFound(NotProjected):
+    """No account with this id has been projected (yet)."""
+
+    kind, title = "account", "No such account"
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"no account {account_id} in the read models", account_id=str(account_id))
+        self.account_id = account_id

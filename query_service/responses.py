@@ -94,6 +94,13 @@ READ_RESPONSES = {
         " names them) until an operator replays it"
     ),
 }
+
+
+def not_found_responses(description: str) -> dict[int, ResponseSpec]:
+    """The responses of a read of one resource by key, whose 404 ``description`` names."""
+    return {**READ_RESPONSES, HTTP_404_NOT_FOUND: problem_spec(description)}
+
+
 #: The reads of one versioned resource: an ETag, and 304 for If-None-Match.
 CONDITIONAL_RESPONSES = {HTTP_304_NOT_MODIFIED: NOT_MODIFIED}
 

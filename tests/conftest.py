@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.infra import REDIS_URL, scratch_database, unique_stream_name
+from tests.support.infra import REDIS_URL, delete_stream, scratch_database, unique_stream_name
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack
 
@@ -25,10 +25,7 @@ def stream_name() -> Iterator[str]:
     """A Redis Stream key of this test's own, deleted afterwards."""
     name = unique_stream_name()
     yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{name}*"):
-        client.delete(key)
-    client.close()
+    delete_stream(name)
 
 
 @pytest.fixture

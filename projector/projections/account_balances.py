@@ -24,13 +24,14 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.json_rows import select_rows, struct_rows_param
+from projector.projections.json_rows import select_rows
 from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
 from projector.projections.reference_sql import (
     decoded,
     signed_amount_sql,
     topic,
 )
+from projector.projections.stream_rows import continued, fold_rows
 from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
@@ -126,13 +127,7 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
             last_position=recorded.position,
             held=0,
         )
-    if row is None:
-        raise CannotProject(f"{type(event).__name__} for unknown account {event.originator_id}")
-    if event.originator_version != row.version + 1:
-        raise CannotProject(
-            f"account {row.account_id} is at version {row.version};"
-            f" version {event.originator_version} does not follow it"
-        )
+    row = continued(row, "account", event)
     balance, status, held = row.balance, row.status, row.held
     if is_movement(event):
         if event.currency != row.currency:
@@ -160,11 +155,6 @@ def balance_after(row: Balance | None, recorded: RecordedEvent) -> Balance:
 
 
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
-    account_ids = list({recorded.event.originator_id for recorded in events})
-    cursor = await conn.execute(_SELECT, (account_ids,))
-    rows: dict[UUID, Balance] = {row[0]: Balance(*row) for row in await cursor.fetchall()}
-    changed: dict[UUID, Balance] = {}
-    for recorded in events:
-        account_id = recorded.event.originator_id
-        changed[account_id] = rows[account_id] = balance_after(rows.get(account_id), recorded)
-    await conn.execute(_UPSERT, (struct_rows_param(changed.values()),))
+    await fold_rows(
+        conn, events, select=_SELECT, upsert=_UPSERT, row_type=Balance, after=balance_after
+    )

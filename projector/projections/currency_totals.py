@@ -17,18 +17,16 @@ with the other projections.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.movements import MOVEMENTS, is_movement
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
-from projector.projections.summed_rows import SummedRows
+from projector.projections.summed_rows import SummedRows, account_sums
 from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "currency_totals"
@@ -65,18 +63,6 @@ SUMMED = SummedRows(
 )  # fmt: skip
 
 
-@dataclass
-class _Delta:
-    """What one batch adds to one currency's totals."""
-
-    updated_at: datetime
-    last_position: int
-    balance: int = 0
-    accounts: int = 0
-    open_accounts: int = 0
-    closed_accounts: int = 0
-
-
 async def _currencies_of_closed(
     conn: AsyncConnection[Any], events: Sequence[RecordedEvent]
 ) -> dict[UUID, str]:
@@ -88,33 +74,16 @@ async def _currencies_of_closed(
 
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
     currencies = await _currencies_of_closed(conn, events)
-    deltas: dict[str, _Delta] = {}
-    for recorded in events:
+
+    def currency_of(recorded: RecordedEvent) -> tuple[str] | None:
         event = recorded.event
         if is_movement(event):
-            currency = event.currency
-        elif isinstance(event, AccountOpened | AccountClosed):
+            return (event.currency,)
+        if isinstance(event, AccountOpened | AccountClosed):
             try:
-                currency = currencies[event.originator_id]
+                return (currencies[event.originator_id],)
             except KeyError:
                 raise CannotProject(f"account {event.originator_id} was never opened") from None
-        else:
-            continue
-        delta = deltas.setdefault(currency, _Delta(event.timestamp, recorded.position))
-        delta.updated_at, delta.last_position = event.timestamp, recorded.position
-        if is_movement(event):
-            delta.balance += signed_amount(event)
-        elif isinstance(event, AccountOpened):
-            delta.accounts += 1
-            delta.open_accounts += 1
-        else:
-            delta.open_accounts -= 1
-            delta.closed_accounts += 1
-    if not deltas:
-        return
-    rows = [
-        (currency, d.balance, d.accounts, d.open_accounts, d.closed_accounts, d.updated_at,
-         d.last_position)
-        for currency, d in deltas.items()
-    ]  # fmt: skip
-    await SUMMED.apply(conn, rows)
+        return None
+
+    await SUMMED.add(conn, account_sums(events, currency_of))

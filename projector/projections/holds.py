@@ -18,8 +18,9 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.json_rows import select_rows, struct_rows_param
+from projector.projections.json_rows import select_rows
 from projector.projections.reference_sql import decoded, topic
+from projector.projections.stream_rows import continued, fold_rows
 from shared_kernel.language.events import (
     HoldCaptured,
     HoldExpired,
@@ -85,8 +86,8 @@ _UPSERT = (
 )
 
 
-class Hold(msgspec.Struct, frozen=True):
-    """One row of ``holds``."""
+class HoldState(msgspec.Struct, frozen=True):
+    """What a row of ``holds`` says of its hold: the query service serves these fields as is."""
 
     hold_id: UUID
     account_id: UUID
@@ -99,6 +100,11 @@ class Hold(msgspec.Struct, frozen=True):
     placed_at: datetime
     ended_at: datetime | None
     version: int
+
+
+class Hold(HoldState, frozen=True):
+    """One row of ``holds``: the hold, and where its stream stands in the log."""
+
     placed_position: int
     last_position: int
 
@@ -124,13 +130,7 @@ def hold_after(row: Hold | None, recorded: RecordedEvent) -> Hold:
             placed_position=recorded.position,
             last_position=recorded.position,
         )
-    if row is None:
-        raise CannotProject(f"{type(event).__name__} for unknown hold {event.originator_id}")
-    if event.originator_version != row.version + 1:
-        raise CannotProject(
-            f"hold {row.hold_id} is at version {row.version};"
-            f" version {event.originator_version} does not follow it"
-        )
+    row = continued(row, "hold", event)
     if row.status != "placed":
         raise CannotProject(f"hold {row.hold_id} is {row.status}; it ends once")
     return msgspec.structs.replace(
@@ -144,11 +144,6 @@ def hold_after(row: Hold | None, recorded: RecordedEvent) -> Hold:
 
 
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
-    hold_ids = list({recorded.event.originator_id for recorded in events})
-    cursor = await conn.execute(_SELECT, (hold_ids,))
-    rows: dict[UUID, Hold] = {row[0]: Hold(*row) for row in await cursor.fetchall()}
-    changed: dict[UUID, Hold] = {}
-    for recorded in events:
-        hold_id = recorded.event.originator_id
-        changed[hold_id] = rows[hold_id] = hold_after(rows.get(hold_id), recorded)
-    await conn.execute(_UPSERT, (struct_rows_param(changed.values()),))
+    await fold_rows(
+        conn, events, select=_SELECT, upsert=_UPSERT, row_type=Hold, after=hold_after
+    )

@@ -1,6 +1,6 @@
 """``owner_summaries``: per owner and currency, the accounts (open, closed) and their balance.
 
-Added in issue 4 as the proof that a read model is one module plus its DDL
+The proof that a read model is one module plus its DDL
 (``schema/sql/008_owner_summaries.sql``): registering it in
 :mod:`projector.projections` is all the projector needs; a database that was
 projected before it existed catches it up from the event store at start-up.
@@ -16,17 +16,15 @@ rebuilds on its own, in any order with the others.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.movements import MOVEMENTS, is_movement, signed_amount
+from projector.projections.movements import MOVEMENTS
 from projector.projections.openings import account_openings
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
-from projector.projections.summed_rows import SummedRows
+from projector.projections.summed_rows import SummedRows, account_sums
 from shared_kernel.language.events import AccountClosed, AccountOpened, LedgerEvent
 
 NAME = "owner_summaries"
@@ -64,42 +62,13 @@ SUMMED = SummedRows(
 )  # fmt: skip
 
 
-@dataclass
-class _Delta:
-    """What one batch adds to one owner's accounts in one currency."""
-
-    updated_at: datetime
-    last_position: int
-    accounts: int = 0
-    open_accounts: int = 0
-    closed_accounts: int = 0
-    balance: int = 0
-
-
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
     openings = await account_openings(conn, events, {r.event.originator_id for r in events})
-    deltas: dict[tuple[str, str], _Delta] = {}
-    for recorded in events:
-        event = recorded.event
-        opened = openings.get(event.originator_id)
+
+    def owner_and_currency(recorded: RecordedEvent) -> tuple[str, str]:
+        opened = openings.get(recorded.event.originator_id)
         if opened is None:
-            raise CannotProject(f"account {event.originator_id} was never opened")
-        key = (opened.owner, opened.currency)
-        delta = deltas.setdefault(key, _Delta(event.timestamp, recorded.position))
-        delta.updated_at, delta.last_position = event.timestamp, recorded.position
-        if is_movement(event):
-            delta.balance += signed_amount(event)
-        elif isinstance(event, AccountOpened):
-            delta.accounts += 1
-            delta.open_accounts += 1
-        elif isinstance(event, AccountClosed):
-            delta.open_accounts -= 1
-            delta.closed_accounts += 1
-    if not deltas:
-        return
-    rows = [
-        (owner, currency, d.accounts, d.open_accounts, d.closed_accounts, d.balance,
-         d.updated_at, d.last_position)
-        for (owner, currency), d in deltas.items()
-    ]  # fmt: skip
-    await SUMMED.apply(conn, rows)
+            raise CannotProject(f"account {recorded.event.originator_id} was never opened")
+        return (opened.owner, opened.currency)
+
+    await SUMMED.add(conn, account_sums(events, owner_and_currency))

@@ -20,15 +20,56 @@ a replay of a blocked stream applies older events after newer ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 
+from projector.projections.base import RecordedEvent
 from projector.projections.json_rows import rows_param, select_rows
+from projector.projections.movements import is_movement, signed_amount
+from shared_kernel.language.events import AccountClosed, AccountOpened
 
 Column = tuple[str, str]
+Key = TypeVar("Key", bound=Hashable)
+
+
+@dataclass
+class AccountSums:
+    """What one batch adds to the accounts under one key: their balance, and how many are
+    opened, open and closed. The attribute names are the tables' column names."""
+
+    updated_at: datetime
+    last_position: int
+    balance: int = 0
+    accounts: int = 0
+    open_accounts: int = 0
+    closed_accounts: int = 0
+
+
+def account_sums(
+    events: Sequence[RecordedEvent], key: Callable[[RecordedEvent], Key | None]
+) -> dict[Key, AccountSums]:
+    """What ``events`` add under each key; ``key`` says where an event counts (None: nowhere)."""
+    sums: dict[Key, AccountSums] = {}
+    for recorded in events:
+        under = key(recorded)
+        if under is None:
+            continue
+        event = recorded.event
+        delta = sums.setdefault(under, AccountSums(event.timestamp, recorded.position))
+        delta.updated_at, delta.last_position = event.timestamp, recorded.position
+        if is_movement(event):
+            delta.balance += signed_amount(event)
+        elif isinstance(event, AccountOpened):
+            delta.accounts += 1
+            delta.open_accounts += 1
+        elif isinstance(event, AccountClosed):
+            delta.open_accounts -= 1
+            delta.closed_accounts += 1
+    return sums
 
 
 @dataclass(frozen=True)
@@ -67,3 +108,14 @@ class SummedRows:
         """Add ``rows`` (keys, sums, updated_at, last_position: the table's column order)."""
         if rows:
             await conn.execute(self.statement, (rows_param(rows),))
+
+    async def add(
+        self, conn: AsyncConnection[Any], sums: Mapping[tuple[Any, ...], AccountSums]
+    ) -> None:
+        """Add ``sums``, each under its key's values (in the order of ``keys``)."""
+        rows = [
+            (*key, *(getattr(delta, name) for name, _ in self.sums), delta.updated_at,
+             delta.last_position)
+            for key, delta in sums.items()
+        ]  # fmt: skip
+        await self.apply(conn, rows)

@@ -21,8 +21,9 @@ import msgspec
 from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
-from projector.projections.json_rows import select_rows, struct_rows_param
+from projector.projections.json_rows import select_rows
 from projector.projections.reference_sql import decoded, topic, topics
+from projector.projections.stream_rows import continued, fold_rows
 from shared_kernel.language.events import (
     LedgerEvent,
     TransferCompleted,
@@ -86,7 +87,7 @@ _TRANSITIONS: dict[type[LedgerEvent], tuple[TransferStatus, TransferStatus]] = {
 
 _COLUMNS = (
     "transfer_id, from_account, to_account, amount, currency, status, reason, requested_at,"
-    " debited_at, finished_at, updated_at, version, requested_position, last_position"
+    " debited_at, finished_at, version, updated_at, requested_position, last_position"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM transfers WHERE transfer_id = ANY(%s)"
 _UPSERT = (
@@ -95,7 +96,7 @@ _UPSERT = (
         ("transfer_id", "uuid"), ("from_account", "uuid"), ("to_account", "uuid"),
         ("amount", "bigint"), ("currency", "text"), ("status", "text"), ("reason", "text"),
         ("requested_at", "timestamptz"), ("debited_at", "timestamptz"),
-        ("finished_at", "timestamptz"), ("updated_at", "timestamptz"), ("version", "bigint"),
+        ("finished_at", "timestamptz"), ("version", "bigint"), ("updated_at", "timestamptz"),
         ("requested_position", "bigint"), ("last_position", "bigint"),
     ) +
     " ON CONFLICT (transfer_id) DO UPDATE SET status = EXCLUDED.status,"
@@ -105,8 +106,9 @@ _UPSERT = (
 )
 
 
-class Transfer(msgspec.Struct, frozen=True):
-    """One row of ``transfers``."""
+class TransferState(msgspec.Struct, frozen=True):
+    """What a row of ``transfers`` says of its transfer: the query service serves these fields
+    as is."""
 
     transfer_id: UUID
     from_account: UUID
@@ -118,8 +120,13 @@ class Transfer(msgspec.Struct, frozen=True):
     requested_at: datetime
     debited_at: datetime | None
     finished_at: datetime | None
-    updated_at: datetime
     version: int
+
+
+class Transfer(TransferState, frozen=True):
+    """One row of ``transfers``: the transfer, and when and where its stream last moved."""
+
+    updated_at: datetime
     requested_position: int
     last_position: int
 
@@ -146,13 +153,7 @@ def transfer_after(row: Transfer | None, recorded: RecordedEvent) -> Transfer:
             requested_position=recorded.position,
             last_position=recorded.position,
         )
-    if row is None:
-        raise CannotProject(f"{type(event).__name__} for unknown transfer {event.originator_id}")
-    if event.originator_version != row.version + 1:
-        raise CannotProject(
-            f"transfer {row.transfer_id} is at version {row.version};"
-            f" version {event.originator_version} does not follow it"
-        )
+    row = continued(row, "transfer", event)
     before, after = _TRANSITIONS[type(event)]
     if row.status != before:
         raise CannotProject(
@@ -174,11 +175,6 @@ def transfer_after(row: Transfer | None, recorded: RecordedEvent) -> Transfer:
 
 
 async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> None:
-    transfer_ids = list({recorded.event.originator_id for recorded in events})
-    cursor = await conn.execute(_SELECT, (transfer_ids,))
-    rows: dict[UUID, Transfer] = {row[0]: Transfer(*row) for row in await cursor.fetchall()}
-    changed: dict[UUID, Transfer] = {}
-    for recorded in events:
-        transfer_id = recorded.event.originator_id
-        changed[transfer_id] = rows[transfer_id] = transfer_after(rows.get(transfer_id), recorded)
-    await conn.execute(_UPSERT, (struct_rows_param(changed.values()),))
+    await fold_rows(
+        conn, events, select=_SELECT, upsert=_UPSERT, row_type=Transfer, after=transfer_after
+    )

@@ -152,6 +152,14 @@ async def _status(settings: ProjectorSettings, name: str | None) -> int:
     return 0
 
 
+#: The exit status of each refusal an operator can act on (1: anything else failed).
+_EXIT_CODES: dict[type[Exception], int] = {
+    UnknownProjection: 2,
+    RebuildRunning: 3,
+    NothingToRollBack: 4,
+}
+
+
 async def run(args: argparse.Namespace, settings: ProjectorSettings) -> int:
     try:
         if args.status:
@@ -170,15 +178,9 @@ async def run(args: argparse.Namespace, settings: ProjectorSettings) -> int:
             )
             return 0
         return await _rebuild(settings, args)
-    except UnknownProjection as error:
+    except (UnknownProjection, RebuildRunning, NothingToRollBack) as error:
         print(f"rebuild: {error}", file=sys.stderr)
-        return 2
-    except RebuildRunning as error:
-        print(f"rebuild: {error}", file=sys.stderr)
-        return 3
-    except NothingToRollBack as error:
-        print(f"rebuild: {error}", file=sys.stderr)
-        return 4
+        return next(code for kind, code in _EXIT_CODES.items() if isinstance(error, kind))
     except Exception as error:
         print(f"rebuild: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -79,10 +79,23 @@ class RebuildRecord:
         }
 
 
-async def _one(conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]) -> RebuildRecord:
+async def _records(
+    conn: AsyncConnection[Any], query: str, params: tuple[Any, ...] = ()
+) -> list[RebuildRecord]:
     cursor = conn.cursor(row_factory=class_row(RebuildRecord))
     await cursor.execute(query, params)
-    record = await cursor.fetchone()
+    return await cursor.fetchall()
+
+
+async def _first(
+    conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]
+) -> RebuildRecord | None:
+    records = await _records(conn, query, params)
+    return records[0] if records else None
+
+
+async def _one(conn: AsyncConnection[Any], query: str, params: tuple[Any, ...]) -> RebuildRecord:
+    record = await _first(conn, query, params)
     if record is None:
         msg = f"no rebuild row for {params!r}"
         raise LookupError(msg)
@@ -95,49 +108,43 @@ async def by_id(conn: AsyncConnection[Any], rebuild_id: int) -> RebuildRecord:
 
 
 async def latest(conn: AsyncConnection[Any], projection: str) -> RebuildRecord | None:
-    cursor = conn.cursor(row_factory=class_row(RebuildRecord))
-    await cursor.execute(
+    query = (
         f"SELECT {_COLUMNS} FROM projection_rebuilds WHERE projection = %s"
-        " ORDER BY id DESC LIMIT 1",
-        (projection,),
+        " ORDER BY id DESC LIMIT 1"
     )
-    return await cursor.fetchone()
+    return await _first(conn, query, (projection,))
 
 
 async def latest_swapped(conn: AsyncConnection[Any], projection: str) -> RebuildRecord | None:
     """The last swap of ``projection`` whose replaced tables are kept: what a rollback undoes."""
-    cursor = conn.cursor(row_factory=class_row(RebuildRecord))
-    await cursor.execute(
+    query = (
         f"SELECT {_COLUMNS} FROM projection_rebuilds WHERE projection = %s"
-        " AND state = 'swapped' AND old_dropped_at IS NULL ORDER BY id DESC LIMIT 1",
-        (projection,),
+        " AND state = 'swapped' AND old_dropped_at IS NULL ORDER BY id DESC LIMIT 1"
     )
-    return await cursor.fetchone()
+    return await _first(conn, query, (projection,))
 
 
 async def latest_of_each(conn: AsyncConnection[Any]) -> dict[str, RebuildRecord]:
-    cursor = conn.cursor(row_factory=class_row(RebuildRecord))
-    await cursor.execute(
+    query = (
         f"SELECT DISTINCT ON (projection) {_COLUMNS} FROM projection_rebuilds"
         " ORDER BY projection, id DESC"
     )
-    return {record.projection: record for record in await cursor.fetchall()}
+    return {record.projection: record for record in await _records(conn, query)}
 
 
 async def with_old_tables(
     conn: AsyncConnection[Any], projection: str | None, *, finished_before: datetime | None = None
 ) -> list[RebuildRecord]:
     """Finished rebuilds whose schemas still hold tables (retired, refused or rolled back)."""
-    cursor = conn.cursor(row_factory=class_row(RebuildRecord))
-    await cursor.execute(
+    query = (
         f"SELECT {_COLUMNS} FROM projection_rebuilds"
         " WHERE old_dropped_at IS NULL AND state <> ALL(%s)"
         " AND (%s::text IS NULL OR projection = %s)"
         " AND (%s::timestamptz IS NULL OR finished_at < %s)"
-        " ORDER BY id",
-        (list(UNFINISHED), projection, projection, finished_before, finished_before),
+        " ORDER BY id"
     )
-    return await cursor.fetchall()
+    params = (list(UNFINISHED), projection, projection, finished_before, finished_before)
+    return await _records(conn, query, params)
 
 
 async def create(

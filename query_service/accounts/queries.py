@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from projector.projections import account_balances, account_transactions
+from query_service.account_pages import AccountListing
 from query_service.accounts.reads import AccountReads
 from query_service.accounts.time_travel import AccountHistory
 from query_service.accounts.views import (
@@ -39,15 +40,9 @@ class GetAccountAsOf(Query[AccountAsOfView]):
 
 
 @dataclass(frozen=True)
-class GetStatement(Query[TransactionPage]):
-    READS: ClassVar[tuple[str, ...]] = names([account_transactions, account_balances])
-    account_id: UUID
-    limit: int
-    after: StatementCursor | None
-
-    def check(self) -> None:
-        if self.after is not None and self.after.account_id != self.account_id:
-            raise InvalidCursor("the cursor continues another account's statement")
+class GetStatement(AccountListing[TransactionPage, StatementCursor]):
+    READS = names([account_transactions, account_balances])
+    LISTING = "statement"
 
 
 @dataclass(frozen=True, kw_only=True)

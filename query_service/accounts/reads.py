@@ -8,14 +8,14 @@ projector holds back (``blocked``): such a read raises ``ReadModelBlocked`` (503
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection, sql
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from projector.projections import account_balances, account_transactions
+from query_service.account_pages import account_exists
 from query_service.accounts.views import (
     AccountPage,
     AccountStatus,
@@ -25,12 +25,16 @@ from query_service.accounts.views import (
 )
 from query_service.blocked_streams import BlockedStreams
 from query_service.cursors import MAX_BIGINT, AccountsCursor, StatementCursor, encode_cursor
-from query_service.errors import NotProjected
+from query_service.errors import AccountNotFound
+from query_service.one_view import one_view
 
 BALANCES, STATEMENTS = account_balances.NAME, account_transactions.NAME
 _ACCOUNT_COLUMNS = sql.SQL(
     "account_id, owner, currency, balance, balance - held AS available, status, version,"
     " opened_at, updated_at"
+)
+_ONE_ACCOUNT = sql.SQL("SELECT {} FROM account_balances WHERE account_id = %s").format(
+    _ACCOUNT_COLUMNS
 )
 _STATEMENT = (
     "SELECT position, version, kind, amount, currency, balance_after, reference,"
@@ -40,24 +44,6 @@ _STATEMENT = (
 )
 
 
-class AccountNotFound(NotProjected):
-    """No account with this id has been projected (yet)."""
-
-    kind, title = "account", "No such account"
-
-    def __init__(self, account_id: UUID) -> None:
-        super().__init__(f"no account {account_id} in the read models", account_id=str(account_id))
-        self.account_id = account_id
-
-
-async def account_exists(conn: AsyncConnection[Any], account_id: UUID) -> None:
-    """An empty page is the end of a real listing or an unknown account; only the second 404s."""
-    query = "SELECT 1 FROM account_balances WHERE account_id = %s"
-    found = await conn.execute(query, (account_id,))
-    if await found.fetchone() is None:
-        raise AccountNotFound(account_id)
-
-
 class AccountReads:
     def __init__(self, pool: AsyncConnectionPool, blocked: BlockedStreams) -> None:
         self._pool = pool
@@ -65,13 +51,7 @@ class AccountReads:
 
     async def account(self, account_id: UUID) -> AccountView:
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
-        query = sql.SQL("SELECT {} FROM account_balances WHERE account_id = %s").format(
-            _ACCOUNT_COLUMNS
-        )
-        async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=class_row(AccountView))
-            await cursor.execute(query, (account_id,))
-            view = await cursor.fetchone()
+        view = await one_view(self._pool, _ONE_ACCOUNT, account_id, AccountView)
         if view is None:
             raise AccountNotFound(account_id)
         return view

@@ -7,7 +7,6 @@ from uuid import UUID
 
 from litestar import Controller, Response, get
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from query_service.accounts.queries import GetAccount, GetAccountAsOf, GetStatement, ListAccounts
 from query_service.accounts.views import (
@@ -22,7 +21,7 @@ from query_service.cursors import (
     MAX_BIGINT,
     AccountsCursor,
     StatementCursor,
-    decode_cursor,
+    continued_after,
 )
 from query_service.query_bus import Ask
 from query_service.responses import (
@@ -30,13 +29,10 @@ from query_service.responses import (
     OWNER_MAX_LENGTH,
     READ_RESPONSES,
     CursorParam,
-    problem_spec,
+    not_found_responses,
 )
 
-ACCOUNT_RESPONSES = {
-    **READ_RESPONSES,
-    HTTP_404_NOT_FOUND: problem_spec("account-not-found, or an id that is not a UUID"),
-}
+ACCOUNT_RESPONSES = not_found_responses("account-not-found, or an id that is not a UUID")
 AsOfParam = Annotated[
     int | None,
     Parameter(
@@ -81,7 +77,7 @@ class AccountQueries(Controller):
     async def statement(
         self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
     ) -> TransactionPage:
-        after = decode_cursor(cursor, StatementCursor) if cursor is not None else None
+        after = continued_after(cursor, StatementCursor)
         return await ask(GetStatement(account_id, page_size, after))
 
     @get(
@@ -103,7 +99,7 @@ class AccountQueries(Controller):
         min_balance: Annotated[int | None, Parameter(ge=0, le=MAX_BIGINT)] = None,
         cursor: CursorParam = None,
     ) -> AccountPage:
-        after = decode_cursor(cursor, AccountsCursor) if cursor is not None else None
+        after = continued_after(cursor, AccountsCursor)
         return await ask(ListAccounts(owner=owner, status=status, min_balance=min_balance,
                                       limit=page_size, after=after))  # fmt: skip
 

@@ -30,9 +30,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from projector.projections import account_balances
 from projector.time_travel import Refused, StreamNotFound, scratch_read_models
-from query_service.accounts.reads import AccountNotFound
 from query_service.accounts.views import AccountAsOfView, AccountView
 from query_service.blocked_streams import BlockedStream, ReadModelBlocked
+from query_service.errors import AccountNotFound
 from shared_kernel.language.events import utc_now
 from shared_kernel.problems import problem
 

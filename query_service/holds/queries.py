@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from projector.projections import account_balances, holds
-from query_service.cursors import HoldsCursor, InvalidCursor
+from query_service.account_pages import AccountListing
+from query_service.cursors import HoldsCursor
 from query_service.feature import ReadSide
 from query_service.holds.reads import HoldReads
 from query_service.holds.views import HoldPage, HoldView
@@ -22,15 +23,9 @@ class GetHold(Query[HoldView]):
 
 
 @dataclass(frozen=True)
-class ListAccountHolds(Query[HoldPage]):
-    READS: ClassVar[tuple[str, ...]] = names([holds, account_balances])
-    account_id: UUID
-    limit: int
-    after: HoldsCursor | None
-
-    def check(self) -> None:
-        if self.after is not None and self.after.account_id != self.account_id:
-            raise InvalidCursor("the cursor continues another account's holds")
+class ListAccountHolds(AccountListing[HoldPage, HoldsCursor]):
+    READS = names([holds, account_balances])
+    LISTING = "holds"
 
 
 def handlers(side: ReadSide) -> Mapping[type[Query[Any]], Handler]:

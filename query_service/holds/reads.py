@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from projector.projections import account_balances, holds
-from query_service.accounts.reads import account_exists
+from query_service.account_pages import newest_first
 from query_service.blocked_streams import BlockedStreams
-from query_service.cursors import MAX_BIGINT, HoldsCursor, encode_cursor
+from query_service.cursors import HoldsCursor
 from query_service.errors import NotProjected
 from query_service.holds.views import HoldPage, HoldView
+from query_service.one_view import one_view
 
 BALANCES, HOLDS = account_balances.NAME, holds.NAME
 _COLUMNS = ", ".join(HoldView.__struct_fields__)
+_ONE_HOLD = f"SELECT {_COLUMNS} FROM holds WHERE hold_id = %s"
 _ACCOUNT_HOLDS = (
     f"SELECT {_COLUMNS}, placed_position FROM holds"
     " WHERE account_id = %(account_id)s AND placed_position < %(before)s"
@@ -39,10 +40,7 @@ class HoldReads:
 
     async def hold(self, hold_id: UUID) -> HoldView:
         self._blocked.check_stream((HOLDS,), hold_id, f"hold {hold_id}")
-        async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=class_row(HoldView))
-            await cursor.execute(f"SELECT {_COLUMNS} FROM holds WHERE hold_id = %s", (hold_id,))
-            view = await cursor.fetchone()
+        view = await one_view(self._pool, _ONE_HOLD, hold_id, HoldView)
         if view is None:
             raise HoldNotFound(hold_id)
         return view
@@ -52,17 +50,9 @@ class HoldReads:
     ) -> HoldPage:
         """The account's holds, newest first, placed before the cursor's."""
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
-        before = after.before_position if after is not None else MAX_BIGINT
-        params = {"account_id": account_id, "before": before, "fetch": limit + 1}
         async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(_ACCOUNT_HOLDS, params)
-            rows = await cursor.fetchall()
-            if not rows:
-                await account_exists(conn, account_id)
-        positions = [row.pop("placed_position") for row in rows]
-        items = [HoldView(**row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = encode_cursor(HoldsCursor(account_id, positions[limit - 1]))
+            items, next_cursor = await newest_first(
+                conn, _ACCOUNT_HOLDS, account_id=account_id, limit=limit, after=after,
+                cursor_type=HoldsCursor, view=HoldView, position="placed_position",
+            )  # fmt: skip
         return HoldPage(items=items, next_cursor=next_cursor)

@@ -5,25 +5,20 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get
-from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from query_service.accounts.routes import ACCOUNT_RESPONSES
 from query_service.conditional import IfNoneMatch, conditional
-from query_service.cursors import HoldsCursor, decode_cursor
+from query_service.cursors import HoldsCursor, continued_after
 from query_service.holds.queries import GetHold, ListAccountHolds
 from query_service.holds.views import HoldPage, HoldView
 from query_service.query_bus import Ask
 from query_service.responses import (
     CONDITIONAL_RESPONSES,
-    READ_RESPONSES,
     CursorParam,
-    problem_spec,
+    not_found_responses,
 )
 
-_HOLD_RESPONSES = {
-    **READ_RESPONSES,
-    HTTP_404_NOT_FOUND: problem_spec("hold-not-found, or an id that is not a UUID"),
-}
+_HOLD_RESPONSES = not_found_responses("hold-not-found, or an id that is not a UUID")
 
 
 class HoldQueries(Controller):
@@ -56,5 +51,5 @@ class AccountHoldQueries(Controller):
     async def holds(
         self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
     ) -> HoldPage:
-        after = decode_cursor(cursor, HoldsCursor) if cursor is not None else None
+        after = continued_after(cursor, HoldsCursor)
         return await ask(ListAccountHolds(account_id, page_size, after))

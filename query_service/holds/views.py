@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-from uuid import UUID
-
 import msgspec
 
-HoldStatus = Literal["placed", "captured", "released", "expired"]
+from projector.projections.holds import HoldState
 
 
-class HoldView(msgspec.Struct, frozen=True, kw_only=True):
+class HoldView(HoldState, frozen=True, kw_only=True):
     """A hold: ``placed`` until captured, released or expired; ``captured`` is what a capture
     withdrew (the rest of ``amount`` was released)."""
-
-    hold_id: UUID
-    account_id: UUID
-    amount: int
-    currency: str
-    reference: str | None
-    status: HoldStatus
-    captured: int
-    expires_at: datetime
-    placed_at: datetime
-    ended_at: datetime | None
-    version: int
 
 
 class HoldPage(msgspec.Struct, frozen=True, kw_only=True):

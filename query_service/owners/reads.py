@@ -39,16 +39,8 @@ class OwnerNotFound(NotProjected):
 def _views(rows: Sequence[tuple[Any, ...]]) -> list[OwnerView]:
     """Rows ordered by owner, then currency, grouped into one view per owner."""
     grouped: dict[str, list[OwnerCurrencyView]] = {}
-    for owner, currency, balance, accounts, open_accounts, closed_accounts in rows:
-        grouped.setdefault(owner, []).append(
-            OwnerCurrencyView(
-                currency=currency,
-                balance=int(balance),  # numeric: the sum may outgrow a bigint
-                accounts=accounts,
-                open_accounts=open_accounts,
-                closed_accounts=closed_accounts,
-            )
-        )
+    for owner, *sums in rows:
+        grouped.setdefault(owner, []).append(OwnerCurrencyView.of_row(*sums))
     return [
         OwnerView(
             owner=owner,

@@ -6,18 +6,21 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import PathParameter
-from litestar.status_codes import HTTP_404_NOT_FOUND
 
-from query_service.cursors import OwnersCursor, decode_cursor
+from query_service.cursors import OwnersCursor, continued_after
 from query_service.owners.queries import GetOwner, ListOwners
 from query_service.owners.views import OwnerPage, OwnerView
 from query_service.query_bus import Ask
-from query_service.responses import OWNER_MAX_LENGTH, READ_RESPONSES, CursorParam, problem_spec
+from query_service.responses import (
+    OWNER_MAX_LENGTH,
+    READ_RESPONSES,
+    CursorParam,
+    not_found_responses,
+)
 
-_OWNER_RESPONSES = {
-    **READ_RESPONSES,
-    HTTP_404_NOT_FOUND: problem_spec("owner-not-found: no account of this owner is projected"),
-}
+_OWNER_RESPONSES = not_found_responses(
+    "owner-not-found: no account of this owner is projected"
+)
 
 OwnerParam = Annotated[
     str,
@@ -52,6 +55,6 @@ class OwnerQueries(Controller):
     async def every_owner(
         self, *, ask: Ask, page_size: int, cursor: CursorParam = None
     ) -> OwnerPage:
-        after = decode_cursor(cursor, OwnersCursor) if cursor is not None else None
+        after = continued_after(cursor, OwnersCursor)
         return await ask(ListOwners(page_size, after))
 

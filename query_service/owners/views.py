@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from query_service.totals.views import CurrencySums
 
-class OwnerCurrencyView(msgspec.Struct, frozen=True, kw_only=True):
+
+class OwnerCurrencyView(CurrencySums, frozen=True, kw_only=True):
     """An owner's accounts in one currency and the sum of their balances."""
-
-    currency: str
-    balance: int
-    accounts: int
-    open_accounts: int
-    closed_accounts: int
 
 
 class OwnerView(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,17 +29,6 @@ def handlers(side: ReadSide) -> Mapping[type[Query[Any]], Handler]:
         async with side.pool.connection() as conn:
             cursor = await conn.execute(_TOTALS)
             rows = await cursor.fetchall()
-        return Totals(
-            currencies=[
-                CurrencyTotal(
-                    currency=currency,
-                    balance=int(balance),  # numeric: the sum may outgrow a bigint
-                    accounts=accounts,
-                    open_accounts=open_accounts,
-                    closed_accounts=closed_accounts,
-                )
-                for currency, balance, accounts, open_accounts, closed_accounts in rows
-            ]
-        )
+        return Totals(currencies=[CurrencyTotal.of_row(*row) for row in rows])
 
     return {GetTotals: get_totals}

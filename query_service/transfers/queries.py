@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from projector.projections import account_balances, transfers
-from query_service.cursors import InvalidCursor, TransfersCursor
+from query_service.account_pages import AccountListing
+from query_service.cursors import TransfersCursor
 from query_service.feature import ReadSide
 from query_service.query_bus import Handler, Query, names
 from query_service.transfers.reads import TransferReads
@@ -22,15 +23,9 @@ class GetTransfer(Query[TransferView]):
 
 
 @dataclass(frozen=True)
-class ListAccountTransfers(Query[TransferPage]):
-    READS: ClassVar[tuple[str, ...]] = names([transfers, account_balances])
-    account_id: UUID
-    limit: int
-    after: TransfersCursor | None
-
-    def check(self) -> None:
-        if self.after is not None and self.after.account_id != self.account_id:
-            raise InvalidCursor("the cursor continues another account's transfers")
+class ListAccountTransfers(AccountListing[TransferPage, TransfersCursor]):
+    READS = names([transfers, account_balances])
+    LISTING = "transfers"
 
 
 def handlers(side: ReadSide) -> Mapping[type[Query[Any]], Handler]:

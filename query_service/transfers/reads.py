@@ -6,21 +6,19 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from projector.projections import account_balances, transfers
-from query_service.accounts.reads import account_exists
+from query_service.account_pages import newest_first
 from query_service.blocked_streams import BlockedStreams, ReadModelBlocked
-from query_service.cursors import MAX_BIGINT, TransfersCursor, encode_cursor
+from query_service.cursors import TransfersCursor
 from query_service.errors import NotProjected
+from query_service.one_view import one_view
 from query_service.transfers.views import TransferPage, TransferView
 
 BALANCES, TRANSFERS = account_balances.NAME, transfers.NAME
-_TRANSFER_COLUMNS = (
-    "transfer_id, from_account, to_account, amount, currency, status, reason, requested_at,"
-    " debited_at, finished_at, version"
-)
+_TRANSFER_COLUMNS = ", ".join(TransferView.__struct_fields__)
+_ONE_TRANSFER = f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = %s"
 #: Newest first on either side of the transfer: two index scans, each stopped
 #: after one page, merged. An OR over both columns would sort all of an
 #: account's transfers for every page.
@@ -61,12 +59,7 @@ class TransferReads:
 
     async def transfer(self, transfer_id: UUID) -> TransferView:
         self._blocked.check_stream((TRANSFERS,), transfer_id, f"transfer {transfer_id}")
-        async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=class_row(TransferView))
-            await cursor.execute(
-                f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = %s", (transfer_id,)
-            )
-            view = await cursor.fetchone()
+        view = await one_view(self._pool, _ONE_TRANSFER, transfer_id, TransferView)
         if view is None:
             raise TransferNotFound(transfer_id)
         return view
@@ -76,20 +69,12 @@ class TransferReads:
     ) -> TransferPage:
         """Transfers from or to the account, newest request first, older than the cursor's."""
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
-        before = after.before_position if after is not None else MAX_BIGINT
-        params = {"account_id": account_id, "before": before, "fetch": limit + 1}
         async with self._pool.connection() as conn:
             await self._check_transfers_of(conn, account_id)
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(_ACCOUNT_TRANSFERS, params)
-            rows = await cursor.fetchall()
-            if not rows:
-                await account_exists(conn, account_id)
-        positions = [row.pop("requested_position") for row in rows]
-        items = [TransferView(**row) for row in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = encode_cursor(TransfersCursor(account_id, positions[limit - 1]))
+            items, next_cursor = await newest_first(
+                conn, _ACCOUNT_TRANSFERS, account_id=account_id, limit=limit, after=after,
+                cursor_type=TransfersCursor, view=TransferView, position="requested_position",
+            )  # fmt: skip
         return TransferPage(items=items, next_cursor=next_cursor)
 
     async def _check_transfers_of(self, conn: AsyncConnection[Any], account_id: UUID) -> None:

@@ -5,25 +5,22 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get
-from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from query_service.accounts.routes import ACCOUNT_RESPONSES
 from query_service.conditional import IfNoneMatch, conditional
-from query_service.cursors import TransfersCursor, decode_cursor
+from query_service.cursors import TransfersCursor, continued_after
 from query_service.query_bus import Ask
 from query_service.responses import (
     CONDITIONAL_RESPONSES,
-    READ_RESPONSES,
     CursorParam,
-    problem_spec,
+    not_found_responses,
 )
 from query_service.transfers.queries import GetTransfer, ListAccountTransfers
 from query_service.transfers.views import TransferPage, TransferView
 
-_TRANSFER_RESPONSES = {
-    **READ_RESPONSES,
-    HTTP_404_NOT_FOUND: problem_spec("transfer-not-found, or an id that is not a UUID"),
-}
+_TRANSFER_RESPONSES = not_found_responses(
+    "transfer-not-found, or an id that is not a UUID"
+)
 
 
 class TransferQueries(Controller):
@@ -56,6 +53,6 @@ class AccountTransferQueries(Controller):
     async def transfers(
         self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
     ) -> TransferPage:
-        after = decode_cursor(cursor, TransfersCursor) if cursor is not None else None
+        after = continued_after(cursor, TransfersCursor)
         return await ask(ListAccountTransfers(account_id, page_size, after))
 

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-from uuid import UUID
-
 import msgspec
 
-TransferStatus = Literal["requested", "debited", "completed", "refunded", "failed"]
+from projector.projections.transfers import TransferState
 
 
-class TransferView(msgspec.Struct, frozen=True, kw_only=True):
+class TransferView(TransferState, frozen=True, kw_only=True):
     """A transfer as far as its saga has got; ``reason`` says why it was refunded or failed."""
-
-    transfer_id: UUID
-    from_account: UUID
-    to_account: UUID
-    amount: int
-    currency: str
-    status: TransferStatus
-    reason: str | None
-    requested_at: datetime
-    debited_at: datetime | None
-    finished_at: datetime | None
-    version: int
 
 
 class TransferPage(msgspec.Struct, frozen=True, kw_only=True):

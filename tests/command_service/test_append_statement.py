@@ -23,6 +23,7 @@ from command_service.domain.account import Account, apply, deposit, open_account
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.recorder import CommandRecord, refused_by_recorded_command
 from shared_kernel.language.events import EventMetadata, LedgerEvent
+from tests.support.sql import rows, value
 from tests.support.tcp_proxy import CommitReplyDroppingProxy
 
 
@@ -69,13 +70,11 @@ def _deposits(account: Account, count: int) -> tuple[list[LedgerEvent], Account]
 
 
 def _snapshot_versions(database_url: str, account_id: UUID) -> list[int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT originator_version FROM ledger_snapshots WHERE originator_id = %s"
-            " ORDER BY originator_version",
-            (account_id,),
-        ).fetchall()
-    return [int(row[0]) for row in rows]
+    query = (
+        "SELECT originator_version FROM ledger_snapshots WHERE originator_id = %s"
+        " ORDER BY originator_version"
+    )
+    return [int(version) for (version,) in rows(database_url, query, (account_id,))]
 
 
 def test_an_append_with_commands_and_a_snapshot_is_one_statement_in_one_round_trip(
@@ -114,11 +113,8 @@ def test_a_refused_append_leaves_no_snapshot_and_no_command(
     assert not refused_by_recorded_command(conflict.value)
 
     assert _snapshot_versions(database_url, account.id) == []
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ledger_commands WHERE originator_id = %s", (account.id,)
-        ).fetchone()
-    assert row is not None and row[0] == 2  # the opening and the first deposit
+    commands = "SELECT count(*) FROM ledger_commands WHERE originator_id = %s"
+    assert value(database_url, commands, (account.id,)) == 2  # the opening and the first deposit
     assert store.get_account(account.id).version == 2
 
 

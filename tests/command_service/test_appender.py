@@ -9,11 +9,10 @@ version); positions are the store's real notification ids.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -35,13 +34,7 @@ from command_service.errors import (
 )
 from command_service.event_store import LedgerEventStore, event_store_env
 from shared_kernel.language.events import EventMetadata, MoneyDeposited
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url))
-    yield store
-    store.close()
+from tests.support.sql import rows
 
 
 @pytest.fixture
@@ -65,21 +58,15 @@ async def submit_together(appender: CommandBus, commands: list[Command[Any]]) ->
 
 
 def committing_transactions(database_url: str, account_id: UUID) -> set[int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT xmin::text FROM ledger_events WHERE originator_id = %s", (account_id,)
-        ).fetchall()
-    return {int(row[0]) for row in rows}
+    query = "SELECT xmin::text FROM ledger_events WHERE originator_id = %s"
+    return {int(xmin) for (xmin,) in rows(database_url, query, (account_id,))}
 
 
 def notification_ids(database_url: str, account_id: UUID) -> dict[int, int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT originator_version, notification_id FROM ledger_events"
-            " WHERE originator_id = %s",
-            (account_id,),
-        ).fetchall()
-    return {version: position for version, position in rows}
+    query = (
+        "SELECT originator_version, notification_id FROM ledger_events WHERE originator_id = %s"
+    )
+    return {version: position for version, position in rows(database_url, query, (account_id,))}
 
 
 def deposit_by_another_writer(

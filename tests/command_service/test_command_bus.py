@@ -9,7 +9,7 @@ kinds of aggregate in one transaction, each seeing the others' effects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -35,19 +35,12 @@ from command_service.domain.account import InsufficientFunds, InvalidAmount
 from command_service.domain.account import apply as apply_to_account
 from command_service.domain.transfer import Transfer
 from command_service.domain.transfer import apply as apply_to_transfer
-from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.event_store import LedgerEventStore
 from command_service.pending import Result
 from command_service.transfer_saga.advance import AdvanceTransfer, StepTaken
 from shared_kernel.language.events import EventMetadata, MoneyDeposited, TransferDebited
 
 META = EventMetadata(correlation_id="bus", causation_id="bus")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url, pool_size=4))
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ command's effect in the store itself, independently of what was answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -31,6 +31,7 @@ from command_service.commands import (
 from command_service.errors import CommandNotRecorded
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.recorder import LedgerRecorder
+from tests.support.sql import value
 
 
 class ReplyLosingRecorder(LedgerRecorder):
@@ -67,13 +68,6 @@ class ReplyLosingStore(LedgerEventStore):
         return positions
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url))
-    yield store
-    store.close()
-
-
 async def started(store: LedgerEventStore, **options: Any) -> CommandBus:
     appender = CommandBus(store, snapshot_interval=100, append_retries=3, **options)
     appender.start()
@@ -103,21 +97,13 @@ def already_recorded(when: str) -> float:
 def events_caused_by(database_url: str, command_id: UUID) -> int:
     """How many events name ``command_id`` as their cause: read from the stored bytes."""
     needle = f'"causation_id":"{command_id}"'.encode()
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ledger_events WHERE position(%s::bytea IN state) > 0", (needle,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    query = "SELECT count(*) FROM ledger_events WHERE position(%s::bytea IN state) > 0"
+    return int(value(database_url, query, (needle,)))
 
 
 def balance_events(database_url: str, account_id: UUID) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM ledger_events WHERE originator_id = %s", (account_id,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    query = "SELECT count(*) FROM ledger_events WHERE originator_id = %s"
+    return int(value(database_url, query, (account_id,)))
 
 
 async def test_a_lost_commit_reply_retried_by_the_library_records_the_deposit_once(
@@ -247,18 +233,17 @@ async def test_a_takeover_while_the_first_attempt_waits_to_commit_adopts_its_ans
             store.close()
 
 
+_LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+)
+
+
 async def wait_for_lock_waiters(database_url: str, count: int, within: float = 10.0) -> None:
     """Until ``count`` sessions of this database wait for a lock."""
     dbname = database_url.rsplit("/", 1)[1]
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-                " AND wait_event_type = 'Lock'",
-                (dbname,),
-            ).fetchone()
-        if row is not None and int(row[0]) >= count:
+        if int(value(database_url, _LOCK_WAITERS, (dbname,))) >= count:
             return
         assert asyncio.get_running_loop().time() < deadline, f"{count} lock waiters never came"
         await asyncio.sleep(0.02)

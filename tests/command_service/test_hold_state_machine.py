@@ -20,15 +20,15 @@ from uuid import UUID
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, precondition, rule
 
 from command_service.domain import account as accounts
 from command_service.domain import hold as holds
 from command_service.domain.account import DomainError
 from command_service.domain.hold import Hold
-from command_service.event_store import LedgerEventStore, event_store_env
+from command_service.event_store import LedgerEventStore
 from shared_kernel.language.events import HeldFundsReleased, LedgerEvent, MoneyWithdrawn, utc_now
-from tests.command_service.test_transfer_state_machine import META, Ledger, amounts, on_postgres
+from tests.command_service.test_transfer_state_machine import META, Ledger, amounts, run_on_postgres
 
 LATER = utc_now().replace(year=2100)
 
@@ -81,15 +81,13 @@ class LedgerWithHolds(Ledger):
     @precondition(lambda self: self.accounts)
     @rule(data=st.data(), amount=amounts)
     def place(self, data: st.DataObject, amount: int) -> None:
-        account = self.accounts[self.pick(data, list(self.accounts))]
-        try:
-            events = holds.place_hold(
+        self.record_on_some_account(
+            data,
+            lambda account: holds.place_hold(
                 self.new_id(), account, amount=amount, reference=None, expires_at=LATER,
                 metadata=META,
-            )  # fmt: skip
-        except DomainError:
-            return
-        assert self.record(events)
+            ),
+        )  # fmt: skip
 
     @precondition(lambda self: any(h.active for h in self.holds.values()))
     @rule(
@@ -144,18 +142,9 @@ TestHoldStateMachine = LedgerWithHolds.TestCase
 
 def test_holds_hold_on_the_real_event_store(database_url: str) -> None:
     """Every save goes to PostgreSQL; afterwards each stream folds back to the model's state."""
-    store = LedgerEventStore(env=event_store_env(database_url))
 
-    class PostgresLedger(on_postgres(LedgerWithHolds, store)):  # type: ignore[misc]
-        def teardown(self) -> None:
-            super().teardown()
-            for hold in self.holds.values():
-                assert holds.fold(None, store.events.get(hold.id)) == hold  # type: ignore[arg-type]
+    def holds_fold_back(ledger: LedgerWithHolds, store: LedgerEventStore) -> None:
+        for hold in ledger.holds.values():
+            assert holds.fold(None, store.events.get(hold.id)) == hold  # type: ignore[arg-type]
 
-    try:
-        run_state_machine_as_test(
-            PostgresLedger,
-            settings=settings(max_examples=20, stateful_step_count=40, deadline=None),
-        )
-    finally:
-        store.close()
+    run_on_postgres(database_url, LedgerWithHolds, max_examples=20, then=holds_fold_back)

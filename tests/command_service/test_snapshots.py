@@ -10,27 +10,17 @@ earlier versions.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any, cast
 from uuid import uuid4
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
 from command_service.domain.account import Account, fold
-from command_service.event_store import AccountSnapshot, LedgerEventStore, event_store_env
+from command_service.event_store import AccountSnapshot, LedgerEventStore
 from shared_kernel.language.events import LedgerEvent
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url))
-    yield store
-    store.close()
-
 
 moves = st.lists(
     st.tuples(st.sampled_from(["deposit", "withdraw"]), st.integers(min_value=1, max_value=100)),

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from uuid import UUID, uuid4
 
-import pytest
 from prometheus_client import REGISTRY
 
 from command_service.domain.account import Account, apply, deposit, open_account
@@ -24,13 +22,6 @@ from shared_kernel.language.events import EventMetadata
 from tests.transfers.ledger_view import read_ledger
 
 META = EventMetadata(correlation_id="steps", causation_id="steps")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[LedgerEventStore]:
-    store = LedgerEventStore(env=event_store_env(database_url, pool_size=4))
-    yield store
-    store.close()
 
 
 def funded(store: LedgerEventStore, amount: int, currency: str = "EUR") -> Account:

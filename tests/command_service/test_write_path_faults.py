@@ -21,6 +21,7 @@ import pytest
 from tests.command_service.test_exactly_once import events_caused_by, wait_for_lock_waiters
 from tests.support.infra import unique_stream_name
 from tests.support.processes import ServiceProcess, Stack
+from tests.support.sql import rows
 
 
 @pytest.fixture
@@ -118,11 +119,9 @@ async def _wait_for_row(
 
 
 def recorded_withdrawals(database_url: str, account_id: str) -> list[UUID]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT command_id FROM ledger_commands c JOIN ledger_events e"
-            " USING (originator_id, originator_version)"
-            " WHERE c.originator_id = %s AND e.topic LIKE 'ledger.MoneyWithdrawn%%'",
-            (account_id,),
-        ).fetchall()
-    return [row[0] for row in rows]
+    query = (
+        "SELECT command_id FROM ledger_commands c JOIN ledger_events e"
+        " USING (originator_id, originator_version)"
+        " WHERE c.originator_id = %s AND e.topic LIKE 'ledger.MoneyWithdrawn%%'"
+    )
+    return [command_id for (command_id,) in rows(database_url, query, (account_id,))]

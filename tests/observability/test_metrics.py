@@ -23,7 +23,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import redis
 
 from shared_kernel.settings import EVENTS_TABLE
 from tests.observability.scrape import (
@@ -35,8 +34,8 @@ from tests.observability.scrape import (
     scrape,
 )
 from tests.rebuild.support import TOKEN
-from tests.support.infra import REDIS_URL, free_port, scratch_database, unique_stream_name
-from tests.support.processes import PROJECT_ROOT, SERVICES, Stack
+from tests.support.infra import free_port
+from tests.support.processes import PROJECT_ROOT, SERVICES, Stack, scratch_stack
 from tests.support.reference_fold import store_head, wait_until_projected
 from tests.support.streams import wait_for
 from tests.transfers.commands import open_account, transfer
@@ -147,42 +146,27 @@ def _refusals_before_any_route(client: httpx.Client, key: dict[str, str], accoun
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
-    stream = unique_stream_name()
-    with scratch_database() as database_url:
-        stack = Stack(
-            database_url=database_url,
-            stream_name=stream,
-            log_dir=tmp_path_factory.mktemp("observed"),
-            # Tracing off whatever the developer's shell exports: the off path is under test.
-            extra_env={
-                "ADMIN_TOKEN": TOKEN,
-                "IDLE_CATCH_UP_SECONDS": "0.2",
-                "OTEL_SDK_DISABLED": "true",
-            },
-        )
-        try:
-            stack.start()
-            before = {name: scrape(process.url) for name, process in stack.processes.items()}
-            position = _drive(stack)
-            head = store_head(database_url)
-            wait_until_projected(database_url, head)
-            urls = {name: process.url for name, process in stack.processes.items()}
-            _wait_for_metric(urls["relay"], "ledger_relay_position", head)
-            _wait_for_metric(urls["projector"], "ledger_projector_position", head)
-            _wait_for_metric(urls["projector"], "ledger_projector_lag_events", 0)
-            _wait_for_metric(urls["projector"], "ledger_projector_lag_seconds", 0)
-            _wait_for_metric(urls["saga"], "ledger_saga_position", head)
-            after = {name: scrape(url) for name, url in urls.items()}
-            yield Observed(stack, database_url, before, after, head, position)
-        except BaseException:
-            print(stack.logs())
-            raise
-        finally:
-            stack.stop()
-            client = redis.Redis.from_url(REDIS_URL)
-            for key in client.scan_iter(match=f"{stream}*"):
-                client.delete(key)
-            client.close()
+    with scratch_stack(
+        tmp_path_factory.mktemp("observed"),
+        ADMIN_TOKEN=TOKEN,
+        IDLE_CATCH_UP_SECONDS="0.2",
+        # Tracing off whatever the developer's shell exports: the off path is under test.
+        OTEL_SDK_DISABLED="true",
+    ) as stack:
+        stack.start()
+        database_url = stack.database_url
+        before = {name: scrape(process.url) for name, process in stack.processes.items()}
+        position = _drive(stack)
+        head = store_head(database_url)
+        wait_until_projected(database_url, head)
+        urls = {name: process.url for name, process in stack.processes.items()}
+        _wait_for_metric(urls["relay"], "ledger_relay_position", head)
+        _wait_for_metric(urls["projector"], "ledger_projector_position", head)
+        _wait_for_metric(urls["projector"], "ledger_projector_lag_events", 0)
+        _wait_for_metric(urls["projector"], "ledger_projector_lag_seconds", 0)
+        _wait_for_metric(urls["saga"], "ledger_saga_position", head)
+        after = {name: scrape(url) for name, url in urls.items()}
+        yield Observed(stack, database_url, before, after, head, position)
 
 
 def test_command_service_counts_commands_latency_appends_and_responses(observed: Observed) -> None:

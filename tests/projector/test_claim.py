@@ -12,7 +12,6 @@ from tests.support.processes import Stack
 from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
-    store_head,
     wait_until_projected,
 )
 from tests.support.streams import (
@@ -20,7 +19,7 @@ from tests.support.streams import (
     metric_value,
     pending_count,
     wait_for,
-    wait_for_stream_top,
+    wait_until_published,
 )
 
 pytestmark = pytest.mark.processes
@@ -35,7 +34,7 @@ def test_pending_entries_of_a_dead_consumer_are_claimed(
 ) -> None:
     stack.process("relay").start()
     writer.write_random(40)
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
     # A consumer takes every entry and dies before acknowledging any.
     redis_client.xgroup_create(stream_name, "projector", id="0")
     taken: Any = redis_client.xreadgroup(

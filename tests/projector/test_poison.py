@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import psycopg
 import pytest
 import redis
 
@@ -25,7 +24,13 @@ from tests.support.reference_fold import (
     store_head,
     wait_until_projected,
 )
-from tests.support.streams import metric_value, raw_entries, stream_top, wait_for_stream_top
+from tests.support.sql import value
+from tests.support.streams import (
+    metric_value,
+    raw_entries,
+    stream_top,
+    wait_until_published,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -34,21 +39,15 @@ METADATA = EventMetadata(correlation_id="poison-test", causation_id="poison-test
 
 def consume_position(database_url: str) -> int:
     """A position no event will ever get: a hole, as a rejected append leaves."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id'))", (EVENTS_TABLE,)
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    query = "SELECT nextval(pg_get_serial_sequence(%s, 'notification_id'))"
+    return int(value(database_url, query, (EVENTS_TABLE,)))
 
 
 def write_and_publish(
     writer: LedgerWriter, client: redis.Redis, stream: str, database_url: str, seed: int
 ) -> int:
     writer.write_random(10, seed=seed)
-    head = store_head(database_url)
-    wait_for_stream_top(client, stream, head)
-    return head
+    return wait_until_published(client, stream, database_url)
 
 
 def test_poison_entries_are_dead_lettered_and_the_read_models_stay_true(

@@ -10,10 +10,9 @@ from tests.support.processes import Stack
 from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
-    store_head,
     wait_until_projected,
 )
-from tests.support.streams import metric_value, wait_for_stream_top
+from tests.support.streams import metric_value, wait_until_published
 
 pytestmark = pytest.mark.processes
 
@@ -45,7 +44,7 @@ def test_projector_catches_up_from_the_store_what_redis_lost(
     )
     stack.process("relay").start()
     writer.write_random(100)
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
     lost = 100
     if loss == "trim-oldest":
         redis_client.xtrim(stream_name, maxlen=30, approximate=False)
@@ -55,7 +54,7 @@ def test_projector_catches_up_from_the_store_what_redis_lost(
     else:
         redis_client.delete(stream_name)
         writer.write_random(30, seed=1)
-        wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+        wait_until_published(redis_client, stream_name, database_url)
 
     projector = stack.process("projector").start()
     wait_until_projected(database_url)

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from tests.query_service.read_model_writer import ReadModelWriter
-from tests.support.infra import scratch_database, unique_stream_name
-from tests.support.processes import Stack
+from tests.support.processes import scratch_stack
 
 #: Small, so "limit above the maximum" and multi-page walks stay cheap.
 PAGE_SIZE_MAX = 20
@@ -28,17 +27,9 @@ class QueryService:
 
 @pytest.fixture(scope="package")
 def query_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QueryService]:
-    with scratch_database() as database_url:
-        stack = Stack(
-            database_url=database_url,
-            stream_name=unique_stream_name(),
-            log_dir=tmp_path_factory.mktemp("query_service"),
-            # Short waits: a fuzzed min_position ahead of the checkpoint answers 412 quickly.
-            extra_env={"PAGE_SIZE_MAX": str(PAGE_SIZE_MAX), "MAX_WAIT_SECONDS": "0.2"},
-        )
+    # Short waits: a fuzzed min_position ahead of the checkpoint answers 412 quickly.
+    log_dir = tmp_path_factory.mktemp("query_service")
+    with scratch_stack(log_dir, PAGE_SIZE_MAX=str(PAGE_SIZE_MAX), MAX_WAIT_SECONDS="0.2") as stack:
         process = stack.process("query").start()
-        try:
-            with httpx.Client(base_url=process.url, timeout=10.0) as client:
-                yield QueryService(client=client, writer=ReadModelWriter(database_url))
-        finally:
-            stack.stop()
+        with httpx.Client(base_url=process.url, timeout=10.0) as client:
+            yield QueryService(client=client, writer=ReadModelWriter(stack.database_url))

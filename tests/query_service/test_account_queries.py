@@ -23,6 +23,13 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
+def assert_refused_as_a_problem(response: httpx.Response) -> None:
+    """A path that names no resource: a 404 or 422 problem document, never a 500."""
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "x-projection-position" in response.headers
+
+
 def walk(client: httpx.Client, path: str, **params: str | int) -> list[list[dict[str, Any]]]:
     """Every page of a listing, following next_cursor to the end."""
     pages = []
@@ -75,10 +82,7 @@ def test_an_id_that_is_no_uuid_is_a_problem_never_a_500(
     query_service: QueryService, bad_id: str
 ) -> None:
     for path in (f"/accounts/{bad_id}", f"/accounts/{bad_id}/transactions"):
-        response = query_service.client.get(path)
-        assert response.status_code in (404, 422), response.text
-        assert response.headers["content-type"].startswith("application/problem+json")
-        assert "x-projection-position" in response.headers
+        assert_refused_as_a_problem(query_service.client.get(path))
 
 
 def test_accounts_are_filtered_by_owner_status_and_balance(query_service: QueryService) -> None:

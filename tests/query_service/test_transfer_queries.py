@@ -11,7 +11,11 @@ from uuid import UUID
 import pytest
 
 from tests.query_service.conftest import PAGE_SIZE_MAX, QueryService
-from tests.query_service.test_account_queries import assert_problem, walk
+from tests.query_service.test_account_queries import (
+    assert_problem,
+    assert_refused_as_a_problem,
+    walk,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -74,10 +78,7 @@ def test_an_id_that_is_no_uuid_is_a_problem_never_a_500(
     query_service: QueryService, bad_id: str
 ) -> None:
     for path in (f"/transfers/{bad_id}", f"/accounts/{bad_id}/transfers"):
-        response = query_service.client.get(path)
-        assert response.status_code in (404, 422), response.text
-        assert response.headers["content-type"].startswith("application/problem+json")
-        assert "x-projection-position" in response.headers
+        assert_refused_as_a_problem(query_service.client.get(path))
 
 
 @pytest.mark.parametrize("limit", [1, 3, 20])

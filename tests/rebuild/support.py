@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -15,6 +14,7 @@ from projector.projections import PROJECTIONS
 from shared_kernel.event_log import read_log
 from tests.support.infra import REDIS_URL
 from tests.support.ledger_writer import LedgerWriter
+from tests.support.sql import rows, value
 from tests.support.transfer_writer import Outcome, TransferWriter
 
 TOKEN = "test-admin-token-7f3a"
@@ -50,19 +50,17 @@ async def project(database_url: str, dead_letters: str) -> None:
 
 def table_oid(database_url: str, table: str) -> int:
     """The table an unqualified name finds (a swap moves another one under the name)."""
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT to_regclass(%s)::oid", (table,)).fetchone()
-    assert row is not None and row[0] is not None, table
-    return int(row[0])
+    oid = value(database_url, "SELECT to_regclass(%s)::oid", (table,))
+    assert oid is not None, table
+    return int(oid)
 
 
 def schemas(database_url: str) -> set[str]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT nspname FROM pg_namespace"
-            " WHERE nspname LIKE 'rebuild\\_%' OR nspname LIKE 'retired\\_%'"
-        ).fetchall()
-    return {name for (name,) in rows}
+    query = (
+        "SELECT nspname FROM pg_namespace"
+        " WHERE nspname LIKE 'rebuild\\_%' OR nspname LIKE 'retired\\_%'"
+    )
+    return {name for (name,) in rows(database_url, query)}
 
 
 def versions(database_url: str) -> dict[str, int]:
@@ -70,6 +68,3 @@ def versions(database_url: str) -> dict[str, int]:
         return dict(conn.execute("SELECT projection, version FROM projection_checkpoints"))
 
 
-def rows_of(database_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(query, params).fetchall()

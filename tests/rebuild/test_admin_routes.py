@@ -16,7 +16,7 @@ from projector.admin import ProjectionAdmin
 from projector.projections import projection_named
 from projector.rebuild.lock import REBUILD_LOCK_CLASS
 from projector.settings import ProjectorSettings
-from tests.rebuild.support import TOKEN, rows_of, write_history
+from tests.rebuild.support import TOKEN, write_history
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack
 from tests.support.reference_fold import (
@@ -26,6 +26,7 @@ from tests.support.reference_fold import (
     store_head,
     wait_until_projected,
 )
+from tests.support.sql import rows
 from tests.support.streams import wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -69,7 +70,7 @@ def test_admin_routes_need_the_token_and_run_one_rebuild_at_a_time(
                 response = client.request(method, path, headers=headers)
                 assert_problem(response, 401, "unauthorized")
                 assert response.headers["www-authenticate"].startswith("Bearer")
-        assert rows_of(database_url, "SELECT id FROM projection_rebuilds") == []
+        assert rows(database_url, "SELECT id FROM projection_rebuilds") == []
 
         unknown = client.post("/admin/projections/no_such_thing/rebuild", headers=AUTH)
         assert_problem(unknown, 404, "projection-not-found")
@@ -83,7 +84,7 @@ def test_admin_routes_need_the_token_and_run_one_rebuild_at_a_time(
             assert_problem(busy, 409, "rebuild-running")
             listing = client.get("/admin/projections", headers=AUTH).json()["projections"]
             assert {p["name"]: p["state"] for p in listing}["transfers"] == "rebuilding"
-        assert rows_of(database_url, "SELECT id FROM projection_rebuilds") == []
+        assert rows(database_url, "SELECT id FROM projection_rebuilds") == []
 
         accepted = client.post("/admin/projections/transfers/rebuild", headers=AUTH)
         assert accepted.status_code == 202, accepted.text

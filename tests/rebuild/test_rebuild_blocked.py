@@ -42,7 +42,7 @@ from tests.projector.test_blocked_stream import (
     with_fixed_owner,
     write_poisoned_history,
 )
-from tests.rebuild.support import TOKEN, rows_of, table_oid
+from tests.rebuild.support import TOKEN, table_oid
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import Stack
 from tests.support.reference_fold import (
@@ -51,6 +51,7 @@ from tests.support.reference_fold import (
     store_head,
     wait_until_projected,
 )
+from tests.support.sql import rows
 
 pytestmark = pytest.mark.processes
 
@@ -140,7 +141,7 @@ def test_a_rebuild_keeps_a_refused_stream_blocked_and_one_with_the_fix_unblocks_
     assert f"BLOCKED stream {poisoned}: account_balances refuses" in done.stdout
     assert "swapped in" in done.stdout
     assert table_oid(database_url, "account_balances") != old_table
-    [(report,)] = rows_of(database_url, "SELECT report FROM projection_rebuilds")
+    [(report,)] = rows(database_url, "SELECT report FROM projection_rebuilds")
     refused_at = live_blocks["account_balances"][1]
     assert report["ok"] and report["blocked"] == [{"stream_id": str(poisoned),
                                                    "position": refused_at}]  # fmt: skip

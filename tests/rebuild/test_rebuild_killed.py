@@ -27,6 +27,7 @@ from tests.support.reference_fold import (
     expected_read_models,
     live_read_models,
 )
+from tests.support.sql import value
 from tests.support.streams import wait_for
 
 REBUILD = [sys.executable, "-m", "projector.rebuild", "account_balances", "--no-progress"]
@@ -38,13 +39,11 @@ def rebuild_env(database_url: str) -> dict[str, str]:
 
 
 def rebuild_backends(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = %s AND datname = current_database()",
-            (APPLICATION_NAME,),
-        ).fetchone()
-    return int(row[0]) if row else 0
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = %s AND datname = current_database()"
+    )
+    return int(value(database_url, query, (APPLICATION_NAME,)))
 
 
 def kill_when_half_done(process: subprocess.Popen[bytes], database_url: str) -> tuple[int, int]:

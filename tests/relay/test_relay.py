@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 import redis
 
@@ -10,6 +9,7 @@ from tests.support.infra import free_port
 from tests.support.ledger_writer import BackgroundWriter, LedgerWriter
 from tests.support.processes import ServiceProcess, Stack
 from tests.support.reference_fold import store_head
+from tests.support.sql import rows
 from tests.support.streams import (
     metric_value,
     published,
@@ -18,6 +18,7 @@ from tests.support.streams import (
     stream_top,
     wait_for,
     wait_for_stream_top,
+    wait_until_published,
 )
 
 pytestmark = pytest.mark.processes
@@ -32,11 +33,9 @@ def assert_stream_is_the_log(client: redis.Redis, stream: str, database_url: str
 
 
 def relay_position(database_url: str, stream: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT position FROM relay_positions WHERE stream_name = %s", (stream,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+    found = rows(database_url, "SELECT position FROM relay_positions WHERE stream_name = %s",
+                 (stream,))  # fmt: skip
+    return int(found[0][0]) if found else 0
 
 
 def test_publishes_every_stored_event_in_order_and_wakes_on_notify(
@@ -51,11 +50,11 @@ def test_publishes_every_stored_event_in_order_and_wakes_on_notify(
     # wake the relay for the events written while it runs.
     stack.extra_env.update(RELAY_BATCH_SIZE="50", RELAY_POLL_SECONDS="3600")
     relay = stack.process("relay").start()
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
 
     for _ in range(3):
         writer.write_random(10, seed=stream_top(redis_client, stream_name))
-        wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+        wait_until_published(redis_client, stream_name, database_url)
 
     assert_stream_is_the_log(redis_client, stream_name, database_url)
     head = store_head(database_url)
@@ -76,12 +75,12 @@ def test_restarted_relay_resumes_where_the_stream_ends(
 ) -> None:
     relay = stack.process("relay").start()
     writer.write_random(60)
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
     relay.stop()
     writer.write_random(40, seed=1)  # written while no relay runs
 
     relay.start()
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
 
     assert_stream_is_the_log(redis_client, stream_name, database_url)
     # Nothing re-published.
@@ -104,7 +103,7 @@ def test_relay_resumes_from_its_recorded_position_when_redis_lost_the_stream(
     writer.write_random(20, seed=1)
 
     relay.start()
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
 
     entries = [entry for _, entry in published(redis_client, stream_name)]
     later = [entry for entry in stored(database_url) if entry.position > before]
@@ -124,9 +123,9 @@ def test_kill_9_mid_stream_then_restart_publishes_every_event_exactly_once(
         relay.kill()
         assert writer.running
         relay.start()
-        wait_for_stream_top(redis_client, stream_name, store_head(database_url))  # while writing
+        wait_until_published(redis_client, stream_name, database_url)  # while writing
 
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
     assert_stream_is_the_log(redis_client, stream_name, database_url)
     assert relay_position(database_url, stream_name) == store_head(database_url)
 
@@ -151,7 +150,7 @@ def test_standby_relay_waits_for_the_lock_and_takes_over_when_the_active_dies(
     wait_for(lambda: ready_checks(standby.url)["relay"] == "standby")
 
     writer.write_random(50)
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
     assert metric_value(active.url, "ledger_relay_published_events_total") == 50
     assert metric_value(standby.url, "ledger_relay_published_events_total") == 0
     assert metric_value(standby.url, "ledger_relay_active") == 0
@@ -159,7 +158,7 @@ def test_standby_relay_waits_for_the_lock_and_takes_over_when_the_active_dies(
     active.kill()
     wait_for(lambda: ready_checks(standby.url)["relay"] == "active")
     writer.write_random(30, seed=1)
-    wait_for_stream_top(redis_client, stream_name, store_head(database_url))
+    wait_until_published(redis_client, stream_name, database_url)
 
     assert_stream_is_the_log(redis_client, stream_name, database_url)
     assert metric_value(standby.url, "ledger_relay_published_events_total") == 30

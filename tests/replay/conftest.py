@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
-import pytest
-import redis
 
 from command_service.bus.bus import CommandBus
 from command_service.commands import Command, DepositMoney, OpenAccount, WithdrawMoney
@@ -20,22 +17,6 @@ from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.replay.cli import run
 from shared_kernel.language.events import decode_event
 from shared_kernel.settings import EVENTS_TABLE
-from tests.support.infra import REDIS_URL
-from tests.support.ledger_writer import LedgerWriter
-
-
-@pytest.fixture
-def writer(database_url: str) -> Iterator[LedgerWriter]:
-    ledger = LedgerWriter(database_url)
-    yield ledger
-    ledger.close_store()
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    yield client
-    client.close()
 
 
 @dataclass(frozen=True)

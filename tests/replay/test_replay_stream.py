@@ -25,17 +25,16 @@ from shared_kernel.settings import SNAPSHOTS_TABLE
 from tests.replay.conftest import appended_with_snapshots, recorded, replay
 from tests.support.ledger_writer import LedgerWriter
 from tests.support.processes import PROJECT_ROOT
+from tests.support.sql import rows
 from tests.support.transfer_writer import TransferWriter
 
 
 def snapshot_versions(database_url: str, stream_id: uuid.UUID) -> list[int]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            f"SELECT originator_version FROM {SNAPSHOTS_TABLE} WHERE originator_id = %s"
-            " ORDER BY originator_version",
-            (stream_id,),
-        ).fetchall()
-    return [row[0] for row in rows]
+    query = (
+        f"SELECT originator_version FROM {SNAPSHOTS_TABLE} WHERE originator_id = %s"
+        " ORDER BY originator_version"
+    )
+    return [version for (version,) in rows(database_url, query, (stream_id,))]
 
 
 def test_text_replay_is_each_event_then_its_state_then_the_check(

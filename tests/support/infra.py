@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
+
 from schema.scratch import scratch_database as scratch
 from schema.scratch import with_database
 
@@ -34,6 +36,16 @@ def scratch_database(*, migrated: bool = True) -> Iterator[str]:
 
 def unique_stream_name() -> str:
     return f"test:{uuid.uuid4().hex[:12]}:events"
+
+
+def delete_stream(name: str) -> None:
+    """Delete the stream ``name`` and every key under it (groups' and relays' state)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"{name}*"):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def free_port() -> int:

@@ -12,13 +12,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from shared_kernel.settings import default_role_urls
-from tests.support.infra import REDIS_URL, free_port
+from tests.support.infra import (
+    REDIS_URL,
+    delete_stream,
+    free_port,
+    scratch_database,
+    unique_stream_name,
+)
 from tests.support.streams import wait_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +165,23 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"==== {p.name}\n{p.logs()}" for p in self.processes.values())
+
+
+@contextmanager
+def scratch_stack(log_dir: Path, **extra_env: str) -> Iterator[Stack]:
+    """A stack (nothing started yet) on a scratch database and a stream of its own. On exit
+    its processes stop (their logs printed if the block failed) and the stream is deleted."""
+    stream_name = unique_stream_name()
+    with scratch_database() as database_url:
+        stack = Stack(database_url, stream_name, log_dir, extra_env=extra_env)
+        try:
+            yield stack
+        except BaseException:
+            print(stack.logs())
+            raise
+        finally:
+            stack.stop()
+            delete_stream(stream_name)
 
 
 def complete_transfer(

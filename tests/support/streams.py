@@ -12,6 +12,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared_kernel.event_log import LogEntry, from_fields, read_log_sync
+from tests.support.reference_fold import store_head
 
 
 def raw_entries(client: redis.Redis, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
@@ -50,6 +51,13 @@ def wait_for_stream_top(
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream {stream} at {stream_top(client, stream)}, not {position}")
         time.sleep(0.02)
+
+
+def wait_until_published(client: redis.Redis, stream: str, database_url: str) -> int:
+    """Bounds the wait for the relay to publish every event stored now; the store's head."""
+    head = store_head(database_url)
+    wait_for_stream_top(client, stream, head)
+    return head
 
 
 def metric_value(base_url: str, name: str) -> float:

@@ -7,31 +7,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.infra import scratch_database, unique_stream_name
-from tests.support.processes import Stack
+from tests.support.processes import Stack, scratch_stack
 
 
 @pytest.fixture(scope="module")
-def ledger_database() -> Iterator[str]:
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def ledger_stack(
-    ledger_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def ledger_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``python -m command_service`` and ``python -m command_service.transfer_saga``, ready."""
-    stack = Stack(
-        database_url=ledger_database,
-        stream_name=unique_stream_name(),
-        log_dir=tmp_path_factory.mktemp("transfers"),
-        # A short lease, so tests of abandoned idempotent attempts need not wait long.
-        extra_env={"IDEMPOTENCY_LEASE_SECONDS": "2"},
-    )
-    stack.start("command", "saga")
-    yield stack
-    stack.stop()
+    # A short lease, so tests of abandoned idempotent attempts need not wait long.
+    log_dir = tmp_path_factory.mktemp("transfers")
+    with scratch_stack(log_dir, IDEMPOTENCY_LEASE_SECONDS="2") as stack:
+        yield stack.start("command", "saga")
+
+
+@pytest.fixture(scope="module")
+def ledger_database(ledger_stack: Stack) -> str:
+    return ledger_stack.database_url
 
 
 @pytest.fixture(scope="module")
