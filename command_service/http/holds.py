@@ -144,7 +144,7 @@ async def _end(
 ) -> HoldOutcome:
     attempt = attempt_of(request)
     command = kind(
-        account_id=hold_id,
+        hold_id=hold_id,
         command_id=attempt.command_id,
         recovering=attempt.recovering,
         correlation_id=correlation_id(request, x_correlation_id),
