@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
@@ -248,23 +249,13 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
             opened_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if account is None:
-        msg = f"{type(event).__name__} before AccountOpened in stream {event.originator_id}"
-        raise ValueError(msg)
-    return msgspec.structs.replace(
-        account,
-        version=event.originator_version,
-        modified_at=event.timestamp,
-        **_changes(event, account),
-    )
+    return streams.evolve(account, event, AccountOpened, _changes)
 
 
 @singledispatch
 def _changes(event: LedgerEvent, account: Account) -> dict[str, Any]:
     """What ``event`` changes on ``account`` besides its version; each event type registers."""
-    # An event the fold does not know would leave the balance silently wrong.
-    msg = f"{type(event).__name__} does not belong on account stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "account")
 
 
 @_changes.register
@@ -327,6 +318,4 @@ ACCOUNT_EVENTS: tuple[type[LedgerEvent], ...] = (
 
 def fold(account: Account | None, events: Iterable[LedgerEvent]) -> Account | None:
     """Fold ``events`` onto ``account`` (None before the first)."""
-    for event in events:
-        account = apply(account, event)
-    return account
+    return streams.fold(apply, account, events)

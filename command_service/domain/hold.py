@@ -23,6 +23,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from command_service.domain.account import (
     Account,
     DomainError,
@@ -223,24 +224,18 @@ def apply(hold: Hold | None, event: LedgerEvent) -> Hold:
             placed_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if hold is None:
-        msg = f"{type(event).__name__} before HoldPlaced in stream {event.originator_id}"
-        raise ValueError(msg)
+    return streams.evolve(hold, event, HoldPlaced, _changes)
+
+
+def _changes(event: LedgerEvent, hold: Hold) -> dict[str, object]:
     status, captured = _ending(event, hold)
-    return msgspec.structs.replace(
-        hold,
-        version=event.originator_version,
-        status=status,
-        captured=captured,
-        modified_at=event.timestamp,
-    )
+    return {"status": status, "captured": captured}
 
 
 @singledispatch
 def _ending(event: LedgerEvent, hold: Hold) -> tuple[HoldStatus, int]:
     """The status and captured amount ``event`` leaves ``hold`` with; each type registers."""
-    msg = f"{type(event).__name__} does not belong on hold stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "hold")
 
 
 @_ending.register
@@ -260,9 +255,7 @@ def _expired(event: HoldExpired, hold: Hold) -> tuple[HoldStatus, int]:
 
 def fold(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:
     """Fold ``events`` onto ``hold`` (None before the first)."""
-    for event in events:
-        hold = apply(hold, event)
-    return hold
+    return streams.fold(apply, hold, events)
 
 
 def load(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from command_service.domain.account import (
     Account,
     AccountIsClosed,
@@ -240,24 +241,18 @@ def apply(transfer: Transfer | None, event: LedgerEvent) -> Transfer:
             requested_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if transfer is None:
-        msg = f"{type(event).__name__} before TransferRequested in stream {event.originator_id}"
-        raise ValueError(msg)
+    return streams.evolve(transfer, event, TransferRequested, _changes)
+
+
+def _changes(event: LedgerEvent, transfer: Transfer) -> dict[str, object]:
     status, reason = _outcome(event, transfer)
-    return msgspec.structs.replace(
-        transfer,
-        version=event.originator_version,
-        status=status,
-        reason=reason,
-        modified_at=event.timestamp,
-    )
+    return {"status": status, "reason": reason}
 
 
 @singledispatch
 def _outcome(event: LedgerEvent, transfer: Transfer) -> tuple[TransferStatus, str | None]:
     """The status and reason ``event`` leaves ``transfer`` in; each event type registers."""
-    msg = f"{type(event).__name__} does not belong on transfer stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "transfer")
 
 
 @_outcome.register
@@ -282,9 +277,7 @@ def _failed(event: TransferFailed, transfer: Transfer) -> tuple[TransferStatus, 
 
 def fold(transfer: Transfer | None, events: Iterable[LedgerEvent]) -> Transfer | None:
     """Fold ``events`` onto ``transfer`` (None before the first)."""
-    for event in events:
-        transfer = apply(transfer, event)
-    return transfer
+    return streams.fold(apply, transfer, events)
 
 
 #: Every event type of a transfer stream.
