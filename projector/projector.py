@@ -19,7 +19,6 @@ partition this process holds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
 
 from projector import metrics
 from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
@@ -38,13 +36,12 @@ from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
 from shared_kernel.event_log import LogEntry, PositionMarker, head_position, of_partition, read_log
 from shared_kernel.language.events import utc_now
+from shared_kernel.retries import RetryPause
 
 log = logging.getLogger(__name__)
 
 #: How often the lag gauges are refreshed from the store's head.
 LAG_REFRESH_SECONDS = 1.0
-#: Longest wait between retries during an outage.
-RETRY_CAP_SECONDS = 2.0
 
 
 @dataclass
@@ -92,8 +89,7 @@ class Projector:
         self._pool = pool
         self._consumer = consumer
         self._applier = applier
-        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
-        self._failures = 0
+        self._retry = RetryPause()
         self.status = ProjectorStatus()
         #: Shows this partition's progress (with its siblings') on the gauges.
         self._report = report or (lambda: show_status([self.status]))
@@ -111,15 +107,18 @@ class Projector:
                 self.status.failing = f"{type(error).__name__}: {error}"
                 log.warning(
                     "projector lost PostgreSQL or Redis; retrying",
-                    extra={"error": f"{type(error).__name__}: {error}", "failures": self._failures},
+                    extra={
+                        "error": f"{type(error).__name__}: {error}",
+                        "failures": self._retry.failures,
+                    },
                 )
             except Exception as error:
                 self.status.failing = f"{type(error).__name__}: {error}"
                 log.exception(
-                    "projector failed unexpectedly; retrying", extra={"failures": self._failures}
+                    "projector failed unexpectedly; retrying",
+                    extra={"failures": self._retry.failures},
                 )
-            await asyncio.sleep(self._backoff.compute(self._failures))
-            self._failures += 1
+            await self._retry.after_failure()
 
     async def _session(self) -> None:
         settings = self._settings
@@ -177,7 +176,7 @@ class Projector:
             if now - last_lag >= LAG_REFRESH_SECONDS:
                 await self._refresh_lag()
                 last_lag = now
-            self._failures = 0
+            self._retry.recovered()
 
     async def _claim_abandoned(self) -> None:
         min_idle_ms = self._settings.claim_idle_ms

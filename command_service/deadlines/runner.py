@@ -113,7 +113,7 @@ class DeadlineRunner(LeaderLoop):
             position = await self._file(reader, position)
             self.status.position = position
             await self._run_due(reader)
-            self._failures = 0
+            self._retry.recovered()
             await wait_for_append(conn, await self._sleep_seconds(reader))
 
     async def _file(self, reader: AsyncConnection[Any], position: int) -> int:
