@@ -187,9 +187,7 @@ def deposit(
 ) -> MoneyDeposited:
     currency = check_credit(account, amount, currency)
     return MoneyDeposited(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         amount=amount,
         currency=currency,
         reference=reference,
@@ -209,9 +207,7 @@ def withdraw(
     currency = check_currency(account, currency)
     check_funds(account, amount, "withdraw")
     return MoneyWithdrawn(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         amount=amount,
         currency=currency,
         reference=reference,
@@ -231,9 +227,7 @@ def close(account: Account, metadata: EventMetadata) -> AccountClosed:
             " still in flight; it closes once they complete or are refunded",
             pending_transfers=sorted(str(t) for t in account.pending_transfers),
         )
-    return AccountClosed(
-        originator_id=account.id, originator_version=account.version + 1, metadata=metadata
-    )
+    return AccountClosed(**streams.next_event_of(account, metadata))
 
 
 def apply(account: Account | None, event: LedgerEvent) -> Account:

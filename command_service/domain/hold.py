@@ -104,9 +104,7 @@ def place_hold(
     check_open(account)
     check_funds(account, amount, "hold")
     held = FundsHeld(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         hold_id=hold_id,
         amount=amount,
         currency=account.currency,
@@ -148,9 +146,7 @@ def _release_on_account(hold: Hold, account: Account, metadata: EventMetadata) -
             hold_id=str(hold.id),
         )
     return HeldFundsReleased(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         hold_id=hold.id,
         amount=hold.amount,
         currency=hold.currency,
@@ -178,9 +174,7 @@ def capture_hold(
         reference=hold.reference,
     )
     captured = HoldCaptured(
-        originator_id=hold.id,
-        originator_version=hold.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(hold, metadata),
         amount=amount,
         released=hold.amount - amount,
     )
@@ -190,9 +184,7 @@ def capture_hold(
 def release_hold(hold: Hold, account: Account, metadata: EventMetadata) -> list[LedgerEvent]:
     """Free the whole held amount at the client's request."""
     _check_active(hold)
-    released = HoldReleased(
-        originator_id=hold.id, originator_version=hold.version + 1, metadata=metadata
-    )
+    released = HoldReleased(**streams.next_event_of(hold, metadata))
     return [released, _release_on_account(hold, account, metadata)]
 
 
@@ -203,9 +195,7 @@ def expire_hold(
     expiry that runs twice (or early) changes nothing."""
     if not hold.active or now < hold.expires_at:
         return []
-    expired = HoldExpired(
-        originator_id=hold.id, originator_version=hold.version + 1, metadata=metadata
-    )
+    expired = HoldExpired(**streams.next_event_of(hold, metadata))
     return [expired, _release_on_account(hold, account, metadata)]
 
 

@@ -1,21 +1,45 @@
-"""What the folds of accounts, holds and transfers share: events after a stream's first.
+"""What accounts, holds and transfers share: the next event's header, and the fold.
 
-A stream's first event makes the aggregate (each kind knows how); every later
-one moves its version and ``modified_at`` and changes what its type
-registered. An event before the first, or of a type the kind does not know,
+An aggregate's next event goes to its stream at the version after its own. In
+the fold, a stream's first event makes the aggregate (each kind knows how);
+every later one moves its version and ``modified_at`` and changes what its
+type registered. An event before the first, or of a type the kind does not know,
 is a broken stream: folding on would leave the state silently wrong.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypedDict, TypeVar
+from uuid import UUID
 
 import msgspec
 
-from shared_kernel.language.events import LedgerEvent
+from shared_kernel.language.events import EventMetadata, LedgerEvent
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Versioned(Protocol):
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def version(self) -> int: ...
+
+
+class EventHeader(TypedDict):
+    originator_id: UUID
+    originator_version: int
+    metadata: EventMetadata
+
+
+def next_event_of(aggregate: Versioned, metadata: EventMetadata) -> EventHeader:
+    """Where the event that follows ``aggregate``'s last goes, and why it happens."""
+    return {
+        "originator_id": aggregate.id,
+        "originator_version": aggregate.version + 1,
+        "metadata": metadata,
+    }
 
 
 def evolve(

@@ -138,14 +138,10 @@ def _step_metadata(transfer: Transfer) -> EventMetadata:
 
 def _debit(transfer: Transfer, source: Account | None) -> list[LedgerEvent]:
     meta = _step_metadata(transfer)
-    version = transfer.version + 1
+    step = streams.next_event_of(transfer, meta)
 
     def failed(reason: str) -> list[LedgerEvent]:
-        return [
-            TransferFailed(
-                originator_id=transfer.id, originator_version=version, metadata=meta, reason=reason
-            )
-        ]
+        return [TransferFailed(**step, reason=reason)]
 
     if source is None:
         return failed(SOURCE_MISSING)
@@ -159,7 +155,7 @@ def _debit(transfer: Transfer, source: Account | None) -> list[LedgerEvent]:
         return failed(SOURCE_CLOSED)
     except InsufficientFunds:
         return failed(INSUFFICIENT_FUNDS)
-    debited = TransferDebited(originator_id=transfer.id, originator_version=version, metadata=meta)
+    debited = TransferDebited(**step)
     return [leg, debited]
 
 
@@ -170,7 +166,7 @@ def _credit(
         msg = f"transfer {transfer.id} was debited from {transfer.from_account}, which is missing"
         raise ValueError(msg)
     meta = _step_metadata(transfer)
-    version = transfer.version + 1
+    step = streams.next_event_of(transfer, meta)
     reason: str
     if target is None:
         reason = TARGET_MISSING
@@ -191,9 +187,7 @@ def _credit(
         except BalanceLimitExceeded:
             reason = BALANCE_LIMIT
         else:
-            completed = TransferCompleted(
-                originator_id=transfer.id, originator_version=version, metadata=meta
-            )
+            completed = TransferCompleted(**step)
             return [credit, completed, settle_transfer(source, transfer.id, meta)]
     refund = refund_transfer(
         source,
@@ -203,9 +197,7 @@ def _credit(
         reason=reason,
         metadata=meta,
     )
-    refunded = TransferRefunded(
-        originator_id=transfer.id, originator_version=version, metadata=meta, reason=reason
-    )
+    refunded = TransferRefunded(**step, reason=reason)
     return [refund, refunded]
 
 
