@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
 
 from command_service.bus.registry import command_name
-from command_service.commands import Command, CommandResult, TransferAccepted
+from command_service.commands import AccountCommand, Command, CommandResult, TransferAccepted
 from command_service.domain.account import DomainError
 from shared_kernel import tracing
 
@@ -45,6 +45,18 @@ def current_trace() -> CommandTrace | None:
     return _CURRENT.get()
 
 
+def _attributes(command: Command[Any]) -> dict[str, str]:
+    """The command's name, stream and correlation id; the account too for a command on one."""
+    attributes = {
+        "ledger.command": command_name(command),
+        "ledger.stream_id": str(command.stream_id),
+        "ledger.correlation_id": command.correlation_id,
+    }
+    if isinstance(command, AccountCommand):
+        attributes["ledger.account_id"] = str(command.account_id)
+    return attributes
+
+
 async def traced(
     command: Command[Any], proceed: Callable[[Command[Any]], Awaitable[Result]]
 ) -> Result:
@@ -52,11 +64,7 @@ async def traced(
     with _tracer.start_as_current_span(
         f"ledger.command {command_name(command)}",
         kind=SpanKind.INTERNAL,
-        attributes={
-            "ledger.command": command_name(command),
-            "ledger.account_id": str(command.account_id),
-            "ledger.correlation_id": command.correlation_id,
-        },
+        attributes=_attributes(command),
         record_exception=False,
         set_status_on_exception=False,
     ) as span:

@@ -2,9 +2,9 @@
 
 A command is a request, not a fact: the handlers registered on the bus
 (``command_service.handlers``) decide whether it becomes an event. Each one
-names the account it targets, the versions the client expects (from
-``If-Match``, when given) and the ids that tie the resulting event to the
-request that caused it.
+names the stream its event goes to (``stream_id``), the versions the client
+expects of that stream (from ``If-Match``, when given) and the ids that tie
+the resulting event to the request that caused it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Command(Generic[R_co]):
     """What every command carries besides its own arguments.
 
     ``expected_versions`` None means "whatever the current version is": the
-    bus may then retry a conflicting append. Otherwise the account must
+    bus may then retry a conflicting append. Otherwise the stream must
     be at one of them (an empty set, from tags that are no version, matches
     none). ``command_id`` becomes the
     causation id of the event the command records; an idempotent request
@@ -58,7 +58,6 @@ class Command(Generic[R_co]):
     tracing is off); the event it records carries it to the relay and projector.
     """
 
-    account_id: UUID
     correlation_id: str
     expected_versions: frozenset[int] | None = None
     command_id: UUID = field(default_factory=new_command_id)
@@ -66,13 +65,24 @@ class Command(Generic[R_co]):
     traceparent: str | None = None
 
     @property
-    def recorded_stream(self) -> UUID:
-        """The stream this command's event goes to."""
+    def stream_id(self) -> UUID:
+        """The aggregate stream this command is about: its event goes there."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountCommand(Command[R_co]):
+    """A command on an account: the account's stream unless the command starts another."""
+
+    account_id: UUID
+
+    @property
+    def stream_id(self) -> UUID:
         return self.account_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpenAccount(Command[CommandResult]):
+class OpenAccount(AccountCommand[CommandResult]):
     owner: str
     currency: str
     #: True when the client chose the id: an existing account is then a conflict,
@@ -81,7 +91,7 @@ class OpenAccount(Command[CommandResult]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DepositMoney(Command[CommandResult]):
+class DepositMoney(AccountCommand[CommandResult]):
     amount: int
     currency: str | None = None
     reference: str | None = None
@@ -89,19 +99,19 @@ class DepositMoney(Command[CommandResult]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WithdrawMoney(Command[CommandResult]):
+class WithdrawMoney(AccountCommand[CommandResult]):
     amount: int
     currency: str | None = None
     reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CloseAccount(Command[CommandResult]):
+class CloseAccount(AccountCommand[CommandResult]):
     pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RequestTransfer(Command[TransferAccepted]):
+class RequestTransfer(AccountCommand[TransferAccepted]):
     """Move ``amount`` from ``account_id`` (the source) to ``to_account``.
 
     The transfer's stream id is the command id: one request, one transfer,
@@ -117,5 +127,5 @@ class RequestTransfer(Command[TransferAccepted]):
         return self.command_id
 
     @property
-    def recorded_stream(self) -> UUID:
+    def stream_id(self) -> UUID:
         return self.transfer_id

@@ -18,6 +18,7 @@ from command_service.bus.aggregates import AggregateType
 from command_service.bus.registry import Answer, Registration, register
 from command_service.bus.unit_of_work import UnitOfWork
 from command_service.commands import (
+    AccountCommand,
     CloseAccount,
     Command,
     CommandResult,
@@ -39,7 +40,7 @@ C = TypeVar("C", bound=Command[Any])
 AccountHandler = Callable[[C, Account | None, EventMetadata], LedgerEvent]
 
 
-def _existing(command: Command[Any], account: Account | None) -> Account:
+def _existing(command: AccountCommand[Any], account: Account | None) -> Account:
     """The account a command on an existing account acts on, at the version it expects."""
     if account is None:
         raise AccountNotFound(command.account_id)
@@ -80,7 +81,7 @@ def close_account(
     return rules.close(_existing(command, account), metadata)
 
 
-_ACCOUNT_HANDLERS: dict[type[Command[Any]], AccountHandler[Any]] = {
+_ACCOUNT_HANDLERS: dict[type[AccountCommand[Any]], AccountHandler[Any]] = {
     OpenAccount: open_account,
     DepositMoney: deposit_money,
     WithdrawMoney: withdraw_money,
@@ -98,7 +99,7 @@ def metadata_for(command: Command[Any]) -> EventMetadata:
     )
 
 
-def handle(command: Command[Any], account: Account | None) -> LedgerEvent:
+def handle(command: AccountCommand[Any], account: Account | None) -> LedgerEvent:
     """Decide an account command against ``account`` (None when it does not exist).
 
     Returns the event to record, or raises a ``DomainError`` (including
@@ -117,18 +118,18 @@ def known_new(command: Command[Any]) -> bool:
     )
 
 
-def _decide_on_account(command: Command[Any], uow: UnitOfWork) -> list[LedgerEvent]:
+def _decide_on_account(command: AccountCommand[Any], uow: UnitOfWork) -> list[LedgerEvent]:
     account = uow.get(ACCOUNTS, command.account_id, known_new=known_new(command))
     return [handle(command, account)]
 
 
-def _account_after(command: Command[Any], uow: UnitOfWork) -> Answer:
+def _account_after(command: AccountCommand[Any], uow: UnitOfWork) -> Answer:
     after: Account = uow.working[command.account_id]
     return lambda position: CommandResult(after.id, after.version, position, after.balance)
 
 
 def _account_recorded(
-    command: Command[Any], store: LedgerEventStore, record: RecordedCommand
+    command: AccountCommand[Any], store: LedgerEventStore, record: RecordedCommand
 ) -> CommandResult:
     """The account as of the recorded version: an answer given late still reports the
     balance right after the command."""
@@ -137,12 +138,12 @@ def _account_recorded(
 
 
 def _opened_recorded(
-    command: Command[Any], store: LedgerEventStore, record: RecordedCommand
+    command: AccountCommand[Any], store: LedgerEventStore, record: RecordedCommand
 ) -> CommandResult:
     return CommandResult(command.account_id, record.version, record.position, 0)
 
 
-def _account_reads(command: Command[Any]) -> Iterable[tuple[AggregateType, UUID]]:
+def _account_reads(command: AccountCommand[Any]) -> Iterable[tuple[AggregateType, UUID]]:
     return () if known_new(command) else ((ACCOUNTS, command.account_id),)
 
 

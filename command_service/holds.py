@@ -24,7 +24,7 @@ from command_service.aggregate_types import ACCOUNTS, HOLDS
 from command_service.bus.aggregates import AggregateType
 from command_service.bus.registry import Answer, Registration, register
 from command_service.bus.unit_of_work import UnitOfWork
-from command_service.commands import Command
+from command_service.commands import AccountCommand, Command
 from command_service.deadlines import Schedule, register_schedule
 from command_service.domain import hold as rules
 from command_service.domain.account import Account
@@ -57,7 +57,7 @@ class HoldOutcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaceHold(Command[HoldAccepted]):
+class PlaceHold(AccountCommand[HoldAccepted]):
     """Reserve ``amount`` of ``account_id`` for ``expires_in_seconds``."""
 
     amount: int
@@ -69,18 +69,19 @@ class PlaceHold(Command[HoldAccepted]):
         return self.command_id
 
     @property
-    def recorded_stream(self) -> UUID:
+    def stream_id(self) -> UUID:
         return self.hold_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HoldCommand(Command[HoldOutcome]):
-    """A command that ends a hold. ``account_id`` names the hold too (every command names
-    the stream it targets there); the account it frees comes from the hold."""
+    """A command that ends a hold; the account it frees comes from the hold."""
+
+    hold_id: UUID
 
     @property
-    def hold_id(self) -> UUID:
-        return self.account_id
+    def stream_id(self) -> UUID:
+        return self.hold_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +198,7 @@ _ending(ExpireHold, "expire_hold", _expire)
 
 
 def _expiry(hold_id: UUID) -> ExpireHold:
-    return ExpireHold(account_id=hold_id, correlation_id=f"hold-expiry-{hold_id}")
+    return ExpireHold(hold_id=hold_id, correlation_id=f"hold-expiry-{hold_id}")
 
 
 def _expires_at(placed: HoldPlaced) -> datetime:

@@ -25,15 +25,12 @@ from typing import Any
 from prometheus_client import Gauge
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
 
 from command_service.relay.leadership import listen_for_appends, try_to_lead, wait_for_append
+from shared_kernel.retries import RetryPause
 
 #: How often a standby asks for the lock.
 STANDBY_RETRY_SECONDS = 1.0
-#: Longest wait between retries during an outage: short, because consumers wait
-#: for the active process once the outage ends.
-RETRY_CAP_SECONDS = 2.0
 
 
 class Role(StrEnum):
@@ -82,8 +79,7 @@ class LeaderLoop(ABC):
         self._outages = outages
         self._active = active
         self._log = loop_log
-        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
-        self._failures = 0
+        self._retry = RetryPause()
         self.status = LeaderStatus()
 
     async def run(self) -> None:
@@ -96,13 +92,15 @@ class LeaderLoop(ABC):
                 self._failed(error)
                 logger.warning(
                     self._log.outage,
-                    extra={"error": f"{type(error).__name__}: {error}", "failures": self._failures},
+                    extra={
+                        "error": f"{type(error).__name__}: {error}",
+                        "failures": self._retry.failures,
+                    },
                 )
             except Exception as error:
                 self._failed(error)
-                logger.exception(self._log.failure, extra={"failures": self._failures})
-            await asyncio.sleep(self._backoff.compute(self._failures))
-            self._failures += 1
+                logger.exception(self._log.failure, extra={"failures": self._retry.failures})
+            await self._retry.after_failure()
 
     @abstractmethod
     async def _term(self, conn: AsyncConnection[Any], reader: AsyncConnection[Any]) -> None:
@@ -118,7 +116,7 @@ class LeaderLoop(ABC):
 
     async def _idle(self, conn: AsyncConnection[Any]) -> None:
         """The work went well: wait for an append (or the poll interval) on ``conn``."""
-        self._failures = 0
+        self._retry.recovered()
         await wait_for_append(conn, self._poll_seconds)
 
     def _failed(self, error: Exception) -> None:
@@ -150,5 +148,5 @@ class LeaderLoop(ABC):
                 announced = True
             self.status.role, self.status.last_error = Role.STANDBY, ""
             self._active.set(0)
-            self._failures = 0
+            self._retry.recovered()
             await asyncio.sleep(STANDBY_RETRY_SECONDS)

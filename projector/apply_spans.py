@@ -10,7 +10,6 @@ where its event went and when it reached the read models.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,8 +65,6 @@ class TracedBatchApplier(BatchApplier):
                 for item, traceparent in consumed
             ),
             batch,
-            start_time=tracing.start_time_of(batch),
-            end_time=time.time_ns(),
         )  # fmt: skip
         return outcome
 

@@ -19,10 +19,11 @@ takes free ones when one leaves, so work moves within a balance period or two.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from psycopg import AsyncConnection
+
+from shared_kernel.advisory_locks import advisory_lock_class
 
 #: Most projector processes that can share one log's partitions.
 MAX_MEMBERS = 256
@@ -39,7 +40,7 @@ _HOLDERS = (
 
 def lock_class(stream_name: str, what: str) -> int:
     """The first key of a (class, number) advisory lock, per log and kind of lease."""
-    return zlib.crc32(f"ledger-projector-{what}:{stream_name}".encode()) & 0x7FFFFFFF
+    return advisory_lock_class(f"ledger-projector-{what}:{stream_name}")
 
 
 class PartitionLeases:

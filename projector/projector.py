@@ -19,7 +19,6 @@ partition this process holds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -30,7 +29,6 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from redis.backoff import ExponentialWithJitterBackoff
 
 from projector import metrics
 from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
@@ -40,13 +38,12 @@ from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
 from shared_kernel.event_log import LogEntry, PositionMarker, head_position, of_partition, read_log
 from shared_kernel.language.events import utc_now
+from shared_kernel.retries import RetryPause
 
 log = logging.getLogger(__name__)
 
 #: How often the lag gauges are refreshed from the store's head.
 LAG_REFRESH_SECONDS = 1.0
-#: Longest wait between retries during an outage.
-RETRY_CAP_SECONDS = 2.0
 
 
 @dataclass
@@ -94,8 +91,7 @@ class Projector:
         self._pool = pool
         self._consumer = consumer
         self._applier = applier
-        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
-        self._failures = 0
+        self._retry = RetryPause()
         #: The session's own connection: batches reuse it instead of checking one out (and
         #: pinging it) from the pool every time; an outage ends the session, and with it this.
         self._conn: AsyncConnection[Any] | None = None
@@ -116,15 +112,18 @@ class Projector:
                 self.status.failing = f"{type(error).__name__}: {error}"
                 log.warning(
                     "projector lost PostgreSQL or Redis; retrying",
-                    extra={"error": f"{type(error).__name__}: {error}", "failures": self._failures},
+                    extra={
+                        "error": f"{type(error).__name__}: {error}",
+                        "failures": self._retry.failures,
+                    },
                 )
             except Exception as error:
                 self.status.failing = f"{type(error).__name__}: {error}"
                 log.exception(
-                    "projector failed unexpectedly; retrying", extra={"failures": self._failures}
+                    "projector failed unexpectedly; retrying",
+                    extra={"failures": self._retry.failures},
                 )
-            await asyncio.sleep(self._backoff.compute(self._failures))
-            self._failures += 1
+            await self._retry.after_failure()
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -198,7 +197,7 @@ class Projector:
             if now - last_lag >= LAG_REFRESH_SECONDS:
                 await self._refresh_lag()
                 last_lag = now
-            self._failures = 0
+            self._retry.recovered()
 
     async def _claim_abandoned(self) -> None:
         min_idle_ms = self._settings.claim_idle_ms

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from redis.backoff import ExponentialWithJitterBackoff
 
 from projector.leases import LEASE_APPLICATION_NAME, PartitionLeases
-from projector.projector import RETRY_CAP_SECONDS, Projector, ProjectorStatus, show_status
+from projector.projector import Projector, ProjectorStatus, show_status
+from shared_kernel.retries import RetryPause
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ProjectorReplica:
         self._worker = worker
         self._balance_seconds = balance_seconds
         self._running: dict[int, tuple[Projector, asyncio.Task[None]]] = {}
-        self._backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_SECONDS, base=0.05)
+        self._retry = RetryPause()
         self.failing = ""
 
     @property
@@ -65,7 +65,6 @@ class ProjectorReplica:
         show_status(list(self.statuses.values()))
 
     async def run(self) -> None:
-        failures = 0
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -79,7 +78,7 @@ class ProjectorReplica:
                         extra={"member": member, "partitions": self.partitions},
                     )
                     self.failing = ""
-                    failures = 0
+                    self._retry.recovered()
                     while True:
                         await self._balance(leases, member)
                         await asyncio.sleep(self._balance_seconds)
@@ -91,8 +90,7 @@ class ProjectorReplica:
                 )
             finally:
                 await self._stop_all()
-            await asyncio.sleep(self._backoff.compute(failures))
-            failures += 1
+            await self._retry.after_failure()
 
     async def _balance(self, leases: PartitionLeases, member: int) -> None:
         share = math.ceil(self.partitions / await leases.members())

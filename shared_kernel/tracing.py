@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -304,17 +305,15 @@ def event_spans(
     kind: SpanKind,
     events: Iterable[tuple[str | None, Mapping[str, Any]]],
     batch: Any,
-    *,
-    start_time: int | None,
-    end_time: int,
 ) -> None:
     """One span per event of a batch, in the trace of the command that recorded it.
 
     ``events`` are (traceparent, attributes) pairs; each span is a child of
-    that traceparent, covers the batch's time and links to the ``batch`` span,
-    under which the batch's SQL and Redis spans are. Events without a
-    traceparent (recorded while tracing was off) get none.
+    that traceparent, covers the batch's time (from its start to now) and links
+    to the ``batch`` span, under which the batch's SQL and Redis spans are.
+    Events without a traceparent (recorded while tracing was off) get none.
     """
+    start_time, end_time = start_time_of(batch), time.time_ns()
     link = [Link(batch.get_span_context())]
     tracer_ = trace.get_tracer(__name__)
     for traceparent, attributes in events:

@@ -93,7 +93,7 @@ def _gave_up(pending: Pending, uow: UnitOfWork, fresh: dict[UUID, Any]) -> Excep
     """A command on an existing stream that kept moving is refused like a version mismatch;
     one whose new stream kept being taken was simply not recorded."""
     command = pending.command
-    stream = command.recorded_stream
+    stream = command.stream_id
     if uow.base_version(stream) > 0:
         current = fresh.get(stream)
         return version_refusal(

@@ -30,7 +30,7 @@ async def metered(command: Command[Any], proceed: Dispatch) -> Result:
                 extra={
                     "command": name,
                     "code": refusal.code,
-                    "account_id": str(command.account_id),
+                    "stream_id": str(command.stream_id),
                     "correlation_id": command.correlation_id,
                 },
             )

@@ -16,7 +16,6 @@ position in ``saga_positions`` (row ``deadlines``), then loops:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,7 @@ from command_service.errors import ServiceUnavailable
 from command_service.event_store import LedgerEventStore
 from command_service.leader_loop import LeaderLoop, LoopLog
 from command_service.relay.leadership import wait_for_append
+from shared_kernel.advisory_locks import advisory_lock_key
 from shared_kernel.event_log import head_position
 from shared_kernel.language.events import decode_event, utc_now
 from shared_kernel.language.upcasting import wire_names
@@ -71,8 +71,7 @@ _NEXT_DUE = "SELECT min(due_at) FROM scheduled_commands"
 
 def deadline_lock_key() -> int:
     """A constant advisory-lock key: runners of one database exclude each other."""
-    digest = hashlib.blake2b(b"ledger-deadlines", digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_lock_key("ledger-deadlines")
 
 
 class DeadlineRunner(LeaderLoop):
@@ -114,7 +113,7 @@ class DeadlineRunner(LeaderLoop):
             position = await self._file(reader, position)
             self.status.position = position
             await self._run_due(reader)
-            self._failures = 0
+            self._retry.recovered()
             await wait_for_append(conn, await self._sleep_seconds(reader))
 
     async def _file(self, reader: AsyncConnection[Any], position: int) -> int:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from shared_kernel.language.events import (
     AccountClosed,
     AccountOpened,
@@ -186,9 +187,7 @@ def deposit(
 ) -> MoneyDeposited:
     currency = check_credit(account, amount, currency)
     return MoneyDeposited(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         amount=amount,
         currency=currency,
         reference=reference,
@@ -208,9 +207,7 @@ def withdraw(
     currency = check_currency(account, currency)
     check_funds(account, amount, "withdraw")
     return MoneyWithdrawn(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         amount=amount,
         currency=currency,
         reference=reference,
@@ -230,9 +227,7 @@ def close(account: Account, metadata: EventMetadata) -> AccountClosed:
             " still in flight; it closes once they complete or are refunded",
             pending_transfers=sorted(str(t) for t in account.pending_transfers),
         )
-    return AccountClosed(
-        originator_id=account.id, originator_version=account.version + 1, metadata=metadata
-    )
+    return AccountClosed(**streams.next_event_of(account, metadata))
 
 
 def apply(account: Account | None, event: LedgerEvent) -> Account:
@@ -248,23 +243,13 @@ def apply(account: Account | None, event: LedgerEvent) -> Account:
             opened_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if account is None:
-        msg = f"{type(event).__name__} before AccountOpened in stream {event.originator_id}"
-        raise ValueError(msg)
-    return msgspec.structs.replace(
-        account,
-        version=event.originator_version,
-        modified_at=event.timestamp,
-        **_changes(event, account),
-    )
+    return streams.evolve(account, event, AccountOpened, _changes)
 
 
 @singledispatch
 def _changes(event: LedgerEvent, account: Account) -> dict[str, Any]:
     """What ``event`` changes on ``account`` besides its version; each event type registers."""
-    # An event the fold does not know would leave the balance silently wrong.
-    msg = f"{type(event).__name__} does not belong on account stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "account")
 
 
 @_changes.register
@@ -327,6 +312,4 @@ ACCOUNT_EVENTS: tuple[type[LedgerEvent], ...] = (
 
 def fold(account: Account | None, events: Iterable[LedgerEvent]) -> Account | None:
     """Fold ``events`` onto ``account`` (None before the first)."""
-    for event in events:
-        account = apply(account, event)
-    return account
+    return streams.fold(apply, account, events)

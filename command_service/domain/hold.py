@@ -23,6 +23,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from command_service.domain.account import (
     Account,
     DomainError,
@@ -103,9 +104,7 @@ def place_hold(
     check_open(account)
     check_funds(account, amount, "hold")
     held = FundsHeld(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         hold_id=hold_id,
         amount=amount,
         currency=account.currency,
@@ -147,9 +146,7 @@ def _release_on_account(hold: Hold, account: Account, metadata: EventMetadata) -
             hold_id=str(hold.id),
         )
     return HeldFundsReleased(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         hold_id=hold.id,
         amount=hold.amount,
         currency=hold.currency,
@@ -177,9 +174,7 @@ def capture_hold(
         reference=hold.reference,
     )
     captured = HoldCaptured(
-        originator_id=hold.id,
-        originator_version=hold.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(hold, metadata),
         amount=amount,
         released=hold.amount - amount,
     )
@@ -189,9 +184,7 @@ def capture_hold(
 def release_hold(hold: Hold, account: Account, metadata: EventMetadata) -> list[LedgerEvent]:
     """Free the whole held amount at the client's request."""
     _check_active(hold)
-    released = HoldReleased(
-        originator_id=hold.id, originator_version=hold.version + 1, metadata=metadata
-    )
+    released = HoldReleased(**streams.next_event_of(hold, metadata))
     return [released, _release_on_account(hold, account, metadata)]
 
 
@@ -202,9 +195,7 @@ def expire_hold(
     expiry that runs twice (or early) changes nothing."""
     if not hold.active or now < hold.expires_at:
         return []
-    expired = HoldExpired(
-        originator_id=hold.id, originator_version=hold.version + 1, metadata=metadata
-    )
+    expired = HoldExpired(**streams.next_event_of(hold, metadata))
     return [expired, _release_on_account(hold, account, metadata)]
 
 
@@ -223,24 +214,18 @@ def apply(hold: Hold | None, event: LedgerEvent) -> Hold:
             placed_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if hold is None:
-        msg = f"{type(event).__name__} before HoldPlaced in stream {event.originator_id}"
-        raise ValueError(msg)
+    return streams.evolve(hold, event, HoldPlaced, _changes)
+
+
+def _changes(event: LedgerEvent, hold: Hold) -> dict[str, object]:
     status, captured = _ending(event, hold)
-    return msgspec.structs.replace(
-        hold,
-        version=event.originator_version,
-        status=status,
-        captured=captured,
-        modified_at=event.timestamp,
-    )
+    return {"status": status, "captured": captured}
 
 
 @singledispatch
 def _ending(event: LedgerEvent, hold: Hold) -> tuple[HoldStatus, int]:
     """The status and captured amount ``event`` leaves ``hold`` with; each type registers."""
-    msg = f"{type(event).__name__} does not belong on hold stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "hold")
 
 
 @_ending.register
@@ -260,9 +245,7 @@ def _expired(event: HoldExpired, hold: Hold) -> tuple[HoldStatus, int]:
 
 def fold(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:
     """Fold ``events`` onto ``hold`` (None before the first)."""
-    for event in events:
-        hold = apply(hold, event)
-    return hold
+    return streams.fold(apply, hold, events)
 
 
 def load(hold: Hold | None, events: Iterable[LedgerEvent]) -> Hold | None:

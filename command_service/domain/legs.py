@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from command_service.domain import streams
 from command_service.domain.account import (
     Account,
     DomainError,
@@ -66,9 +67,7 @@ def transfer_out(
         )
     check_funds(account, amount, "transfer")
     return MoneyTransferredOut(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         transfer_id=transfer_id,
         to_account=to_account,
         amount=amount,
@@ -88,9 +87,7 @@ def transfer_in(
     """Credit the target; refused when it is closed, holds another currency or would overflow."""
     check_credit(account, amount, currency)
     return MoneyTransferredIn(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         transfer_id=transfer_id,
         from_account=from_account,
         amount=amount,
@@ -112,9 +109,7 @@ def settle_transfer(
     """The source learns its transfer completed: no money moves, the pending mark goes."""
     _check_pending(account, transfer_id)
     return TransferSettled(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         transfer_id=transfer_id,
     )
 
@@ -131,9 +126,7 @@ def refund_transfer(
     """Return a debited amount to the source. Accepted whenever the transfer is pending."""
     _check_pending(account, transfer_id)
     return MoneyRefunded(
-        originator_id=account.id,
-        originator_version=account.version + 1,
-        metadata=metadata,
+        **streams.next_event_of(account, metadata),
         transfer_id=transfer_id,
         to_account=to_account,
         amount=amount,

@@ -24,6 +24,7 @@ from uuid import UUID
 
 import msgspec
 
+from command_service.domain import streams
 from command_service.domain.account import (
     Account,
     AccountIsClosed,
@@ -137,14 +138,10 @@ def _step_metadata(transfer: Transfer) -> EventMetadata:
 
 def _debit(transfer: Transfer, source: Account | None) -> list[LedgerEvent]:
     meta = _step_metadata(transfer)
-    version = transfer.version + 1
+    step = streams.next_event_of(transfer, meta)
 
     def failed(reason: str) -> list[LedgerEvent]:
-        return [
-            TransferFailed(
-                originator_id=transfer.id, originator_version=version, metadata=meta, reason=reason
-            )
-        ]
+        return [TransferFailed(**step, reason=reason)]
 
     if source is None:
         return failed(SOURCE_MISSING)
@@ -158,7 +155,7 @@ def _debit(transfer: Transfer, source: Account | None) -> list[LedgerEvent]:
         return failed(SOURCE_CLOSED)
     except InsufficientFunds:
         return failed(INSUFFICIENT_FUNDS)
-    debited = TransferDebited(originator_id=transfer.id, originator_version=version, metadata=meta)
+    debited = TransferDebited(**step)
     return [leg, debited]
 
 
@@ -169,7 +166,7 @@ def _credit(
         msg = f"transfer {transfer.id} was debited from {transfer.from_account}, which is missing"
         raise ValueError(msg)
     meta = _step_metadata(transfer)
-    version = transfer.version + 1
+    step = streams.next_event_of(transfer, meta)
     reason: str
     if target is None:
         reason = TARGET_MISSING
@@ -190,9 +187,7 @@ def _credit(
         except BalanceLimitExceeded:
             reason = BALANCE_LIMIT
         else:
-            completed = TransferCompleted(
-                originator_id=transfer.id, originator_version=version, metadata=meta
-            )
+            completed = TransferCompleted(**step)
             return [credit, completed, settle_transfer(source, transfer.id, meta)]
     refund = refund_transfer(
         source,
@@ -202,9 +197,7 @@ def _credit(
         reason=reason,
         metadata=meta,
     )
-    refunded = TransferRefunded(
-        originator_id=transfer.id, originator_version=version, metadata=meta, reason=reason
-    )
+    refunded = TransferRefunded(**step, reason=reason)
     return [refund, refunded]
 
 
@@ -240,24 +233,18 @@ def apply(transfer: Transfer | None, event: LedgerEvent) -> Transfer:
             requested_at=event.timestamp,
             modified_at=event.timestamp,
         )
-    if transfer is None:
-        msg = f"{type(event).__name__} before TransferRequested in stream {event.originator_id}"
-        raise ValueError(msg)
+    return streams.evolve(transfer, event, TransferRequested, _changes)
+
+
+def _changes(event: LedgerEvent, transfer: Transfer) -> dict[str, object]:
     status, reason = _outcome(event, transfer)
-    return msgspec.structs.replace(
-        transfer,
-        version=event.originator_version,
-        status=status,
-        reason=reason,
-        modified_at=event.timestamp,
-    )
+    return {"status": status, "reason": reason}
 
 
 @singledispatch
 def _outcome(event: LedgerEvent, transfer: Transfer) -> tuple[TransferStatus, str | None]:
     """The status and reason ``event`` leaves ``transfer`` in; each event type registers."""
-    msg = f"{type(event).__name__} does not belong on transfer stream {event.originator_id}"
-    raise ValueError(msg)
+    streams.foreign(event, "transfer")
 
 
 @_outcome.register
@@ -282,9 +269,7 @@ def _failed(event: TransferFailed, transfer: Transfer) -> tuple[TransferStatus, 
 
 def fold(transfer: Transfer | None, events: Iterable[LedgerEvent]) -> Transfer | None:
     """Fold ``events`` onto ``transfer`` (None before the first)."""
-    for event in events:
-        transfer = apply(transfer, event)
-    return transfer
+    return streams.fold(apply, transfer, events)
 
 
 #: Every event type of a transfer stream.

@@ -34,10 +34,10 @@ from command_service.http.bodies import (
 from command_service.http.headers import (
     CorrelationIdHeader,
     IfMatch,
-    correlation_id,
     expected_versions,
     location,
 )
+from command_service.http.requested import requested
 from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
 from shared_kernel.entity_tags import etag
 from shared_kernel.openapi_contract import problem_response
@@ -86,17 +86,16 @@ async def _move_money(
     if_match: str | None,
 ) -> Response[AccountChangedResponse]:
     """A deposit or a withdrawal: the request's command of ``kind``, submitted."""
-    attempt = attempt_of(request)
-    extra = {"channel": data.channel} if isinstance(data, DepositRequest) else {}
-    command = kind(
+    extra: dict[str, Any] = {"channel": data.channel} if isinstance(data, DepositRequest) else {}
+    command = requested(
+        kind,
+        request,
+        x_correlation_id,
         account_id=account_id,
-        command_id=attempt.command_id,
-        recovering=attempt.recovering,
         amount=data.amount,
         currency=data.currency,
         reference=data.reference,
         expected_versions=expected_versions(if_match),
-        correlation_id=correlation_id(request, x_correlation_id),
         **extra,
     )
     return _changed(await commands.dispatch(command))
@@ -123,14 +122,15 @@ class AccountCommands(Controller):
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[AccountOpenedResponse]:
         attempt = attempt_of(request)
-        command = OpenAccount(
+        command = requested(
+            OpenAccount,
+            request,
+            x_correlation_id,
+            attempt=attempt,
             account_id=data.account_id or attempt.command_id,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
             client_supplied_id=data.account_id is not None,
             owner=data.owner,
             currency=data.currency,
-            correlation_id=correlation_id(request, x_correlation_id),
         )
         result = await commands.dispatch(command)
         return Response(
@@ -202,12 +202,11 @@ class AccountCommands(Controller):
         x_correlation_id: CorrelationIdHeader = None,
         if_match: IfMatch = None,
     ) -> Response[AccountChangedResponse]:
-        attempt = attempt_of(request)
-        command = CloseAccount(
+        command = requested(
+            CloseAccount,
+            request,
+            x_correlation_id,
             account_id=account_id,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
             expected_versions=expected_versions(if_match),
-            correlation_id=correlation_id(request, x_correlation_id),
         )
         return _changed(await commands.dispatch(command))

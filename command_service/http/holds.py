@@ -16,11 +16,12 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from command_service.bus.bus import CommandBus
 from command_service.domain.hold import MAX_EXPIRY_SECONDS
-from command_service.holds import CaptureHold, HoldCommand, HoldOutcome, PlaceHold, ReleaseHold
+from command_service.holds import CaptureHold, HoldOutcome, PlaceHold, ReleaseHold
 from command_service.http.accounts import problems
 from command_service.http.bodies import Amount, Reference, decode_strictly
-from command_service.http.headers import CorrelationIdHeader, correlation_id, location
-from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
+from command_service.http.headers import CorrelationIdHeader, location
+from command_service.http.requested import requested
+from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS
 
 ExpiresIn = Annotated[
     int,
@@ -78,15 +79,14 @@ class HoldCommands(Controller):
         *,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[HoldPlacedResponse]:
-        attempt = attempt_of(request)
-        command = PlaceHold(
+        command = requested(
+            PlaceHold,
+            request,
+            x_correlation_id,
             account_id=account_id,
             amount=data.amount,
             reference=data.reference,
             expires_in_seconds=data.expires_in_seconds,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
-            correlation_id=correlation_id(request, x_correlation_id),
         )
         accepted = await commands.dispatch(command)
         return Response(
@@ -112,9 +112,10 @@ class HoldCommands(Controller):
         *,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> HoldOutcome:
-        return await _end(
-            CaptureHold, request, commands, hold_id, x_correlation_id, amount=data.amount
+        command = requested(
+            CaptureHold, request, x_correlation_id, hold_id=hold_id, amount=data.amount
         )
+        return await commands.dispatch(command)
 
     @post(
         "/holds/{hold_id:uuid}/release",
@@ -131,23 +132,6 @@ class HoldCommands(Controller):
         *,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> HoldOutcome:
-        return await _end(ReleaseHold, request, commands, hold_id, x_correlation_id)
+        command = requested(ReleaseHold, request, x_correlation_id, hold_id=hold_id)
+        return await commands.dispatch(command)
 
-
-async def _end(
-    kind: type[HoldCommand],
-    request: Request[Any, Any, Any],
-    commands: CommandBus,
-    hold_id: UUID,
-    x_correlation_id: str | None,
-    **arguments: Any,
-) -> HoldOutcome:
-    attempt = attempt_of(request)
-    command = kind(
-        account_id=hold_id,
-        command_id=attempt.command_id,
-        recovering=attempt.recovering,
-        correlation_id=correlation_id(request, x_correlation_id),
-        **arguments,
-    )
-    return await commands.dispatch(command)

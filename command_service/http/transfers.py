@@ -17,8 +17,9 @@ from command_service.bus.bus import CommandBus
 from command_service.commands import RequestTransfer
 from command_service.http.accounts import problems
 from command_service.http.bodies import TransferAcceptedResponse, TransferRequest, decode_strictly
-from command_service.http.headers import CorrelationIdHeader, correlation_id, location
-from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS, attempt_of
+from command_service.http.headers import CorrelationIdHeader, location
+from command_service.http.requested import requested
+from command_service.idempotency.middleware import IDEMPOTENCY_PARAMETERS
 
 
 class TransferCommands(Controller):
@@ -47,14 +48,13 @@ class TransferCommands(Controller):
         commands: CommandBus,
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[TransferAcceptedResponse]:
-        attempt = attempt_of(request)
-        command = RequestTransfer(
+        command = requested(
+            RequestTransfer,
+            request,
+            x_correlation_id,
             account_id=data.from_account,
             to_account=data.to_account,
             amount=data.amount,
-            command_id=attempt.command_id,
-            recovering=attempt.recovering,
-            correlation_id=correlation_id(request, x_correlation_id),
         )
         accepted = await commands.dispatch(command)
         return Response(

@@ -9,18 +9,17 @@ about appends" to one socket: if it breaks, the relay stops and re-elects.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from shared_kernel.advisory_locks import advisory_lock_key
 from shared_kernel.settings import EVENTS_CHANNEL
 
 
 def leader_lock_key(stream_name: str) -> int:
     """A constant advisory-lock key per stream: relays of one stream exclude each other."""
-    digest = hashlib.blake2b(f"ledger-relay:{stream_name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_lock_key(f"ledger-relay:{stream_name}")
 
 
 async def try_to_lead(conn: AsyncConnection[Any], key: int) -> bool:

@@ -8,7 +8,6 @@ command; each event also gets a short span in its command's trace.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from opentelemetry.trace import SpanKind
@@ -50,8 +49,6 @@ class TracedStreamPublisher(StreamPublisher):
                 for entry, traceparent in zip(entries, traceparents, strict=True)
             ),
             batch,
-            start_time=tracing.start_time_of(batch),
-            end_time=time.time_ns(),
         )  # fmt: skip
         return added
 

@@ -42,21 +42,22 @@ class StepTaken:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdvanceTransfer(Command[StepTaken]):
-    """Take the next step of ``transfer_id`` (from ``account_id`` to ``to_account``), seen
-    by the saga at ``seen_version``."""
+    """Take the next step of ``transfer_id`` (from ``from_account`` to ``to_account``),
+    seen by the saga at ``seen_version``."""
 
     transfer_id: UUID
+    from_account: UUID
     to_account: UUID
     seen_version: int
 
     @property
-    def recorded_stream(self) -> UUID:
+    def stream_id(self) -> UUID:
         return self.transfer_id
 
     @classmethod
     def of(cls, transfer: Transfer) -> AdvanceTransfer:
         return cls(
-            account_id=transfer.from_account,
+            from_account=transfer.from_account,
             to_account=transfer.to_account,
             transfer_id=transfer.id,
             seen_version=transfer.version,
@@ -100,7 +101,7 @@ def _recorded(
 def _reads(command: AdvanceTransfer) -> Iterable[tuple[AggregateType, UUID]]:
     return (
         (TRANSFERS, command.transfer_id),
-        (ACCOUNTS, command.account_id),
+        (ACCOUNTS, command.from_account),
         (ACCOUNTS, command.to_account),
     )
 

@@ -20,7 +20,6 @@ next step, whatever the log position says.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -45,6 +44,7 @@ from command_service.transfer_saga.positions import (
     unfinished_transfers,
 )
 from command_service.transfer_saga.steps import TransferSteps
+from shared_kernel.advisory_locks import advisory_lock_key
 from shared_kernel.event_log import head_position
 
 __all__ = ["OUTAGES", "Role", "TransferSaga", "saga_lock_key"]
@@ -67,8 +67,7 @@ POSITION_SAVE_SECONDS = 1.0
 
 def saga_lock_key() -> int:
     """A constant advisory-lock key: sagas of one database exclude each other."""
-    digest = hashlib.blake2b(b"ledger-transfer-saga", digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_lock_key("ledger-transfer-saga")
 
 
 class TransferSaga(LeaderLoop):

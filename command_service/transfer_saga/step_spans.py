@@ -9,8 +9,6 @@ the legs it appends, so the relay's and projector's spans follow).
 
 from __future__ import annotations
 
-import time
-
 from opentelemetry.trace import SpanKind
 
 from command_service.domain.transfer import Transfer
@@ -45,8 +43,6 @@ class TracedTransferSteps(TransferSteps):
                 for transfer in batch
             ),
             span,
-            start_time=tracing.start_time_of(span),
-            end_time=time.time_ns(),
         )  # fmt: skip
         return results
 

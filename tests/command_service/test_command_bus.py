@@ -23,6 +23,7 @@ from command_service.bus.inline import InlineBus
 from command_service.bus.pipeline import Dispatch
 from command_service.bus.unit_of_work import UnitOfWork
 from command_service.commands import (
+    AccountCommand,
     Command,
     CommandResult,
     DepositMoney,
@@ -119,7 +120,7 @@ async def test_a_command_without_a_handler_is_refused_and_writes_nothing(
     bus: CommandBus, store: LedgerEventStore
 ) -> None:
     @dataclass(frozen=True, slots=True, kw_only=True)
-    class Unregistered(Command[CommandResult]):
+    class Unregistered(AccountCommand[CommandResult]):
         pass
 
     account = await open_funded(bus, 5)
