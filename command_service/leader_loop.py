@@ -71,8 +71,11 @@ class LeaderLoop(ABC):
         outages: tuple[type[Exception], ...],
         active: Gauge,
         loop_log: LoopLog,
+        wakes_for: frozenset[str] | None = None,
     ) -> None:
         self._database_url = database_url
+        #: The wire names whose append is worth waking for (None: every append).
+        self._wakes_for = wakes_for
         self._pool = pool
         self._lock_key = lock_key
         self._poll_seconds = poll_seconds
@@ -117,7 +120,7 @@ class LeaderLoop(ABC):
     async def _idle(self, conn: AsyncConnection[Any]) -> None:
         """The work went well: wait for an append (or the poll interval) on ``conn``."""
         self._retry.recovered()
-        await wait_for_append(conn, self._poll_seconds)
+        await wait_for_append(conn, self._poll_seconds, self._wakes_for)
 
     def _failed(self, error: Exception) -> None:
         self.status.role = Role.FAILING

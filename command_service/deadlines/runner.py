@@ -101,7 +101,8 @@ class DeadlineRunner(LeaderLoop):
         )
         self._bus = InlineBus(store, cache_size=0)
         self._batch_size = batch_size
-        self._topics = [name for t in scheduling_events() for name in wire_names(t)]
+        #: Only these appends wake the runner; it files deadlines from nothing else.
+        self._topics = frozenset(name for t in scheduling_events() for name in wire_names(t))
 
     async def _term(self, conn: AsyncConnection[Any], reader: AsyncConnection[Any]) -> None:
         cursor = await reader.execute(_POSITION, (POSITION_ROW,))
@@ -114,14 +115,14 @@ class DeadlineRunner(LeaderLoop):
             self.status.position = position
             await self._run_due(reader)
             self._retry.recovered()
-            await wait_for_append(conn, await self._sleep_seconds(reader))
+            await wait_for_append(conn, await self._sleep_seconds(reader), self._topics)
 
     async def _file(self, reader: AsyncConnection[Any], position: int) -> int:
         """File the deadlines of the log after ``position`` up to the head; the new position."""
         head = await head_position(reader)
         while position < head:
             cursor = await reader.execute(
-                _SCHEDULING, (position, head, self._topics, self._batch_size)
+                _SCHEDULING, (position, head, sorted(self._topics), self._batch_size)
             )
             found = await cursor.fetchall()
             reached = int(found[-1][0]) if len(found) == self._batch_size else head

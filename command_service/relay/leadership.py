@@ -9,6 +9,7 @@ about appends" to one socket: if it breaks, the relay stops and re-elects.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -34,13 +35,27 @@ async def listen_for_appends(conn: AsyncConnection[Any]) -> None:
     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
 
 
-async def wait_for_append(conn: AsyncConnection[Any], seconds: float) -> bool:
-    """Wait up to ``seconds`` for an append; False when the wait timed out.
+async def wait_for_append(
+    conn: AsyncConnection[Any], seconds: float, wanted: frozenset[str] | None = None
+) -> bool:
+    """Wait up to ``seconds`` for an append (of one of the ``wanted`` wire names, when
+    given); False when the wait timed out.
 
-    The generator is run to its end (``stop_after=1``) rather than left with
-    ``break``, because it holds the connection's lock until it finishes.
+    The store's NOTIFY names the wire names appended (``schema/sql/011_append_function.sql``);
+    an empty payload (a NOTIFY from elsewhere, or too many names) counts as any. The
+    generator is run to its end (``stop_after=1``) rather than left with ``break``,
+    because it holds the connection's lock until it finishes.
     """
-    notified = False
-    async for _ in conn.notifies(timeout=seconds, stop_after=1):
-        notified = True
-    return notified
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        payloads = [n.payload async for n in conn.notifies(timeout=remaining, stop_after=1)]
+        if not payloads:
+            return False
+        if wanted is None or appended_any(payloads[0], wanted):
+            return True
+    return False
+
+
+def appended_any(payload: str, wanted: frozenset[str]) -> bool:
+    """Whether an append NOTIFY with ``payload`` may hold an event of ``wanted``."""
+    return not payload or not wanted.isdisjoint(payload.split())

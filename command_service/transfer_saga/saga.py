@@ -36,7 +36,11 @@ from command_service.domain.transfer import Transfer
 from command_service.leader_loop import LeaderLoop, LoopLog, Role
 from command_service.settings import TransferSagaSettings
 from command_service.transfer_saga import metrics
-from command_service.transfer_saga.log_reading import Actionable, actionable_events
+from command_service.transfer_saga.log_reading import (
+    ACTIONABLE_TOPICS,
+    Actionable,
+    actionable_events,
+)
 from command_service.transfer_saga.positions import (
     load_saga_position,
     save_saga_position,
@@ -84,6 +88,8 @@ class TransferSaga(LeaderLoop):
             poll_seconds=settings.transfer_saga_poll_seconds,
             outages=OUTAGES,
             active=metrics.ACTIVE,
+            # A deposit asks nothing of the saga: only a transfer's request or debit wakes it.
+            wakes_for=frozenset(ACTIONABLE_TOPICS),
             loop_log=LoopLog(
                 log,
                 outage="saga lost PostgreSQL; retrying",

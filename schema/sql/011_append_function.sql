@@ -7,7 +7,7 @@
 -- first (EXCLUSIVE, as the eventsourcing library takes it, so positions are
 -- issued in commit order), the command ids and events are inserted, any
 -- snapshots due are written with them, and the NOTIFY that wakes the relay and
--- the saga goes out at the commit that ends the statement. The library's own
+-- the saga goes out at the commit that ends the statement, naming what was appended. The library's own
 -- database function skips the lock, so positions could commit out of order:
 -- that is why the project owns this one.
 --
@@ -34,7 +34,13 @@ AS $$
 BEGIN
     PERFORM set_config('lock_timeout', lock_timeout, true);
     LOCK TABLE ledger_events IN EXCLUSIVE MODE;
-    NOTIFY ledger_events;
+    -- The payload names the wire names appended, so a follower that acts on a few
+    -- (the saga, the deadline runner) sleeps through the rest; '' (too many to name,
+    -- or a NOTIFY from elsewhere) means "anything".
+    PERFORM pg_notify('ledger_events', coalesce((
+        SELECT CASE WHEN length(names) <= 7000 THEN names ELSE '' END
+        FROM (SELECT string_agg(DISTINCT topic, ' ') AS names FROM unnest(event_topics) AS topic)
+            AS appended), ''));
     INSERT INTO ledger_commands (command_id, originator_id, originator_version)
     SELECT * FROM unnest(command_ids, command_stream_ids, command_versions);
     RETURN QUERY
