@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
 
+from projector.batch_start import start_batch
 from projector.blocks import NewBlock
-from projector.checkpoints import advance_checkpoints, lock_checkpoints
+from projector.checkpoints import advance_checkpoints
 from projector.dead_letters import DeadLetters, Poison
 from projector.isolation import BatchRefused, StreamIsolation, Undecodable, describe
 from projector.projections import Projection, RecordedEvent
@@ -74,6 +75,8 @@ class BatchOutcome:
     """Events of blocked streams the checkpoint passed without applying them."""
     gap_before: int | None = None
     """Set when ``items[consumed]`` needs the store's events up to this position first."""
+    store_head: int = 0
+    """The store's newest position as the batch saw it."""
 
 
 def recorded_event(entry: LogEntry) -> RecordedEvent:
@@ -98,6 +101,20 @@ def missing_before(item: Item, checkpoint: int) -> int | None:
         # from the store before the checkpoint may pass it.
         return item.position - 1
     return None
+
+
+def within_store(item: Item, head: int) -> Item:
+    """``item``, or an :class:`Unreadable` when it claims a position beyond the store's head.
+
+    The relay only publishes stored events, so such an entry is bogus; letting it
+    move the checkpoint would make every later real event look applied.
+    """
+    if item.position <= head:
+        return item
+    error = f"position {item.position} is beyond the event store's head {head}"
+    if isinstance(item, _CHAINED):
+        return Unreadable(item.position, item.to_fields(), error, advances_checkpoint=False)
+    return replace(item, error=f"{item.error}; {error}", advances_checkpoint=False)
 
 
 class BatchApplier:
@@ -137,19 +154,22 @@ class BatchApplier:
         isolate: bool,
     ) -> BatchOutcome:  # fmt: skip
         async with conn.transaction():
-            checkpoints = await lock_checkpoints(
+            start = await start_batch(
                 conn, self.names, self.versions,
+                [item.stream_id for item in items if isinstance(item, LogEntry)],
                 partition=self.partition, partitions=self.partitions,
             )  # fmt: skip
+            checkpoints = start.checkpoints
             position = checkpoints.floor
             fresh: list[RecordedEvent] = []
             undecodable: list[Undecodable] = []
             poison: list[Poison] = []
             consumed, gap_before = 0, None
-            for item in items:
-                if item.position <= position:
+            for listed in items:
+                if listed.position <= position:
                     consumed += 1
                     continue
+                item = within_store(listed, start.store_head)
                 gap_before = missing_before(item, position)
                 if gap_before is not None:
                     break
@@ -170,7 +190,7 @@ class BatchApplier:
                 position = max(position, advance_to)
 
             isolated = await self._isolation.apply(
-                conn, fresh, undecodable, checkpoints, isolate=isolate
+                conn, fresh, undecodable, checkpoints, isolate=isolate, blocked=start.blocked
             )
             poison.extend(isolated.poison.values())
             poison.sort(key=lambda item: item.position)
@@ -191,4 +211,5 @@ class BatchApplier:
             blocked=tuple(isolated.blocks),
             held=isolated.held_count,
             gap_before=gap_before,
+            store_head=start.store_head,
         )

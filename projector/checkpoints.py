@@ -36,7 +36,8 @@ _ENSURE = (
     " generate_series(0, %s - 1) AS p"
     " ON CONFLICT (projection, partition) DO NOTHING"
 )
-_SELECT = (
+#: The checkpoint rows of %(names)s in %(partition)s (NULL: every partition).
+SELECT_CHECKPOINTS = (
     "SELECT projection, position, last_event_at, version FROM projection_checkpoints"
     " WHERE projection = ANY(%(names)s)"
     " AND (%(partition)s::smallint IS NULL OR partition = %(partition)s::smallint)"
@@ -167,9 +168,16 @@ async def read_checkpoints(
     With ``versions`` (the code's), which of them are stale.
     """
     cursor = await conn.execute(
-        _SELECT + (" FOR UPDATE" if lock else ""), {"names": list(names), "partition": partition}
+        SELECT_CHECKPOINTS + (" FOR UPDATE" if lock else ""),
+        {"names": list(names), "partition": partition},
     )
-    rows = await cursor.fetchall()
+    return checkpoints_of(await cursor.fetchall(), names, versions)
+
+
+def checkpoints_of(
+    rows: Sequence[Sequence[Any]], names: Sequence[str], versions: Mapping[str, int] | None
+) -> Checkpoints:
+    """:class:`Checkpoints` from rows of ``(projection, position, last_event_at, version)``."""
     found: dict[str, int] = {}
     recorded: dict[str, int] = {}
     for name, position, _, version in rows:

@@ -120,10 +120,12 @@ class StreamIsolation:
         checkpoints: Checkpoints,
         *,
         isolate: bool = False,
+        blocked: dict[BlockKey, int] | None = None,
     ) -> Isolated:
         live = [p for p in self._projections if p.NAME not in checkpoints.stale]
         streams = [e.event.originator_id for e in events] + [u.entry.stream_id for u in undecodable]
-        blocked = await blocked_among(conn, streams)
+        if blocked is None:  # else read by the caller, for these streams or more
+            blocked = await blocked_among(conn, streams)
         outcome = Isolated()
         real = await stored(conn, [bad.entry for bad in undecodable])
         for bad in undecodable:

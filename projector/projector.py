@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from projector.blocks import blocked_counts
 from projector.checkpoints import lay_out_partitions, read_checkpoints
 from projector.consumer import StreamConsumer, StreamEntry, to_item
 from projector.settings import ProjectorSettings
-from shared_kernel.event_log import LogEntry, PositionMarker, head_position, of_partition, read_log
+from shared_kernel.event_log import head_position, of_partition, read_log
 from shared_kernel.language.events import utc_now
 from shared_kernel.retries import RetryPause
 
@@ -207,25 +207,8 @@ class Projector:
 
     async def _project_entries(self, entries: Sequence[StreamEntry]) -> None:
         """Apply stream entries, then XACK them all (entries deleted meanwhile included)."""
-        items = [to_item(entry_id, fields) for entry_id, fields in entries if fields]
-        if items and items[-1].position > self.status.store_head:
-            await self._refresh_head()
-        await self.project([self._within_store(item) for item in items])
+        await self.project([to_item(entry_id, fields) for entry_id, fields in entries if fields])
         await self._consumer.ack([entry_id for entry_id, _ in entries])
-
-    def _within_store(self, item: Item) -> Item:
-        """Refuse an entry claiming a position the store has not reached.
-
-        The relay only publishes stored events, so such an entry is bogus; letting
-        it move the checkpoint would make every later real event look applied.
-        """
-        head = self.status.store_head
-        if item.position <= head:
-            return item
-        error = f"position {item.position} is beyond the event store's head {head}"
-        if isinstance(item, LogEntry | PositionMarker):
-            return Unreadable(item.position, item.to_fields(), error, advances_checkpoint=False)
-        return replace(item, error=f"{item.error}; {error}", advances_checkpoint=False)
 
     async def project(self, items: Sequence[Item]) -> None:
         """Apply ``items`` in order, fetching from the store whatever the stream lost."""
@@ -296,6 +279,7 @@ class Projector:
             await self.catch_up(head)
 
     def _record(self, outcome: BatchOutcome) -> None:
+        self.status.store_head = max(self.status.store_head, outcome.store_head)
         metrics.APPLIED.inc(outcome.applied)
         if outcome.consumed:
             metrics.BATCH_SIZE.observe(outcome.consumed)
@@ -311,12 +295,6 @@ class Projector:
         self.status.checkpoint = checkpoint
         self.status.last_event_at = last_event_at
         self._report()
-
-    async def _refresh_head(self) -> None:
-        """Learn the store's head: entries up to it are believed, one beyond it is bogus."""
-        async with self._connection() as conn:
-            head = await head_position(conn)
-        self.status.store_head = max(self.status.store_head, head)
 
     async def _refresh_lag(self) -> None:
         async with self._connection() as conn:
