@@ -4,11 +4,11 @@ All projections try the whole batch first, with no savepoint (the everyday
 path: no round trip beyond reading the blocks). When that fails, the batch's
 transaction is rolled back and run again isolating: each projection tries its
 own events in its own savepoint, and a projection that refuses them goes one
-event at a time. An event it refuses
-blocks its stream for it (:mod:`projector.blocks`): the event is parked in the
-dead-letter stream, and that projection applies none of the stream's later
-events (they are *held*, counted in the block row and kept by the store)
-until a replay. The other projections, and the other streams, go on.
+event at a time. An event it refuses blocks its stream for it
+(:mod:`projector.blocks`): the event is parked in the dead-letter stream, and
+that projection applies none of the stream's later events (they are *held*,
+counted in the block row and kept by the store) until a replay. The other
+projections, and the other streams, go on.
 
 Only events the store holds can block: an entry Redis made up (a position
 that is a hole in the store, a stream or version the store does not have
@@ -123,8 +123,9 @@ class StreamIsolation:
         blocked: dict[BlockKey, int] | None = None,
     ) -> Isolated:
         live = [p for p in self._projections if p.NAME not in checkpoints.stale]
-        streams = [e.event.originator_id for e in events] + [u.entry.stream_id for u in undecodable]
         if blocked is None:  # else read by the caller, for these streams or more
+            streams = [e.event.originator_id for e in events]
+            streams += [u.entry.stream_id for u in undecodable]
             blocked = await blocked_among(conn, streams)
         outcome = Isolated()
         real = await stored(conn, [bad.entry for bad in undecodable])
