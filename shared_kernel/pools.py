@@ -2,8 +2,14 @@
 
 After PostgreSQL restarts (or an operator ends a backend), an idle pooled
 connection is dead, and a pool that hands it out turns the next request into
-a 500. So every pool checks a connection before handing it out (an empty
-query, one round trip) and replaces a dead one. And a request never waits
+a 500. So every pool checks a connection before handing it out and replaces a
+dead one. The check costs no round trip while nothing happened: a server that
+ends a session writes to its socket (an error, then end of file), so an idle
+connection whose socket has nothing to read is as alive as an empty query
+would find it, and only a stirred one is pinged (:func:`stirred_while_idle`).
+A connection that dies without a word (a cut network) fails its next statement
+instead, which its user retries or answers as an outage, as it must anyway for
+a connection that dies between the check and the statement. And a request never waits
 long for a connection: after :data:`POOL_WAIT_SECONDS` the pool raises
 ``PoolTimeout`` (a ``psycopg.OperationalError``), which the HTTP services
 answer as a 503 with Retry-After (:mod:`shared_kernel.outages`) and the
@@ -16,10 +22,12 @@ variables; :func:`event_store_pool_env` gives it the same policy.
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import Any
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncConnection, Connection
+from psycopg.pq import ConnStatus
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 #: Longest a caller waits for a pooled connection before the pool gives up.
 POOL_WAIT_SECONDS = 2
@@ -30,6 +38,26 @@ CONNECT_TIMEOUT_SECONDS = 2
 #: to tens of seconds during an outage, so a server that came back would wait for
 #: it; once the attempt is dropped, the next request starts a fresh one at once.
 RECONNECT_GIVE_UP_SECONDS = 5
+
+
+def stirred_while_idle(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
+    """Whether anything reached an idle connection since its last use (no round trip).
+
+    A session the server ended has an error and end of file waiting on its socket;
+    a notification or a parameter change also makes it readable, and then the
+    caller pings to find out (one round trip, only then).
+    """
+    pgconn = conn.pgconn
+    if pgconn.status != ConnStatus.OK:
+        return True
+    readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    return bool(readable)
+
+
+def check_when_stirred(conn: Connection[Any]) -> None:
+    """A synchronous pool's check: ping only a connection :func:`stirred_while_idle`."""
+    if stirred_while_idle(conn):
+        ConnectionPool.check_connection(conn)
 
 
 def postgres_pool(
@@ -43,6 +71,8 @@ def postgres_pool(
     sweeps: set[asyncio.Task[None]] = set()
 
     async def check(conn: AsyncConnection[Any]) -> None:
+        if not stirred_while_idle(conn):
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
         except Exception:
@@ -78,7 +108,8 @@ def postgres_pool(
 def event_store_pool_env() -> dict[str, str]:
     """The same policy for the eventsourcing library's pool, as its environment variables.
 
-    ``POSTGRES_PRE_PING`` makes it check connections; ``POSTGRES_CONNECT_TIMEOUT``
+    ``POSTGRES_PRE_PING`` makes it check connections (the library pings every time;
+    the event store swaps in :func:`check_when_stirred`); ``POSTGRES_CONNECT_TIMEOUT``
     is, despite its name, how long it waits for a pooled connection. The command
     service's recorder retries a failed append three times (the library's reads ten),
     then asks the store whether the append committed (``COMMIT_SETTLE_SECONDS``).
