@@ -117,10 +117,12 @@ class LeaderLoop(ABC):
         self.status.role, self.status.last_error = Role.ACTIVE, ""
         self._active.set(1)
 
-    async def _idle(self, conn: AsyncConnection[Any]) -> None:
-        """The work went well: wait for an append (or the poll interval) on ``conn``."""
+    async def _idle(self, conn: AsyncConnection[Any], seconds: float | None = None) -> bool:
+        """The work went well: wait on ``conn`` for an append, or ``seconds`` (by default
+        the poll interval); False when none came."""
         self._retry.recovered()
-        await wait_for_append(conn, self._poll_seconds, self._wakes_for)
+        wait = self._poll_seconds if seconds is None else seconds
+        return await wait_for_append(conn, wait, self._wakes_for)
 
     def _failed(self, error: Exception) -> None:
         self.status.role = Role.FAILING
