@@ -18,9 +18,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from bench.ceiling import Ceiling, CeilingUnavailable, measure_ceiling
-from bench.fixed_rate import library_section, open_loop_section, prepare_targets
+from bench.fixed_rate import (
+    library_section,
+    open_loop_base,
+    open_loop_section,
+    prepare_targets,
+)
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
-from bench.open_loop import measure_client_capacity
 from bench.partition_scaling import scaling_rows, scaling_section
 from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
 from bench.report import build_report, print_table, write_report
@@ -125,16 +129,15 @@ def _fixed_rate_phases(
                 transfer_pairs=10 if settings.bench_open_loop_transfers_per_second else 0,
             )
         )  # fmt: skip
-        capacity = measure_client_capacity(
-            targets, seconds=settings.bench_capacity_seconds, connections=settings.bench_clients,
+        base = open_loop_base(
+            targets, max_rate, share=settings.bench_open_loop_share,
+            capacity_seconds=settings.bench_capacity_seconds, connections=settings.bench_clients,
             workers=settings.bench_open_loop_processes,
         )  # fmt: skip
-        # The open loop's Python clients share the 2 cores with the stack, which
-        # wrk's max never paid for: its rate is a share of what this client reaches.
-        rate = settings.bench_open_loop_share * min(max_rate, capacity)
+        rate = base["rate_per_second"]
         console.print(
-            f"open loop: {capacity:,.0f} deposits/s closed loop with its own client"
-            f" (max {max_rate:,.0f}/s); {rate:,.0f} deposits/s for"
+            f"open loop: {base['client_capacity_per_second']:,.0f} deposits/s closed loop with"
+            f" its own client (max {max_rate:,.0f}/s); {rate:,.0f} deposits/s for"
             f" {settings.bench_open_loop_seconds:g} s ..."
         )
         sections["open_loop"] = open_loop_section(
@@ -144,10 +147,7 @@ def _fixed_rate_phases(
             stem=started_at.strftime("%Y%m%dT%H%M%S"),
             workers=settings.bench_open_loop_processes,
         )  # fmt: skip
-        sections["open_loop"]["base"] = {
-            "max_rate_per_second": max_rate, "client_capacity_per_second": capacity,
-            "share": settings.bench_open_loop_share,
-        }  # fmt: skip
+        sections["open_loop"]["base"] = base
     return sections
 
 

@@ -29,7 +29,12 @@ import httpx
 from bench.hot_account import grow_history, wait_shown
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
-from bench.open_loop import OpenLoopResult, Targets, run_open_loop_processes
+from bench.open_loop import (
+    OpenLoopResult,
+    Targets,
+    measure_client_capacity,
+    run_open_loop_processes,
+)
 from bench.process_cpu import per_event_ms, sample
 from bench.server_activity import server_activity
 from bench.stats import format_ms, summarize
@@ -73,6 +78,27 @@ async def prepare_targets(
 
 def _summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:
     return asdict(summarize([seconds for _, seconds in points]))
+
+
+def open_loop_base(
+    targets: Targets, max_rate: float, *, share: float, capacity_seconds: float,
+    connections: int, workers: int,
+) -> dict[str, float]:  # fmt: skip
+    """The open loop's rate: ``share`` of the lower of wrk's max and its own client's.
+
+    The open loop's Python clients share the cores with the stack, which wrk's
+    max never paid for, so a share of wrk's max alone can overload the machine
+    and measure the queue: the client first runs a closed loop of the same mix.
+    """
+    capacity = measure_client_capacity(
+        targets, seconds=capacity_seconds, connections=connections, workers=workers
+    )
+    return {
+        "max_rate_per_second": max_rate,
+        "client_capacity_per_second": capacity,
+        "share": share,
+        "rate_per_second": share * min(max_rate, capacity),
+    }
 
 
 def open_loop_section(

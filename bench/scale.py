@@ -10,7 +10,8 @@ the events made by the domain's functions), with a few hot accounts holding
   at the first), from the stack's start until every checkpoint reaches the head;
 - the closed-loop deposit rate and latency, and the visibility lag, as
   ``make bench`` measures them;
-- the open loop at half that rate, a hot account taking ``BENCH_HOT_SHARE``
+- the open loop at ``BENCH_OPEN_LOOP_SHARE`` of that rate or of its own client's
+  closed-loop rate, whichever is lower, a hot account taking ``BENCH_HOT_SHARE``
   of the deposits (:mod:`bench.fixed_rate`);
 - a rebuild of every projection from the whole store (events/s of its replay).
 
@@ -36,7 +37,7 @@ import redis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bench.fixed_rate import open_loop_section, prepare_targets
+from bench.fixed_rate import open_loop_base, open_loop_section, prepare_targets
 from bench.history import fill_store, new_metadata
 from bench.hot_account import grow_history
 from bench.load import run_load
@@ -142,12 +143,18 @@ def measure_size(
             targets = Targets(targets.command_url, targets.query_url, targets.accounts,
                               str(hot[0]), settings.bench_hot_share, targets.transfer_pairs,
                               database_url)
+            base = open_loop_base(
+                targets, rate, share=bench.bench_open_loop_share,
+                capacity_seconds=bench.bench_capacity_seconds, connections=bench.bench_clients,
+                workers=settings.bench_open_loop_processes,
+            )  # fmt: skip
             figures["open_loop"] = open_loop_section(
-                targets, database_url, rate=rate / 2, transfer_rate=5,
+                targets, database_url, rate=base["rate_per_second"], transfer_rate=5,
                 seconds=settings.bench_scale_open_loop_seconds,
                 report_dir=settings.bench_report_dir, stem=f"{stem}-{figures['events']}",
                 workers=settings.bench_open_loop_processes,
             )  # fmt: skip
+            figures["open_loop"]["base"] = base
     # As `make rebuild` runs it: the projector's role owns what it swaps in.
     as_projector = default_role_urls(database_url)["projector"]
     figures["rebuild_events_per_second"] = {
