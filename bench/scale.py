@@ -8,6 +8,8 @@ the events made by the domain's functions), with a few hot accounts holding
 
 - projector catch-up: the events added since the last size (the whole store
   at the first), from the stack's start until every checkpoint reaches the head;
+  then the server is settled (VACUUM ANALYZE, CHECKPOINT) so the fill's own
+  aftermath does not land in the next figures;
 - the closed-loop deposit rate and latency, and the visibility lag, as
   ``make bench`` measures them;
 - the open loop at ``BENCH_OPEN_LOOP_SHARE`` of that rate or of its own client's
@@ -43,6 +45,7 @@ from bench.hot_account import grow_history
 from bench.load import run_load
 from bench.open_loop import Targets
 from bench.rebuild import measure_rebuild_of
+from bench.server_activity import settle_server
 from bench.settings import BenchSettings
 from bench.stack import stack
 from bench.stats import summarize
@@ -121,6 +124,7 @@ def measure_size(
     with stack(env, log_dir=settings.bench_report_dir) as urls:
         seconds = wait_caught_up(database_url)
         figures["catch_up_events_per_second"] = backlog / seconds if seconds else None
+        figures["settled_seconds"] = settle_server(database_url)
         bench = BenchSettings(
             command_service_url=urls["command"], query_service_url=urls["query"],
             database_url=database_url, bench_seconds=settings.bench_scale_seconds,

@@ -8,6 +8,7 @@ statistics, before and after), so a stall in the plot can be told apart.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -43,3 +44,23 @@ def server_activity(database_url: str) -> ServerActivity:
         row = conn.execute(_SAMPLE).fetchone()
     assert row is not None
     return ServerActivity(*(int(value) for value in row))
+
+
+def settle_server(database_url: str) -> dict[str, float | str]:
+    """Leave no work of a fill behind: VACUUM (ANALYZE) the database, then CHECKPOINT.
+
+    A phase after a million-event fill would otherwise pay for the fill's
+    autovacuum and checkpoint and call it the cost of the store's size. Seconds
+    each took; a server that refuses CHECKPOINT (no pg_checkpoint role) says why.
+    """
+    settled: dict[str, float | str] = {}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in ("VACUUM (ANALYZE)", "CHECKPOINT"):
+            began = time.perf_counter()
+            try:
+                conn.execute(statement)
+            except psycopg.errors.InsufficientPrivilege as error:
+                settled[statement] = f"refused: {error}"
+                continue
+            settled[statement] = round(time.perf_counter() - began, 1)
+    return settled
