@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from psycopg_pool import AsyncConnectionPool
 
 from shared_kernel import tracing
+from shared_kernel.heap import keep_startup_heap
 from shared_kernel.http_metrics import count_response, metrics
 from shared_kernel.observability import (
     HealthCheck,
@@ -118,5 +119,7 @@ def serve(app: Litestar, host: str, port: int, **options: Any) -> None:
 
     No proxy-header rewriting: nothing here reads the client's address or scheme
     (``Location`` comes from settings), so that layer would only cost every request.
+    The heap built so far is frozen (:mod:`shared_kernel.heap`).
     """
+    keep_startup_heap()
     uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False, **options)

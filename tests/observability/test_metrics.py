@@ -227,6 +227,14 @@ def test_every_metric_is_named_ledger_but_the_standard_collectors(observed: Obse
         assert not foreign, f"{process} exposes metrics outside ledger_: {sorted(foreign)}"
 
 
+def test_every_process_froze_its_startup_heap_and_times_collector_pauses(
+    observed: Observed,
+) -> None:
+    for process, exposed in observed.after.items():
+        # The full collection that precedes freezing the heap at start is the first pause.
+        assert exposed.value("ledger_gc_pause_seconds_count", generation="2") >= 1, process
+
+
 @pytest.mark.parametrize("accept", [None, PROMETHEUS_3_ACCEPT], ids=["no-accept", "prometheus-3"])
 def test_metrics_carry_one_charset_and_parse(observed: Observed, accept: str | None) -> None:
     headers = {"Accept": accept} if accept else {}
