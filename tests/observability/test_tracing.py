@@ -134,11 +134,13 @@ def test_the_projectors_spans_belong_to_the_commands_trace(
                  and s.name == name]) >= count
         )  # fmt: skip
 
-    # Each process exports on its own schedule: wait for the relay's span as well.
+    # Each process exports on its own schedule, the command service's request span last
+    # (it ends after the response is sent): wait for every process's span.
     wait_for(
-        lambda: projected(TRACE_ID, 1) and projected(TRACE_ID, 1, "ledger.relay.publish"),
+        lambda: projected(TRACE_ID, 1) and projected(TRACE_ID, 1, "ledger.relay.publish")
+        and projected(TRACE_ID, 1, "POST /accounts/{account_id}/deposits"),
         timeout=30,
-        what="the relay's and the projector's spans exported",
+        what="the command service's, the relay's and the projector's spans exported",
     )
     spans = read_spans(path)
 
@@ -184,7 +186,8 @@ def test_the_projectors_spans_belong_to_the_commands_trace(
 
     # A transfer: the saga's steps and legs join the request's trace.
     wait_for(
-        lambda: projected(TRANSFER_TRACE_ID, 4) and stepped(path),
+        lambda: projected(TRANSFER_TRACE_ID, 4) and stepped(path)
+        and projected(TRANSFER_TRACE_ID, 1, "ledger.command request_transfer"),
         timeout=30, what="the transfer's steps and legs exported",
     )  # fmt: skip
     spans = read_spans(path)
