@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from litestar import Request
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
@@ -66,8 +66,8 @@ def asking(bus: QueryBus) -> Callable[..., Ask]:
 
 MinPositionQuery = Annotated[
     int | None,
-    Parameter(
-        query="min_position",
+    QueryParameter(
+        name="min_position",
         ge=0,
         le=MAX_BIGINT,
         description="Serve only read models that have applied this event log position.",
@@ -75,8 +75,8 @@ MinPositionQuery = Annotated[
 ]
 MinPositionHeader = Annotated[
     int | None,
-    Parameter(
-        header=MIN_POSITION_HEADER,
+    HeaderParameter(
+        name=MIN_POSITION_HEADER,
         ge=0,
         le=MAX_BIGINT,
         description="Same as ?min_position; the larger of the two wins.",
