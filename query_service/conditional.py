@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Response
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from shared_kernel.entity_tags import (
@@ -23,8 +23,8 @@ from shared_kernel.entity_tags import (
 
 IfNoneMatch = Annotated[
     str | None,
-    Parameter(
-        header="If-None-Match",
+    HeaderParameter(
+        name="If-None-Match",
         required=False,
         pattern=ENTITY_TAGS_PATTERN,
         max_length=ENTITY_TAGS_MAX_LENGTH,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from litestar import Request
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_412_PRECONDITION_FAILED
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
@@ -41,6 +41,8 @@ PROJECTION_POSITION_HEADER = "X-Projection-Position"
 MIN_POSITION_HEADER = "X-Min-Position"
 #: Where a query records the position its rows are at least as fresh as.
 _READ_POSITION_KEY = "ledger.read_position"
+#: ASGI header names are lower-case bytes; built once, not per response.
+_HEADER_NAME = PROJECTION_POSITION_HEADER.lower().encode()
 
 
 def asking(bus: QueryBus) -> Callable[..., Ask]:
@@ -66,8 +68,8 @@ def asking(bus: QueryBus) -> Callable[..., Ask]:
 
 MinPositionQuery = Annotated[
     int | None,
-    Parameter(
-        query="min_position",
+    QueryParameter(
+        name="min_position",
         ge=0,
         le=MAX_BIGINT,
         description="Serve only read models that have applied this event log position.",
@@ -75,8 +77,8 @@ MinPositionQuery = Annotated[
 ]
 MinPositionHeader = Annotated[
     int | None,
-    Parameter(
-        header=MIN_POSITION_HEADER,
+    HeaderParameter(
+        name=MIN_POSITION_HEADER,
         ge=0,
         le=MAX_BIGINT,
         description="Same as ?min_position; the larger of the two wins.",
@@ -100,26 +102,34 @@ class ReadYourWrites:
     async def _wait(self, asked: Asked, projections: Sequence[str]) -> None:
         """Hold the read until ``projections`` reached the position (412 after the bound)."""
         wanted = asked.min_position
-        if wanted is not None:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(self._max_wait):
-                    await self._position.wait_for(wanted, projections)
-            except TimeoutError:
-                reached = self._position.reached(projections)
-                asked.state[_READ_POSITION_KEY] = reached
-                raise problem(
-                    HTTP_412_PRECONDITION_FAILED,
-                    "projection-behind",
-                    "The read models have not reached the requested position yet",
-                    f"waited {self._max_wait:g} s for position {wanted}",
-                    headers={"Retry-After": "1"},
-                    min_position=wanted,
-                    projection_position=reached,
-                ) from None
-            finally:
-                READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
+        if wanted is not None and self._position.reached(projections) < wanted:
+            await self._held(asked, wanted, projections)
+        elif wanted is not None:
+            # The everyday read-your-writes read: the position is already there, so
+            # no timer is armed (a timeout schedules and cancels a loop callback).
+            READ_YOUR_WRITES_WAIT.observe(0.0)
         asked.state[_READ_POSITION_KEY] = self._position.reached(projections)
+
+    async def _held(self, asked: Asked, wanted: int, projections: Sequence[str]) -> None:
+        """Wait, at most the bound, for ``projections`` to reach ``wanted``; else 412."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._max_wait):
+                await self._position.wait_for(wanted, projections)
+        except TimeoutError:
+            reached = self._position.reached(projections)
+            asked.state[_READ_POSITION_KEY] = reached
+            raise problem(
+                HTTP_412_PRECONDITION_FAILED,
+                "projection-behind",
+                "The read models have not reached the requested position yet",
+                f"waited {self._max_wait:g} s for position {wanted}",
+                headers={"Retry-After": "1"},
+                min_position=wanted,
+                projection_position=reached,
+            ) from None
+        finally:
+            READ_YOUR_WRITES_WAIT.observe(time.perf_counter() - started)
 
     def header_hook(self) -> BeforeMessageSendHookHandler:
         """A ``before_send`` hook adding ``X-Projection-Position`` to every response."""
@@ -131,7 +141,7 @@ class ReadYourWrites:
             state = scope.get("state") or {}
             value = state.get(_READ_POSITION_KEY, position.current)
             headers = list(message.get("headers") or [])
-            headers.append((PROJECTION_POSITION_HEADER.lower().encode(), str(value).encode()))
+            headers.append((_HEADER_NAME, str(value).encode()))
             message["headers"] = headers
 
         return add_projection_position

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import (
@@ -26,6 +27,7 @@ from query_service.blocked_streams import ReadModelBlocked, read_model_blocked
 from query_service.conditional import NOT_MODIFIED
 from query_service.cursors import MAX_CURSOR_LENGTH, InvalidCursor
 from query_service.errors import NotProjected
+from query_service.query_bus import Ask
 from shared_kernel import openapi_contract
 from shared_kernel.outages import outage_handlers
 from shared_kernel.problems import problem
@@ -47,11 +49,15 @@ CursorParam = Annotated[
 def page_size(maximum: int) -> Callable[..., int]:
     """Litestar dependency ``page_size``: the ``limit`` asked for, 1 to ``maximum``."""
 
-    def resolve(limit: int | None = None) -> int:
+    def resolve(ask: Ask, limit: int | None = None) -> int:
         return min(DEFAULT_PAGE_SIZE, maximum) if limit is None else limit
 
     # The bound is a setting: litestar validates and documents it from the signature.
+    # ``ask`` is not used: naming it orders the two dependencies of a listing. Two
+    # independent ones are resolved concurrently, in an anyio task group of two tasks
+    # per request (about a tenth of a listing's CPU); ordered, each is awaited inline.
     resolve.__annotations__ = {
+        "ask": NamedDependency[Ask],
         "limit": Annotated[
             int | None,
             Parameter(

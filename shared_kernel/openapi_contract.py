@@ -24,6 +24,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared_kernel.observability import CORRELATION_HEADER
+from shared_kernel.small_bodies import CompressionAboveMinimum
 
 #: A header as OpenAPI declares it in a response.
 Header = dict[str, Any]
@@ -148,7 +149,10 @@ def http_options(
         ),
         # /metrics is compressed by prometheus-client's own app when the scraper asks.
         "compression_config": CompressionConfig(
-            backend="gzip", minimum_size=1024, exclude=["/metrics"]
+            backend="gzip",
+            minimum_size=1024,
+            exclude=["/metrics"],
+            middleware_class=CompressionAboveMinimum,
         ),
     }
 

@@ -26,15 +26,17 @@ from query_service.accounts.views import (
 from query_service.blocked_streams import BlockedStreams
 from query_service.cursors import MAX_BIGINT, AccountsCursor, StatementCursor, encode_cursor
 from query_service.errors import AccountNotFound
-from query_service.one_view import one_view
+from query_service.one_view import OneView
 
 BALANCES, STATEMENTS = account_balances.NAME, account_transactions.NAME
 _ACCOUNT_COLUMNS = sql.SQL(
     "account_id, owner, currency, balance, balance - held AS available, status, version,"
     " opened_at, updated_at"
 )
-_ONE_ACCOUNT = sql.SQL("SELECT {} FROM account_balances WHERE account_id = %s").format(
-    _ACCOUNT_COLUMNS
+# Rendered once: a composed statement would be rendered to bytes again per read.
+_ONE_ACCOUNT = OneView(
+    f"SELECT {_ACCOUNT_COLUMNS.as_string()} FROM account_balances WHERE account_id = %s",
+    AccountView,
 )
 _STATEMENT = (
     "SELECT position, version, kind, amount, currency, balance_after, reference,"
@@ -51,7 +53,7 @@ class AccountReads:
 
     async def account(self, account_id: UUID) -> AccountView:
         self._blocked.check_stream((BALANCES,), account_id, f"account {account_id}")
-        view = await one_view(self._pool, _ONE_ACCOUNT, account_id, AccountView)
+        view = await _ONE_ACCOUNT.read(self._pool, account_id)
         if view is None:
             raise AccountNotFound(account_id)
         return view

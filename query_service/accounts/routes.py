@@ -6,7 +6,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, Parameter
 
 from query_service.accounts.queries import GetAccount, GetAccountAsOf, GetStatement, ListAccounts
 from query_service.accounts.views import (
@@ -56,8 +57,8 @@ class AccountQueries(Controller):
     )
     async def account(
         self,
-        account_id: UUID,
-        ask: Ask,
+        account_id: FromPath[UUID],
+        ask: NamedDependency[Ask],
         as_of: AsOfParam = None,
         if_none_match: IfNoneMatch = None,
     ) -> Response[AccountView | AccountAsOfView]:
@@ -75,7 +76,12 @@ class AccountQueries(Controller):
         responses=ACCOUNT_RESPONSES,
     )
     async def statement(
-        self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
+        self,
+        *,
+        account_id: FromPath[UUID],
+        ask: NamedDependency[Ask],
+        page_size: NamedDependency[int],
+        cursor: CursorParam = None,
     ) -> TransactionPage:
         after = continued_after(cursor, StatementCursor)
         return await ask(GetStatement(account_id, page_size, after))
@@ -89,13 +95,13 @@ class AccountQueries(Controller):
     async def accounts(
         self,
         *,
-        ask: Ask,
-        page_size: int,
+        ask: NamedDependency[Ask],
+        page_size: NamedDependency[int],
         owner: Annotated[
             str | None,
             Parameter(min_length=1, max_length=OWNER_MAX_LENGTH, pattern=r"^[^\x00]*$"),
         ] = None,
-        status: AccountStatus | None = None,
+        status: FromQuery[AccountStatus | None] = None,
         min_balance: Annotated[int | None, Parameter(ge=0, le=MAX_BIGINT)] = None,
         cursor: CursorParam = None,
     ) -> AccountPage:

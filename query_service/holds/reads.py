@@ -12,11 +12,11 @@ from query_service.blocked_streams import BlockedStreams
 from query_service.cursors import HoldsCursor
 from query_service.errors import NotProjected
 from query_service.holds.views import HoldPage, HoldView
-from query_service.one_view import one_view
+from query_service.one_view import OneView
 
 BALANCES, HOLDS = account_balances.NAME, holds.NAME
 _COLUMNS = ", ".join(HoldView.__struct_fields__)
-_ONE_HOLD = f"SELECT {_COLUMNS} FROM holds WHERE hold_id = %s"
+_ONE_HOLD = OneView(f"SELECT {_COLUMNS} FROM holds WHERE hold_id = %s", HoldView)
 _ACCOUNT_HOLDS = (
     f"SELECT {_COLUMNS}, placed_position FROM holds"
     " WHERE account_id = %(account_id)s AND placed_position < %(before)s"
@@ -40,7 +40,7 @@ class HoldReads:
 
     async def hold(self, hold_id: UUID) -> HoldView:
         self._blocked.check_stream((HOLDS,), hold_id, f"hold {hold_id}")
-        view = await one_view(self._pool, _ONE_HOLD, hold_id, HoldView)
+        view = await _ONE_HOLD.read(self._pool, hold_id)
         if view is None:
             raise HoldNotFound(hold_id)
         return view

@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from query_service.accounts.routes import ACCOUNT_RESPONSES
 from query_service.conditional import IfNoneMatch, conditional
@@ -32,7 +34,7 @@ class HoldQueries(Controller):
         responses={**_HOLD_RESPONSES, **CONDITIONAL_RESPONSES},
     )
     async def hold(
-        self, hold_id: UUID, ask: Ask, if_none_match: IfNoneMatch = None
+        self, hold_id: FromPath[UUID], ask: NamedDependency[Ask], if_none_match: IfNoneMatch = None
     ) -> Response[HoldView]:
         view = await ask(GetHold(hold_id))
         return conditional(view, view.version, if_none_match)
@@ -49,7 +51,12 @@ class AccountHoldQueries(Controller):
         responses=ACCOUNT_RESPONSES,
     )
     async def holds(
-        self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
+        self,
+        *,
+        account_id: FromPath[UUID],
+        ask: NamedDependency[Ask],
+        page_size: NamedDependency[int],
+        cursor: CursorParam = None,
     ) -> HoldPage:
         after = continued_after(cursor, HoldsCursor)
         return await ask(ListAccountHolds(account_id, page_size, after))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import PathParameter
 
 from query_service.cursors import OwnersCursor, continued_after
@@ -43,7 +44,7 @@ class OwnerQueries(Controller):
         operation_id="getOwner",
         responses=_OWNER_RESPONSES,
     )
-    async def one_owner(self, owner: OwnerParam, ask: Ask) -> OwnerView:
+    async def one_owner(self, owner: OwnerParam, ask: NamedDependency[Ask]) -> OwnerView:
         return await ask(GetOwner(owner))
 
     @get(
@@ -53,7 +54,11 @@ class OwnerQueries(Controller):
         responses=READ_RESPONSES,
     )
     async def every_owner(
-        self, *, ask: Ask, page_size: int, cursor: CursorParam = None
+        self,
+        *,
+        ask: NamedDependency[Ask],
+        page_size: NamedDependency[int],
+        cursor: CursorParam = None,
     ) -> OwnerPage:
         after = continued_after(cursor, OwnersCursor)
         return await ask(ListOwners(page_size, after))

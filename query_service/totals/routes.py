@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from query_service.query_bus import Ask
 from query_service.responses import READ_RESPONSES
@@ -20,5 +21,5 @@ class TotalsQueries(Controller):
         operation_id="getTotals",
         responses=READ_RESPONSES,
     )
-    async def totals(self, ask: Ask) -> Totals:
+    async def totals(self, ask: NamedDependency[Ask]) -> Totals:
         return await ask(GetTotals())

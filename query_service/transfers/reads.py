@@ -13,12 +13,14 @@ from query_service.account_pages import newest_first
 from query_service.blocked_streams import BlockedStreams, ReadModelBlocked
 from query_service.cursors import TransfersCursor
 from query_service.errors import NotProjected
-from query_service.one_view import one_view
+from query_service.one_view import OneView
 from query_service.transfers.views import TransferPage, TransferView
 
 BALANCES, TRANSFERS = account_balances.NAME, transfers.NAME
 _TRANSFER_COLUMNS = ", ".join(TransferView.__struct_fields__)
-_ONE_TRANSFER = f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = %s"
+_ONE_TRANSFER = OneView(
+    f"SELECT {_TRANSFER_COLUMNS} FROM transfers WHERE transfer_id = %s", TransferView
+)
 #: Newest first on either side of the transfer: two index scans, each stopped
 #: after one page, merged. An OR over both columns would sort all of an
 #: account's transfers for every page.
@@ -59,7 +61,7 @@ class TransferReads:
 
     async def transfer(self, transfer_id: UUID) -> TransferView:
         self._blocked.check_stream((TRANSFERS,), transfer_id, f"transfer {transfer_id}")
-        view = await one_view(self._pool, _ONE_TRANSFER, transfer_id, TransferView)
+        view = await _ONE_TRANSFER.read(self._pool, transfer_id)
         if view is None:
             raise TransferNotFound(transfer_id)
         return view

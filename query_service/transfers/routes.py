@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from query_service.accounts.routes import ACCOUNT_RESPONSES
 from query_service.conditional import IfNoneMatch, conditional
@@ -34,7 +36,10 @@ class TransferQueries(Controller):
         responses={**_TRANSFER_RESPONSES, **CONDITIONAL_RESPONSES},
     )
     async def transfer(
-        self, transfer_id: UUID, ask: Ask, if_none_match: IfNoneMatch = None
+        self,
+        transfer_id: FromPath[UUID],
+        ask: NamedDependency[Ask],
+        if_none_match: IfNoneMatch = None,
     ) -> Response[TransferView]:
         view = await ask(GetTransfer(transfer_id))
         return conditional(view, view.version, if_none_match)
@@ -51,7 +56,12 @@ class AccountTransferQueries(Controller):
         responses=ACCOUNT_RESPONSES,
     )
     async def transfers(
-        self, *, account_id: UUID, ask: Ask, page_size: int, cursor: CursorParam = None
+        self,
+        *,
+        account_id: FromPath[UUID],
+        ask: NamedDependency[Ask],
+        page_size: NamedDependency[int],
+        cursor: CursorParam = None,
     ) -> TransferPage:
         after = continued_after(cursor, TransfersCursor)
         return await ask(ListAccountTransfers(account_id, page_size, after))
