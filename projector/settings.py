@@ -17,7 +17,14 @@ class ProjectorSettings(ProjectorDatabaseSettings):
     consumer_name: str = Field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1
     )
-    projector_batch_size: int = Field(default=500, ge=1, le=10_000)
+    projector_batch_size: int = Field(
+        default=5_000,
+        ge=1,
+        le=10_000,
+        description="Most stream entries read, applied and committed together. Live entries"
+        " arrive a few at a time whatever the bound; a backlog drains faster in large batches"
+        " (500 drained 15k events/s, 5,000 drained 20k on 2 cores).",
+    )
     projector_block_ms: int = Field(default=1_000, ge=1)
     claim_idle_ms: int = Field(
         default=30_000, ge=100, description="Claim pending entries idle this long (dead consumer)."
