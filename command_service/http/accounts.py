@@ -12,7 +12,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from command_service.bus.bus import CommandBus
@@ -117,8 +119,8 @@ class AccountCommands(Controller):
     async def open_account(
         self,
         request: Request[Any, Any, Any],
-        data: OpenAccountRequest,
-        commands: CommandBus,
+        data: JSONBody[OpenAccountRequest],
+        commands: NamedDependency[CommandBus],
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[AccountOpenedResponse]:
         attempt = attempt_of(request)
@@ -147,9 +149,9 @@ class AccountCommands(Controller):
     @_money_route("/{account_id:uuid}/deposits", "deposit", "Deposit money")
     async def deposit(
         self,
-        account_id: UUID,
-        data: DepositRequest,
-        commands: CommandBus,
+        account_id: FromPath[UUID],
+        data: JSONBody[DepositRequest],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -168,9 +170,9 @@ class AccountCommands(Controller):
     @_money_route("/{account_id:uuid}/withdrawals", "withdraw", "Withdraw money (never below zero)")
     async def withdraw(
         self,
-        account_id: UUID,
-        data: MoneyRequest,
-        commands: CommandBus,
+        account_id: FromPath[UUID],
+        data: JSONBody[MoneyRequest],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -195,8 +197,8 @@ class AccountCommands(Controller):
     )
     async def close(
         self,
-        account_id: UUID,
-        commands: CommandBus,
+        account_id: FromPath[UUID],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from shared_kernel.entity_tags import (
     ENTITY_TAGS_MAX_LENGTH,
@@ -34,8 +34,8 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
 
 IfMatch = Annotated[
     str | None,
-    Parameter(
-        header="If-Match",
+    HeaderParameter(
+        name="If-Match",
         required=False,
         pattern=ENTITY_TAGS_PATTERN,
         max_length=ENTITY_TAGS_MAX_LENGTH,
@@ -47,8 +47,8 @@ IfMatch = Annotated[
 
 CorrelationIdHeader = Annotated[
     str | None,
-    Parameter(
-        header=CORRELATION_HEADER,
+    HeaderParameter(
+        name=CORRELATION_HEADER,
         required=False,
         pattern=CORRELATION_ID_PATTERN,
         max_length=100,

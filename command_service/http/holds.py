@@ -12,6 +12,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from command_service.bus.bus import CommandBus
@@ -72,9 +74,9 @@ class HoldCommands(Controller):
     )
     async def place(
         self,
-        account_id: UUID,
-        data: PlaceHoldRequest,
-        commands: CommandBus,
+        account_id: FromPath[UUID],
+        data: JSONBody[PlaceHoldRequest],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -105,9 +107,9 @@ class HoldCommands(Controller):
     )
     async def capture(
         self,
-        hold_id: UUID,
-        data: CaptureHoldRequest,
-        commands: CommandBus,
+        hold_id: FromPath[UUID],
+        data: JSONBody[CaptureHoldRequest],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,
@@ -126,8 +128,8 @@ class HoldCommands(Controller):
     )
     async def release(
         self,
-        hold_id: UUID,
-        commands: CommandBus,
+        hold_id: FromPath[UUID],
+        commands: NamedDependency[CommandBus],
         request: Request[Any, Any, Any],
         *,
         x_correlation_id: CorrelationIdHeader = None,

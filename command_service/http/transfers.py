@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from command_service.bus.bus import CommandBus
@@ -44,8 +46,8 @@ class TransferCommands(Controller):
     async def request_transfer(
         self,
         request: Request[Any, Any, Any],
-        data: TransferRequest,
-        commands: CommandBus,
+        data: JSONBody[TransferRequest],
+        commands: NamedDependency[CommandBus],
         x_correlation_id: CorrelationIdHeader = None,
     ) -> Response[TransferAcceptedResponse]:
         command = requested(
