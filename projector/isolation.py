@@ -135,7 +135,7 @@ class StreamIsolation:
                 for projection in live:
                     if bad.entry.position > checkpoints.positions[projection.NAME]:
                         self._block(projection, bad.entry, bad.error, blocked, outcome)
-        plans = {p.NAME: self._runnable(p, events, checkpoints, blocked, outcome) for p in live}
+        plans = self._runnable(live, events, checkpoints, blocked, outcome)
         runnable = any(plans.values())
         if runnable and not isolate:
             # No savepoint: the batch's own transaction is the unit. A refusal rolls
@@ -187,24 +187,38 @@ class StreamIsolation:
 
     @staticmethod
     def _runnable(
-        projection: Projection,
+        live: Sequence[Projection],
         events: Sequence[RecordedEvent],
         checkpoints: Checkpoints,
         blocked: dict[BlockKey, int],
         outcome: Isolated,
-    ) -> list[RecordedEvent]:
-        """The events ``projection`` should apply now; those of its blocked streams are held."""
-        start = checkpoints.positions[projection.NAME]
-        mine: list[RecordedEvent] = []
+    ) -> dict[str, list[RecordedEvent]]:
+        """Per projection, the events it should apply now; those of its blocked streams are held.
+
+        One pass over the batch: which projections handle an event type is worked
+        out once per type (a catch-up batch holds thousands of events of a few types).
+        """
+        plans: dict[str, list[RecordedEvent]] = {p.NAME: [] for p in live}
+        each = [(p.NAME, p.HANDLES, checkpoints.positions[p.NAME], plans[p.NAME]) for p in live]
+        handling: dict[type, list[tuple[str, int, list[RecordedEvent]]]] = {}
         for recorded in events:
-            if recorded.position <= start or not isinstance(recorded.event, projection.HANDLES):
-                continue
-            key = (projection.NAME, recorded.event.originator_id)
-            if recorded.position > blocked.get(key, recorded.position):
-                outcome.held[key].append(recorded.position)
-            else:
-                mine.append(recorded)
-        return mine
+            kind = type(recorded.event)
+            handlers = handling.get(kind)
+            if handlers is None:
+                handlers = handling[kind] = [
+                    (name, start, plan) for name, handles, start, plan in each
+                    if issubclass(kind, handles)
+                ]  # fmt: skip
+            for name, start, plan in handlers:
+                if recorded.position <= start:
+                    continue
+                if blocked:
+                    key = (name, recorded.event.originator_id)
+                    if recorded.position > blocked.get(key, recorded.position):
+                        outcome.held[key].append(recorded.position)
+                        continue
+                plan.append(recorded)
+        return plans
 
     async def _one_projection(
         self,
