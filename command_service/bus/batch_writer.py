@@ -10,8 +10,9 @@ bounded, so one command can never wedge the writer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+from uuid import UUID
 
 from eventsourcing.application import LRUCache
 
@@ -64,6 +65,13 @@ class BatchWriter:
             ],
             SaveBatch(self._writing, snapshot_interval=snapshot_interval),
         )
+
+    def remember(self, states: Mapping[UUID, Any]) -> None:
+        """Cache ``states``, just loaded fresh by the caller (nothing without a cache)."""
+        cache = self._writing.cache
+        if cache is not None:
+            for stream_id, state in states.items():
+                cache.put(stream_id, state)
 
     def write(self, batch: list[Pending]) -> None:
         """Answer every command of ``batch`` (through ``resolve``)."""

@@ -7,8 +7,9 @@ of work, one transaction per batch, conflict retry, unknown-outcome settling).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Unpack
+from uuid import UUID
 
 from command_service.bus.batch_writer import BatchWriter, WriterOptions
 from command_service.commands import Command
@@ -21,7 +22,17 @@ class InlineBus:
 
     def __init__(self, store: LedgerEventStore, **options: Unpack[WriterOptions]) -> None:
         self._outcomes: dict[int, Outcome] = {}
+        self._store, self._options = store, options
         self._writer = BatchWriter(store, self._resolve, **options)
+
+    def start_over(self, known: Mapping[UUID, Any]) -> None:
+        """Forget the states earlier batches left cached; hold ``known`` instead.
+
+        A new writer with an empty cache: the library's ``LRUCache.clear()`` resets
+        its order but keeps every entry.
+        """
+        self._writer = BatchWriter(self._store, self._resolve, **self._options)
+        self._writer.remember(known)
 
     def dispatch_together(self, commands: Sequence[Command[Any]]) -> list[Outcome]:
         """Each command's answer (or refusal, as the exception), in order: one batch."""

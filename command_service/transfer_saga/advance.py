@@ -72,9 +72,11 @@ def _decide(command: AdvanceTransfer, uow: UnitOfWork) -> list[LedgerEvent]:
     if transfer.version > command.seen_version:
         metrics.STEPS_ALREADY_DONE.inc()  # someone else took the step the saga saw
     source = uow.get(ACCOUNTS, transfer.from_account)
-    target = uow.get(ACCOUNTS, transfer.to_account) if transfer.status == "debited" else None
+    # Read in both steps (it is loaded with the source anyway), so the credit step of the
+    # same pass finds it among the states the debit step left (see .steps).
+    target = uow.get(ACCOUNTS, transfer.to_account)
     try:
-        return next_step(transfer, source, target)
+        return next_step(transfer, source, target if transfer.status == "debited" else None)
     except (DomainError, ValueError):
         # A state the rules say cannot happen (a debited transfer whose source lost
         # track of it): leave the transfer for an operator, never guess.

@@ -48,15 +48,23 @@ def _count_conflicts(attempt: Attempt, proceed: Proceed) -> Attempt | None:
         raise
 
 
+#: States one pass may hold: its transfers and their two accounts (a pass starts afresh).
+PASS_CACHE_SIZE = 100_000
+
+
 class TransferSteps:
     def __init__(self, store: LedgerEventStore, *, snapshot_interval: int = 100) -> None:
         self._store = store
-        # No cache: accounts move under the command service, so every step loads fresh.
+        # A cache that lives for one pass: accounts move under the command service, so a
+        # pass loads them fresh, but its credit step decides on what its debit step just
+        # loaded and saved (a target account that moved meanwhile is a conflict, decided
+        # again on a fresh load). Saves the credit step's loads, and the debit step's
+        # load of the transfers the pass has just read.
         self._bus = InlineBus(
             store,
             append_retries=MAX_ATTEMPTS,
             snapshot_interval=snapshot_interval,
-            cache_size=0,
+            cache_size=PASS_CACHE_SIZE,
             around_save=[_count_conflicts],
         )
 
@@ -68,6 +76,7 @@ class TransferSteps:
         """
         loaded = self._store.get_transfers(transfer_ids).values()
         states = {t.id: t for t in loaded if t is not None}
+        self._bus.start_over(states)
         for step, status in _STEPS:
             batch = [t for t in states.values() if t.status == status]
             for after in self._step(step, batch):
