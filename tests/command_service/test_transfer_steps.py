@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
+import pytest
 from prometheus_client import REGISTRY
 
 from command_service.domain.account import Account, apply, deposit, open_account
@@ -19,6 +22,7 @@ from command_service.domain.transfer import request_transfer
 from command_service.event_store import LedgerEventStore, event_store_env
 from command_service.transfer_saga.steps import TransferSteps
 from shared_kernel.language.events import EventMetadata
+from tests.support.tcp_proxy import CommitReplyDroppingProxy
 from tests.transfers.ledger_view import read_ledger
 
 META = EventMetadata(correlation_id="steps", causation_id="steps")
@@ -147,3 +151,37 @@ def test_a_transfer_advanced_elsewhere_is_left_alone(
     view = read_ledger(database_url)
     assert view.legs[first] == view.legs[second]
     assert view.balances[target.id] == 10
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[CommitReplyDroppingProxy]:
+    proxy = CommitReplyDroppingProxy(urlsplit(database_url).port or 5432).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.mark.parametrize("transfers", [1, 30])
+def test_a_pass_takes_its_transfers_to_the_end_in_four_statements(
+    store: LedgerEventStore, database_url: str, proxy: CommitReplyDroppingProxy, transfers: int
+) -> None:
+    """Read the transfers, load their accounts, append the debits, append the credits: the
+    credit step decides on what the debit step loaded and saved. Counted by the proxy in
+    front of PostgreSQL, whatever the pass holds."""
+    accounts = [funded(store, 1_000) for _ in range(4)]
+    through_proxy = LedgerEventStore(
+        env=event_store_env(proxy.url(urlsplit(database_url).path.lstrip("/")), pool_size=1)
+    )
+    try:
+        steps = TransferSteps(through_proxy)
+        steps.advance(requests(store, accounts, 1, 1))  # the pool's connection is open
+        ids = requests(store, accounts, transfers, 10)
+        proxy.clear_round_trips()
+
+        states = steps.advance(ids)
+
+        assert Counter(t.status for t in states) == {"completed": transfers}
+        # A pool's check of a stirred idle connection (an empty query) is not the pass's work.
+        trips = [trip[0][:40] for trip in proxy.round_trips() if any(map(str.strip, trip))]
+        assert len(trips) == 4, trips
+    finally:
+        through_proxy.close()
