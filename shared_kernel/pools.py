@@ -50,8 +50,11 @@ def stirred_while_idle(conn: Connection[Any] | AsyncConnection[Any]) -> bool:
     pgconn = conn.pgconn
     if pgconn.status != ConnStatus.OK:
         return True
-    readable, _, _ = select.select([pgconn.socket], [], [], 0)
-    return bool(readable)
+    # poll, not select: select refuses a descriptor above 1023, which a service
+    # holding many client sockets reaches.
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def check_when_stirred(conn: Connection[Any]) -> None:
