@@ -23,7 +23,7 @@ class InlineBus:
     def __init__(self, store: LedgerEventStore, **options: Unpack[WriterOptions]) -> None:
         self._outcomes: dict[int, Outcome] = {}
         self._store, self._options = store, options
-        self._writer = BatchWriter(store, self._resolve, **options)
+        self.start_over({})
 
     def start_over(self, known: Mapping[UUID, Any]) -> None:
         """Forget the states earlier batches left cached; hold ``known`` instead.
