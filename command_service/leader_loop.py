@@ -141,7 +141,7 @@ class LeaderLoop(ABC):
         )
         async with conn:
             await self._await_leadership(conn)
-            await listen_for_appends(conn)
+            await listen_for_appends(conn, self._wakes_for)
             async with self._pool.connection() as reader:
                 await self._term(conn, reader)
 

@@ -85,10 +85,13 @@ class DeadlineRunner(LeaderLoop):
         batch_size: int,
         outages: tuple[type[Exception], ...],
     ) -> None:
+        #: Only these appends wake the runner; it files deadlines from nothing else.
+        topics = frozenset(name for t in scheduling_events() for name in wire_names(t))
         super().__init__(
             database_url=database_url,
             pool=pool,
             lock_key=deadline_lock_key(),
+            wakes_for=topics,
             poll_seconds=poll_seconds,
             outages=outages,
             active=ACTIVE,
@@ -101,8 +104,7 @@ class DeadlineRunner(LeaderLoop):
         )
         self._bus = InlineBus(store, cache_size=0)
         self._batch_size = batch_size
-        #: Only these appends wake the runner; it files deadlines from nothing else.
-        self._topics = frozenset(name for t in scheduling_events() for name in wire_names(t))
+        self._topics = topics
 
     async def _term(self, conn: AsyncConnection[Any], reader: AsyncConnection[Any]) -> None:
         cursor = await reader.execute(_POSITION, (POSITION_ROW,))

@@ -30,9 +30,37 @@ async def try_to_lead(conn: AsyncConnection[Any], key: int) -> bool:
     return bool(row and row[0])
 
 
-async def listen_for_appends(conn: AsyncConnection[Any]) -> None:
-    """Subscribe to the NOTIFY the eventsourcing library sends with every append."""
-    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+#: The longest channel name PostgreSQL takes (NAMEDATALEN - 1 bytes).
+_LONGEST_CHANNEL = 63
+
+
+def wire_name_channel(wire_name: str) -> str | None:
+    """The channel the store's append also NOTIFYs for each wire name it appended;
+    None for a name too long to make one (its followers listen to every append)."""
+    channel = f"{EVENTS_CHANNEL}:{wire_name}"
+    return channel if len(channel.encode()) <= _LONGEST_CHANNEL else None
+
+
+def append_channels(wanted: frozenset[str] | None) -> list[str]:
+    """The channels to LISTEN on for appends of ``wanted`` (None: every append)."""
+    if wanted is None:
+        return [EVENTS_CHANNEL]
+    channels = [wire_name_channel(name) for name in sorted(wanted)]
+    if any(channel is None for channel in channels):
+        return [EVENTS_CHANNEL]
+    return [channel for channel in channels if channel is not None]
+
+
+async def listen_for_appends(
+    conn: AsyncConnection[Any], wanted: frozenset[str] | None = None
+) -> None:
+    """Subscribe to the store's NOTIFY of every append, or only of those holding ``wanted``.
+
+    A follower of a few wire names listens on their own channels, so the appends of
+    everything else (most of them, deposits) never wake it.
+    """
+    for channel in append_channels(wanted):
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
 
 async def wait_for_append(
@@ -41,8 +69,9 @@ async def wait_for_append(
     """Wait up to ``seconds`` for an append (of one of the ``wanted`` wire names, when
     given); False when the wait timed out.
 
-    The store's NOTIFY names the wire names appended (``schema/sql/011_append_function.sql``);
-    an empty payload (a NOTIFY from elsewhere, or too many names) counts as any. The
+    The store's NOTIFY on the channel of every append names the wire names appended
+    (``schema/sql/011_append_function.sql``); an empty payload (a NOTIFY on a wire
+    name's own channel, from elsewhere, or too many names) counts as any. The
     generator is run to its end (``stop_after=1``) rather than left with ``break``,
     because it holds the connection's lock until it finishes.
     """

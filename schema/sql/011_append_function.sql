@@ -41,6 +41,14 @@ BEGIN
         SELECT CASE WHEN length(names) <= 7000 THEN names ELSE '' END
         FROM (SELECT string_agg(DISTINCT topic, ' ') AS names FROM unnest(event_topics) AS topic)
             AS appended), ''));
+    -- And one channel per wire name appended, 'ledger_events:<wire name>', so a
+    -- follower of a few LISTENs to those alone and is not even woken by the rest
+    -- (a deposit's append reaches neither the saga nor the deadline runner). A
+    -- name too long for a channel (63 bytes) has none: its followers listen above.
+    PERFORM pg_notify(channel, '')
+    FROM (SELECT DISTINCT 'ledger_events:' || topic AS channel FROM unnest(event_topics) AS topic)
+        AS appended
+    WHERE octet_length(channel) <= 63;
     INSERT INTO ledger_commands (command_id, originator_id, originator_version)
     SELECT * FROM unnest(command_ids, command_stream_ids, command_versions);
     RETURN QUERY
