@@ -28,6 +28,7 @@ from shared_kernel.observability import (
     echo_correlation_id,
     health_routes,
 )
+from shared_kernel.one_write_answers import OneWriteAnswers
 from shared_kernel.pools import postgres_pool
 from shared_kernel.redis_connection import RedisClient
 
@@ -119,7 +120,11 @@ def serve(app: Litestar, host: str, port: int, **options: Any) -> None:
 
     No proxy-header rewriting: nothing here reads the client's address or scheme
     (``Location`` comes from settings), so that layer would only cost every request.
-    The heap built so far is frozen (:mod:`shared_kernel.heap`).
+    The heap built so far is frozen (:mod:`shared_kernel.heap`); each answer leaves in
+    one write (:mod:`shared_kernel.one_write_answers`).
     """
     keep_startup_heap()
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=False, **options)
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, proxy_headers=False, http=OneWriteAnswers,
+        **options,
+    )  # fmt: skip
