@@ -26,6 +26,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 
+from shared_kernel.pools import SESSION_OPTIONS
 from shared_kernel.settings import EVENTS_TABLE
 
 COMMANDS_TABLE = "ledger_commands"
@@ -76,6 +77,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
     writes them all on an autocommit connection: one round trip, the table lock
     held only while the server works.
     """
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        # Before the library opens the pool (it does so below): every connection of the
+        # store gets the project's session settings (no JIT, see shared_kernel.pools).
+        kwargs = datastore.pool.kwargs
+        assert isinstance(kwargs, dict), "the library gives its pool a dict of arguments"
+        kwargs["options"] = SESSION_OPTIONS
+        super().__init__(datastore, events_table_name=events_table_name)
 
     #: The library retries a failed append 10 times, each waiting up to the pool's
     #: timeout: over 20 s of a blocked writer in an outage. Three attempts ride out a

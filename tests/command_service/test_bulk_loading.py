@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Iterator
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from command_service.bulk_loading import _SNAPSHOTS_AND_TAILS
 from command_service.domain.account import Account, apply
 from command_service.event_store import AccountSnapshot, LedgerEventStore
 from tests.support.ledger_writer import LedgerWriter
@@ -103,3 +105,24 @@ def test_a_bulk_load_of_transfers_equals_folding_each_alone(writer: LedgerWriter
         "completed", "refunded", "failed", "requested", "debited",
     ]  # fmt: skip
     assert writer.store.get_accounts([]) == {} and writer.store.get_transfers([]) == {}
+
+
+def test_the_load_walks_each_streams_key_in_a_store_without_statistics(database_url: str) -> None:
+    """The plan a prepared load settles on (the generic one, from the sixth call) reads
+    each wanted stream through the primary key, in a large store never analysed yet
+    (as every store is until autovacuum comes by): a join over the events table
+    there was a scan of all of it for every batch."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO ledger_events (originator_id, originator_version, topic, state)"
+            " SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(i % 2000), 12, '0'))::uuid,"
+            " i, 'ledger.Filler.v1', '\\x00' FROM generate_series(1, 200000) AS i"
+        )
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute("PREPARE load_one (uuid[]) AS " + _SNAPSHOTS_AND_TAILS.replace("%s", "$1"))
+        plan = "\n".join(
+            str(row[0]) for row in conn.execute(f"EXPLAIN EXECUTE load_one('{{{uuid.uuid4()}}}')")
+        )
+
+    assert "Seq Scan on ledger_events" not in plan, plan
+    assert "ledger_events_pkey" in plan, plan

@@ -75,3 +75,23 @@ def test_the_event_store_pool_pings_only_a_connection_the_server_ended(
             assert backend_of(conn) not in ended
     finally:
         store.close()
+
+
+async def test_service_connections_never_compile_statements_just_in_time(
+    database_url: str,
+) -> None:
+    with psycopg.connect(database_url, autocommit=True) as plain:
+        assert plain.execute("SHOW jit").fetchone() == ("on",)  # the server's default here
+    pool = postgres_pool(database_url, "jit-test", max_size=1, min_size=1)
+    await pool.open(wait=True)
+    store = LedgerEventStore(env=event_store_env(database_url, pool_size=1))
+    datastore = store.recorder.datastore  # type: ignore[attr-defined]
+    try:
+        async with pool.connection() as conn:
+            cursor = await conn.execute("SHOW jit")
+            assert await cursor.fetchone() == ("off",)
+        with datastore.get_connection() as conn:
+            assert conn.execute("SHOW jit").fetchone() == {"jit": "off"}
+    finally:
+        await pool.close()
+        store.close()
