@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import unquote, urlsplit
@@ -43,7 +43,7 @@ from command_service.recorder import (
 )
 from shared_kernel.language.events import LedgerEvent, decode_event, encode_event, utc_now
 from shared_kernel.observability import mask_secrets, redacted_url
-from shared_kernel.pools import check_when_stirred, event_store_pool_env
+from shared_kernel.pools import event_store_pool_env
 from shared_kernel.settings import EVENT_STORE_NAME
 
 T = TypeVar("T")
@@ -142,14 +142,6 @@ class LedgerEventStore(Application[UUID]):
         "IS_SNAPSHOTTING_ENABLED": "y",
         "CREATE_TABLE": "no",
     }
-
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env)
-        pool = self._datastore().pool
-        # The library's pre-ping is an empty query before every use of a connection: a
-        # round trip per append. Same protection, without it while nothing happened.
-        if pool._check is not None:
-            pool._check = check_when_stirred
 
     def record(
         self,

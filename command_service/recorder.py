@@ -26,7 +26,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 
-from shared_kernel.pools import SESSION_OPTIONS
+from shared_kernel.pools import adopt_library_pool
 from shared_kernel.settings import EVENTS_TABLE
 
 COMMANDS_TABLE = "ledger_commands"
@@ -81,11 +81,8 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
-        # Before the library opens the pool (it does so below): every connection of the
-        # store gets the project's session settings (no JIT, see shared_kernel.pools).
-        kwargs = datastore.pool.kwargs
-        assert isinstance(kwargs, dict), "the library gives its pool a dict of arguments"
-        kwargs["options"] = SESSION_OPTIONS
+        # Before the library opens the pool (it does so below): the project's pool policy.
+        adopt_library_pool(datastore.pool)
         super().__init__(datastore, events_table_name=events_table_name)
 
     #: The library retries a failed append 10 times, each waiting up to the pool's

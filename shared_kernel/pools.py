@@ -70,6 +70,18 @@ def check_when_stirred(conn: Connection[Any]) -> None:
 SESSION_OPTIONS = "-c jit=off"
 
 
+def adopt_library_pool(pool: ConnectionPool[Any]) -> None:
+    """Give the eventsourcing library's pool, before it opens, what :func:`postgres_pool`
+    gives ours: the session settings, and the check that pings only a stirred
+    connection (the library's pre-ping is an empty query before every use: a round
+    trip per append)."""
+    kwargs = pool.kwargs
+    assert isinstance(kwargs, dict), "the library gives its pool a dict of arguments"
+    kwargs["options"] = SESSION_OPTIONS
+    if pool._check is not None:  # pre-ping on (event_store_pool_env)
+        pool._check = check_when_stirred
+
+
 def postgres_pool(
     url: str, name: str, *, max_size: int, min_size: int = 1
 ) -> AsyncConnectionPool[Any]:
@@ -120,7 +132,7 @@ def event_store_pool_env() -> dict[str, str]:
     """The same policy for the eventsourcing library's pool, as its environment variables.
 
     ``POSTGRES_PRE_PING`` makes it check connections (the library pings every time;
-    the event store swaps in :func:`check_when_stirred`); ``POSTGRES_CONNECT_TIMEOUT``
+    :func:`adopt_library_pool` swaps in :func:`check_when_stirred`); ``POSTGRES_CONNECT_TIMEOUT``
     is, despite its name, how long it waits for a pooled connection. The command
     service's recorder retries a failed append three times (the library's reads ten),
     then asks the store whether the append committed (``COMMIT_SETTLE_SECONDS``).
