@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import random
 import time
@@ -32,6 +31,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from bench.lean_http import Answer, LeanHttp, lean_session
 from bench.transfer_watch import TransferWatch
 from bench.transfers import TERMINAL, describe_status
 
@@ -79,40 +79,13 @@ class Targets:
     database_url: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    body: Any
-
-
-class _Http:
-    """One aiohttp session with a bounded pool; each answer as its status and JSON body.
-
-    Waiting for a free connection counts in a request's latency, as it would
-    for any client. aiohttp's parser is compiled: a request cost the client
-    0.25 ms of CPU here, a fraction of what httpx needs, so the client keeps its
-    schedule.
-    """
-
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
-
-    async def request(self, method: str, url: str, **options: Any) -> _Answer:
-        async with self._session.request(method, url, **options) as response:
-            body = await response.read()
-            try:
-                return _Answer(response.status, json.loads(body) if body else None)
-            except ValueError:
-                return _Answer(response.status, None)
-
-
-def _failed(answer: _Answer) -> str:
+def _failed(answer: Answer) -> str:
     return describe_status(answer.status, answer.body)
 
 
 class _Phase:
     def __init__(
-        self, http: _Http, targets: Targets, result: OpenLoopResult, *,
+        self, http: LeanHttp, targets: Targets, result: OpenLoopResult, *,
         visibility_every: int, follow_seconds: float, watch: TransferWatch | None,
     ) -> None:  # fmt: skip
         self._http = http
@@ -221,17 +194,15 @@ async def run_open_loop(
     schedule = schedule_of(
         rate, transfer_rate, seconds, with_transfers=bool(targets.transfer_pairs)
     )[worker::workers]
-    pool = aiohttp.TCPConnector(limit=max(1, connections // workers))
-    timeout = aiohttp.ClientTimeout(total=30.0)
     async with contextlib.AsyncExitStack() as stack:
         session = await stack.enter_async_context(
-            aiohttp.ClientSession(connector=pool, timeout=timeout)
+            lean_session(connections // workers, timeout_seconds=30.0)
         )
         watch = None
         if any(kind == "transfer" for _, kind, _ in schedule):
             watch = await stack.enter_async_context(TransferWatch(targets.database_url))
         phase = _Phase(
-            _Http(session), targets, result, visibility_every=visibility_every,
+            LeanHttp(session), targets, result, visibility_every=visibility_every,
             follow_seconds=follow_seconds, watch=watch,
         )  # fmt: skip
         tasks: set[asyncio.Task[None]] = set()
@@ -270,12 +241,9 @@ async def closed_loop_capacity(
     result = OpenLoopResult(rate=0.0, seconds=seconds)
     worker, workers = share
     loops = max(1, connections // workers + (worker < connections % workers))
-    pool = aiohttp.TCPConnector(limit=loops)
-    async with aiohttp.ClientSession(
-        connector=pool, timeout=aiohttp.ClientTimeout(total=30.0)
-    ) as session:
+    async with lean_session(loops, timeout_seconds=30.0) as session:
         phase = _Phase(
-            _Http(session), targets, result, visibility_every=0, follow_seconds=0.0, watch=None
+            LeanHttp(session), targets, result, visibility_every=0, follow_seconds=0.0, watch=None
         )
         if start_at is not None:
             await asyncio.sleep(max(0.0, start_at - time.monotonic()))

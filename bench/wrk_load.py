@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from http import HTTPStatus
 
-import httpx
+import aiohttp
 
-from bench.load import LoadResult, _Account, _post, probe_after, weighted_ids
+from bench.lean_http import LeanHttp
+from bench.load import LoadResult, _Account, probe_after, weighted_ids
 from bench.settings import BenchSettings
 from bench.wrk_driver import WrkResult, run_deposits
 
@@ -34,7 +36,7 @@ def split_accounts(accounts: list[_Account]) -> tuple[list[_Account], list[_Acco
 
 
 async def load_with_wrk(
-    probe_client: httpx.AsyncClient,
+    sampler: LeanHttp,
     settings: BenchSettings,
     accounts: list[_Account],
     result: LoadResult,
@@ -65,24 +67,24 @@ async def load_with_wrk(
         account = rng.choice(probe_accounts)
         amount = rng.randint(1, 1_000)
         try:
-            response = await _post(
-                probe_client,
+            answer = await sampler.request(
+                "POST",
                 f"{settings.command_service_url}/accounts/{account.account_id}/deposits",
-                {"amount": amount},
+                json={"amount": amount},
             )
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
             result.command_errors[type(error).__name__] += 1
             account.certain = False
             continue
         answered = time.perf_counter()
-        if response.status_code == httpx.codes.OK:
+        if answer.status == HTTPStatus.OK:
             account.expected_balance += amount
-            body = response.json()
+            body = answer.body
             result.final_position = max(result.final_position, int(body["position"]))
-            probe_after(probe_client, settings, result, probes,
+            probe_after(sampler, settings, result, probes,
                         account_id=account.account_id, body=body, answered_at=answered)  # fmt: skip
         else:
-            account.certain = account.certain and response.status_code < 500
+            account.certain = account.certain and answer.status < HTTPStatus.INTERNAL_SERVER_ERROR
         await asyncio.sleep(interval)
     outcome = await wrk_run
     result.load_seconds = time.perf_counter() - started
@@ -92,14 +94,14 @@ async def load_with_wrk(
     # A last command after wrk stopped: its position covers every wrk deposit that committed.
     await asyncio.sleep(0.5)
     marker = probe_accounts[0]
-    response = await _post(
-        probe_client,
+    answer = await sampler.request(
+        "POST",
         f"{settings.command_service_url}/accounts/{marker.account_id}/deposits",
-        {"amount": 1},
+        json={"amount": 1},
     )
-    if response.status_code == httpx.codes.OK:
+    if answer.status == HTTPStatus.OK:
         marker.expected_balance += 1
-        result.final_position = max(result.final_position, int(response.json()["position"]))
+        result.final_position = max(result.final_position, int(answer.body["position"]))
     result.wrk_accounts = len(wrk_accounts)
     result.wrk_expected_range = (
         WRK_AMOUNT * outcome.accepted,
