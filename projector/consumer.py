@@ -48,6 +48,11 @@ def to_item(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Item:
     return entry
 
 
+def to_items(entries: Sequence[StreamEntry]) -> list[Item]:
+    """The items of ``entries``, leaving out those deleted since delivery (no fields)."""
+    return [to_item(entry_id, fields) for entry_id, fields in entries if fields]
+
+
 def _is_missing_group(error: ResponseError) -> bool:
     return str(error).startswith("NOGROUP")
 
@@ -83,9 +88,32 @@ class StreamConsumer:
                 extra={"stream": self.stream_name, "group": self.group},
             )
 
-    async def read_new(self) -> list[StreamEntry]:
-        """Entries never delivered to the group, waiting up to ``block_ms`` for some."""
-        return await self._read(">", block=self._block_ms)
+    async def read_new(self, acknowledging: Sequence[bytes] = ()) -> list[StreamEntry]:
+        """Entries never delivered to the group, waiting up to ``block_ms`` for some.
+
+        ``acknowledging``: entries of the batch just committed, XACKed in the same
+        round trip, before the read (one write to Redis and one wake-up of it per
+        batch instead of two: the projector's sends to Redis were an eighth of its
+        CPU at full load).
+        """
+        if not acknowledging:
+            return await self._read(">", block=self._block_ms)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xack(self.stream_name, self.group, *acknowledging)
+        pipe.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream_name: ">"},
+            count=self._batch_size,
+            block=self._block_ms,
+        )
+        acked, response = await pipe.execute(raise_on_error=False)
+        for answer in (acked, response):
+            if isinstance(answer, ResponseError) and _is_missing_group(answer):
+                return await self._group_gone()
+            if isinstance(answer, Exception):
+                raise answer
+        return _entries_of(response)
 
     async def read_own_pending(self) -> list[StreamEntry]:
         """Entries delivered to this consumer but not acknowledged (a failed earlier try)."""
@@ -103,13 +131,17 @@ class StreamConsumer:
         except ResponseError as error:
             if not _is_missing_group(error):
                 raise
-            log.warning(
-                "stream or consumer group gone (Redis flushed or restarted?); recreating it",
-                extra={"stream": self.stream_name, "group": self.group},
-            )
-            await self.ensure_group()
-            return []
+            return await self._group_gone()
         return _entries_of(response)
+
+    async def _group_gone(self) -> list[StreamEntry]:
+        """The stream or group vanished (with whatever was to be acknowledged): recreate it."""
+        log.warning(
+            "stream or consumer group gone (Redis flushed or restarted?); recreating it",
+            extra={"stream": self.stream_name, "group": self.group},
+        )
+        await self.ensure_group()
+        return []
 
     async def claim_abandoned(self, min_idle_ms: int) -> AsyncIterator[list[StreamEntry]]:
         """Take over, batch by batch, entries another consumer left pending too long."""

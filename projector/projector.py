@@ -34,7 +34,7 @@ from projector import metrics
 from projector.batch import OUTAGES, BatchApplier, BatchOutcome, Item, Unreadable
 from projector.blocks import blocked_counts
 from projector.checkpoints import lay_out_partitions, read_checkpoints
-from projector.consumer import StreamConsumer, StreamEntry, to_item
+from projector.consumer import StreamConsumer, StreamEntry, to_items
 from projector.settings import ProjectorSettings
 from shared_kernel.event_log import head_position, of_partition, read_log
 from shared_kernel.language.events import utc_now
@@ -182,11 +182,14 @@ class Projector:
         )
         self.status.failing = ""
         last_arrival = last_claim = last_lag = time.monotonic()
+        applied: list[bytes] = []  # acknowledged with the next read, in its round trip
         while True:
-            entries = await self._consumer.read_new()
+            entries = await self._consumer.read_new(acknowledging=applied)
+            applied = []
             now = time.monotonic()
             if entries:
-                await self._project_entries(entries)
+                await self.project(to_items(entries))
+                applied = [entry_id for entry_id, _ in entries]
                 last_arrival = now
             elif now - last_arrival >= settings.idle_catch_up_seconds:
                 await self._catch_up_to_head()
@@ -207,7 +210,7 @@ class Projector:
 
     async def _project_entries(self, entries: Sequence[StreamEntry]) -> None:
         """Apply stream entries, then XACK them all (entries deleted meanwhile included)."""
-        await self.project([to_item(entry_id, fields) for entry_id, fields in entries if fields])
+        await self.project(to_items(entries))
         await self._consumer.ack([entry_id for entry_id, _ in entries])
 
     async def project(self, items: Sequence[Item]) -> None:
