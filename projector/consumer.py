@@ -96,52 +96,45 @@ class StreamConsumer:
         batch instead of two: the projector's sends to Redis were an eighth of its
         CPU at full load).
         """
-        if not acknowledging:
-            return await self._read(">", block=self._block_ms)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.xack(self.stream_name, self.group, *acknowledging)
-        pipe.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream_name: ">"},
-            count=self._batch_size,
-            block=self._block_ms,
-        )
-        acked, response = await pipe.execute(raise_on_error=False)
-        for answer in (acked, response):
-            if isinstance(answer, ResponseError) and _is_missing_group(answer):
-                return await self._group_gone()
-            if isinstance(answer, Exception):
-                raise answer
-        return _entries_of(response)
+        return await self._read(">", block=self._block_ms, acknowledging=acknowledging)
 
     async def read_own_pending(self) -> list[StreamEntry]:
         """Entries delivered to this consumer but not acknowledged (a failed earlier try)."""
         return await self._read("0", block=None)
 
-    async def _read(self, start: str, block: int | None) -> list[StreamEntry]:
+    async def _read(
+        self, start: str, block: int | None, acknowledging: Sequence[bytes] = ()
+    ) -> list[StreamEntry]:
+        read: dict[str, Any] = {
+            "groupname": self.group,
+            "consumername": self.consumer,
+            "streams": {self.stream_name: start},
+            "count": self._batch_size,
+            "block": block,
+        }
         try:
-            response = await self._redis.xreadgroup(
-                self.group,
-                self.consumer,
-                {self.stream_name: start},
-                count=self._batch_size,
-                block=block,
-            )
+            if acknowledging:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.xack(self.stream_name, self.group, *acknowledging)
+                pipe.xreadgroup(**read)
+                answers = await pipe.execute(raise_on_error=False)
+                for answer in answers:
+                    if isinstance(answer, Exception):
+                        raise answer
+                response = answers[-1]
+            else:
+                response = await self._redis.xreadgroup(**read)
         except ResponseError as error:
             if not _is_missing_group(error):
                 raise
-            return await self._group_gone()
+            # Gone with whatever was to be acknowledged: nothing is left to acknowledge.
+            log.warning(
+                "stream or consumer group gone (Redis flushed or restarted?); recreating it",
+                extra={"stream": self.stream_name, "group": self.group},
+            )
+            await self.ensure_group()
+            return []
         return _entries_of(response)
-
-    async def _group_gone(self) -> list[StreamEntry]:
-        """The stream or group vanished (with whatever was to be acknowledged): recreate it."""
-        log.warning(
-            "stream or consumer group gone (Redis flushed or restarted?); recreating it",
-            extra={"stream": self.stream_name, "group": self.group},
-        )
-        await self.ensure_group()
-        return []
 
     async def claim_abandoned(self, min_idle_ms: int) -> AsyncIterator[list[StreamEntry]]:
         """Take over, batch by batch, entries another consumer left pending too long."""
