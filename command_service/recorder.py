@@ -71,7 +71,7 @@ class RecordedCommand:
 class LedgerRecorder(PostgresApplicationRecorder):
     """Appends events, the command ids behind them and any snapshots due, in one statement.
 
-    ``store.save(*events, commands=[CommandRecord, ...], snapshots=[StoredEvent, ...])``
+    ``store.events.put(events, commands=[CommandRecord, ...], snapshots=[StoredEvent, ...])``
     passes the extra rows through the library's keyword arguments to here, and
     the project's ``ledger_append`` function (schema/sql/011_append_function.sql)
     writes them all on an autocommit connection: one round trip, the table lock
