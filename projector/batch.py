@@ -200,8 +200,10 @@ class BatchApplier:
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
             if position > checkpoints.floor:
                 await advance_checkpoints(
-                    conn, list(checkpoints.live), position, last_event_at, partition=self.partition
-                )
+                    conn, list(checkpoints.live), position, last_event_at,
+                    partition=self.partition, partitions=self.partitions,
+                    blocked=bool(isolated.blocks),
+                )  # fmt: skip
         return BatchOutcome(
             consumed=consumed,
             checkpoint=max(position, checkpoints.floor),

@@ -28,6 +28,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from shared_kernel.checkpoint_news import checkpoints_advanced
 from shared_kernel.settings import PROJECTION_CHANNEL
 
 _ENSURE = (
@@ -74,7 +75,7 @@ _ADVANCE = (
     " SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position),"
     " last_event_at = GREATEST(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),"
     " updated_at = now() RETURNING 1)"
-    " SELECT pg_notify(%(channel)s, %(position)s::text)"
+    " SELECT pg_notify(%(channel)s, %(news)s)"
 )
 
 
@@ -236,10 +237,16 @@ async def advance_checkpoints(
     last_event_at: datetime | None,
     *,
     partition: int = 0,
+    partitions: int = 1,
+    blocked: bool = False,
 ) -> None:
-    """Move ``partition``'s rows up to ``position`` (none back); tell LISTENers at commit."""
+    """Move ``partition``'s rows up to ``position`` (none back); tell LISTENers at commit
+    what moved (:mod:`shared_kernel.checkpoint_news`); ``blocked``: the batch blocked a stream."""
+    news = checkpoints_advanced(
+        position, names, partition=partition, partitions=partitions, blocked=blocked
+    )
     await conn.execute(
         _ADVANCE,
         {"names": list(names), "position": position, "at": last_event_at,
-         "partition": partition, "channel": PROJECTION_CHANNEL},
+         "partition": partition, "channel": PROJECTION_CHANNEL, "news": news},
     )  # fmt: skip

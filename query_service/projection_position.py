@@ -9,16 +9,18 @@ checkpoints whenever it is told they moved; waiting requests sleep on an
 The same statement reads ``projection_blocks``: the streams the projector holds
 back, which reads answer 503 for (see :mod:`query_service.blocked_streams`).
 
-The notification is only a doorbell: its payload may arrive out of order or
-name one projection of several, so the position always comes from re-reading
-``projection_checkpoints``. Each served projection's position is kept: a
-query waits only for the projections its route reads (a projection without a
-checkpoint row counts as 0 there), while :attr:`ProjectionPosition.current`,
-the position of the service as a whole, is the slowest projection that HAS a
-row. So a projection added by a newer release, whose row does not exist until
-the new projector starts, never stalls the routes that do not read it. With
-several partitions of the log a projection has one row per partition and has
-reached the lowest of them (the relay's markers move quiet partitions along).
+A batch's notification says which projections reached which position, and with
+one partition and no new blocks that is taken as it stands (see
+:mod:`shared_kernel.checkpoint_news`); any other notification is a doorbell, and
+the position comes from re-reading ``projection_checkpoints``. Each served
+projection's position is kept: a query waits only for the projections its route
+reads (a projection without a checkpoint row counts as 0 there), while
+:attr:`ProjectionPosition.current`, the position of the service as a whole, is
+the slowest projection that HAS a row. So a projection added by a newer
+release, whose row does not exist until the new projector starts, never stalls
+the routes that do not read it. With several partitions of the log a projection
+has one row per partition and has reached the lowest of them (the relay's
+markers move quiet partitions along).
 
 A slow poll covers a notification lost between a dropped connection and its
 replacement, and the connection is re-opened (and the checkpoints re-read)
@@ -47,6 +49,7 @@ from psycopg.rows import TupleRow
 
 from query_service.blocked_streams import BlockedStream, BlockedStreams
 from query_service.metrics import PROJECTION_POSITION
+from shared_kernel.checkpoint_news import positions_told
 from shared_kernel.settings import PROJECTION_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -171,12 +174,19 @@ class ProjectionPosition:
     async def _listen(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         while True:
             # Returns after the first notification (together with any that
-            # came in the same packet) or after one poll interval of silence;
-            # either way the checkpoints are re-read. Notifications arriving
+            # came in the same packet) or after one poll interval of silence.
+            # A batch's own news moves the positions; anything else, and
+            # silence, re-reads the checkpoints. Notifications arriving
             # during the re-read are kept by psycopg for the next round.
-            async for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
-                pass
-            await self._refresh(conn)
+            heard, reread = False, False
+            async for note in conn.notifies(timeout=self._poll_interval, stop_after=1):
+                heard, told = True, positions_told(note.payload)
+                if told is None:
+                    reread = True
+                else:
+                    await self._advance({name: told[name] for name in self._served if name in told})
+            if reread or not heard:
+                await self._refresh(conn)
 
     async def _poll(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         while True:

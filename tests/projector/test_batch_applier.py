@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from projector.batch import BatchApplier
+from shared_kernel.checkpoint_news import CheckpointsAdvanced
 from shared_kernel.event_log import read_log
 from shared_kernel.settings import PROJECTION_CHANNEL
 from tests.support.ledger_writer import LedgerWriter
@@ -21,6 +24,11 @@ from tests.support.reference_fold import (
     live_read_models,
     store_head,
 )
+
+
+def news(position: int, projections: Sequence[str]) -> CheckpointsAdvanced:
+    """What a batch of the one partition that blocked nothing tells its listeners."""
+    return CheckpointsAdvanced(position, tuple(projections))
 
 
 async def connect(database_url: str) -> AsyncConnection[Any]:
@@ -37,11 +45,14 @@ async def test_a_batch_commits_rows_and_checkpoints_and_notifies_the_new_positio
         log = await read_log(conn, after=0, limit=1_000)
         outcome = await applier.apply(conn, log)
 
-    payloads = [n.payload async for n in listener.notifies(timeout=5, stop_after=1)]
+    payloads = [
+        msgspec.json.decode(n.payload, type=CheckpointsAdvanced)
+        async for n in listener.notifies(timeout=5, stop_after=1)
+    ]
     await listener.close()
     head = store_head(database_url)
     assert (outcome.consumed, outcome.applied, outcome.checkpoint) == (60, 60, head)
-    assert payloads == [str(head)]
+    assert payloads == [news(head, PROJECTION_NAMES)]
     assert checkpoints(database_url) == dict.fromkeys(PROJECTION_NAMES, head)
     assert live_read_models(database_url) == expected_read_models(database_url)
 

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from query_service.projection_position import LISTENER_APPLICATION_NAME
-from tests.query_service.read_model_writer import ReadModelWriter
+from shared_kernel.checkpoint_news import checkpoints_advanced
+from tests.query_service.read_model_writer import SERVED, ReadModelWriter
 from tests.query_service.test_account_queries import assert_problem
 from tests.support.processes import ServiceProcess, Stack
 
@@ -131,6 +132,49 @@ def test_a_notification_is_only_a_doorbell_the_checkpoint_decides(
     start_query(stack, MAX_WAIT_SECONDS="0.5")
 
     later(lambda: writer.notify(str(reached + 50)), delay=0.1)
+    response = client().get(f"/accounts/{account_id}", params={"min_position": reached + 50})
+
+    body = assert_problem(response, 412, "projection-behind")
+    assert body["projection_position"] == reached
+
+
+def test_a_batch_s_news_is_taken_as_it_stands_without_a_re_read(
+    stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client]
+) -> None:
+    """One partition, no new blocks: the projector's NOTIFY alone moves the position.
+
+    The checkpoint rows stay where they were, so only the payload can have said so."""
+    account_id = writer.open_account("una")
+    reached = writer.position
+    start_query(stack, MAX_WAIT_SECONDS="10")
+    told = checkpoints_advanced(reached + 50, SERVED, partition=0, partitions=1, blocked=False)
+
+    later(lambda: writer.notify(told), delay=0.1)
+    response = client().get(f"/accounts/{account_id}", params={"min_position": reached + 50})
+
+    assert response.status_code == 200, response.text
+    assert projection_position(response) == reached + 50
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [(0, 2, False), (0, 1, True)],
+    ids=["one of two partitions", "a batch that blocked a stream"],
+)
+def test_news_the_payload_cannot_settle_alone_is_a_doorbell(
+    stack: Stack, writer: ReadModelWriter, client: Callable[[], httpx.Client],
+    batch: tuple[int, int, bool],
+) -> None:  # fmt: skip
+    """(partition, partitions, blocked) of the batch the payload tells about."""
+    account_id = writer.open_account("ugo")
+    reached = writer.position
+    start_query(stack, MAX_WAIT_SECONDS="0.5")
+    partition, partitions, blocked = batch
+    told = checkpoints_advanced(
+        reached + 50, SERVED, partition=partition, partitions=partitions, blocked=blocked
+    )
+
+    later(lambda: writer.notify(told), delay=0.1)
     response = client().get(f"/accounts/{account_id}", params={"min_position": reached + 50})
 
     body = assert_problem(response, 412, "projection-behind")
