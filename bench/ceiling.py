@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -69,6 +69,19 @@ class Ceiling:
     threads: int
     seconds: float
     server_version: str
+    samples_tps: tuple[float, ...] = ()
+    """Every pgbench run behind ``tps`` (see :func:`higher_of`); empty for one run."""
+
+
+def higher_of(before: Ceiling, after: Ceiling) -> Ceiling:
+    """The higher of two runs around the stack's load, both kept in ``samples_tps``.
+
+    This machine's speed drifts by a third within an hour: one run before the load
+    may catch a slow spell the load then does not have, and flatter the ratio. The
+    higher of a run before and one after holds the stack to the faster machine.
+    """
+    higher = after if after.tps > before.tps else before
+    return replace(higher, samples_tps=(before.tps, after.tps))
 
 
 def parse_pgbench_output(output: str) -> PgbenchResult:

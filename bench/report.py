@@ -156,9 +156,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "ceiling: pgbench 1-row INSERT",
             f"{ceiling['tps']:,.0f} tx/s" if "tps" in ceiling else "not measured",
-            f"{clients} clients, avg {format_ms(ceiling.get('latency_avg_ms'))}"
-            if "tps" in ceiling
-            else str(ceiling.get("error")),
+            _ceiling_note(ceiling, clients) if "tps" in ceiling else str(ceiling.get("error")),
         ),
         ("commands (HTTP deposits)", *rate_cells(commands["per_second"], ratio)),
         ("command latency", latency_text(commands["latency"]), f"{errors} refused or failed"),
@@ -227,3 +225,12 @@ def write_report(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     md_path.write_text(markdown(report), encoding="utf-8")
     return json_path, md_path
+
+
+def _ceiling_note(ceiling: dict[str, Any], clients: int) -> str:
+    note = f"{clients} clients, avg {format_ms(ceiling.get('latency_avg_ms'))}"
+    samples = ceiling.get("samples_tps") or ()
+    if len(samples) > 1:
+        runs = " and ".join(f"{tps:,.0f}" for tps in samples)
+        note += f"; the higher of two runs, before and after the deposits ({runs})"
+    return note

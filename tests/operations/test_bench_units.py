@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench.ceiling import measure_ceiling, parse_pgbench_output
+from bench.ceiling import Ceiling, higher_of, measure_ceiling, parse_pgbench_output
 from bench.stats import percentile, summarize
 from tests.support.infra import POSTGRES_SERVER_URL, free_port
 
@@ -83,6 +83,21 @@ def _bench_databases() -> set[str]:
             "SELECT datname FROM pg_database WHERE datname LIKE 'ledger_bench_%'"
         ).fetchall()
     return {name for (name,) in rows}
+
+
+def _ceiling(tps: float) -> Ceiling:
+    return Ceiling(tps, 2.0, int(tps * 5), 0, 32, 2, 5.0, "15")
+
+
+@pytest.mark.parametrize(("before", "after"), [(11_525.0, 16_069.0), (16_069.0, 11_525.0)])
+def test_the_ceiling_is_the_higher_of_the_runs_around_the_load_and_keeps_both(
+    before: float, after: float
+) -> None:
+    ceiling = higher_of(_ceiling(before), _ceiling(after))
+
+    assert ceiling.tps == 16_069.0
+    assert ceiling.transactions == int(16_069.0 * 5)
+    assert ceiling.samples_tps == (before, after)
 
 
 @pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench is not installed")
