@@ -36,7 +36,7 @@ T = TypeVar("T")
 #: a store without fresh statistics got a hash join over every event (300 ms at 1.2M
 #: events, for a batch of one account).
 _SNAPSHOTS_AND_TAILS = f"""
-WITH wanted AS (SELECT DISTINCT unnest(%s::uuid[]) AS id),
+WITH wanted AS (SELECT DISTINCT unnest(%b::uuid[]) AS id),
 latest AS (
     SELECT wanted.id, s.originator_version, s.topic, s.state
     FROM wanted
@@ -60,7 +60,7 @@ ORDER BY originator_id, kind, originator_version
 #: Whole streams (transfers are never snapshotted).
 _WHOLE_STREAMS = (
     f"SELECT originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
-    " WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+    " WHERE originator_id = ANY(%b::uuid[]) ORDER BY originator_id, originator_version"
 )
 
 Fold = Callable[[T | None, Iterable[Any]], T | None]

@@ -32,11 +32,14 @@ from shared_kernel.settings import EVENTS_TABLE
 COMMANDS_TABLE = "ledger_commands"
 COMMANDS_KEY = f"{COMMANDS_TABLE}_pkey"
 
+#: The arrays go in PostgreSQL's binary format (``%b``): psycopg writes the text form of
+#: an array element by element in Python, quoting and hex-escaping each event's bytes
+#: (136 us for 15 events' states, 32 us for 15 ids), the binary form in about 6 us each.
 _APPEND = (
     "SELECT notification_id FROM ledger_append("
-    "%s::uuid[], %s::bigint[], %s::text[], %s::bytea[],"
-    " %s::uuid[], %s::uuid[], %s::bigint[],"
-    " %s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s) AS notification_id"
+    "%b::uuid[], %b::bigint[], %b::text[], %b::bytea[],"
+    " %b::uuid[], %b::uuid[], %b::bigint[],"
+    " %b::uuid[], %b::bigint[], %b::text[], %b::bytea[], %s) AS notification_id"
 )
 _SELECT_RECORDED = (
     "SELECT c.command_id, c.originator_id, c.originator_version, e.notification_id"

@@ -31,7 +31,7 @@ _START = (
     f"WITH locked AS ({SELECT_CHECKPOINTS} FOR UPDATE)"
     " SELECT 'checkpoint', projection, position, last_event_at, version, NULL::uuid FROM locked"
     " UNION ALL SELECT 'block', projection, position, NULL, NULL, stream_id"
-    " FROM projection_blocks WHERE stream_id = ANY(%(streams)s)"
+    " FROM projection_blocks WHERE stream_id = ANY(%(streams)b)"
     f" UNION ALL SELECT 'head', NULL, (SELECT COALESCE(MAX(notification_id), 0)"
     f" FROM {EVENTS_TABLE}), NULL, NULL, NULL"
 )

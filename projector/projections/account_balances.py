@@ -79,7 +79,7 @@ _COLUMNS = (
     "account_id, owner, currency, balance, status, version, opened_at, updated_at,"
     " last_position, held"
 )
-_SELECT = f"SELECT {_COLUMNS} FROM account_balances WHERE account_id = ANY(%s)"
+_SELECT = f"SELECT {_COLUMNS} FROM account_balances WHERE account_id = ANY(%b)"
 _UPSERT = (
     f"INSERT INTO account_balances ({_COLUMNS})"
     " " + select_rows(

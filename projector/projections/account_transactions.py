@@ -69,7 +69,7 @@ REFERENCE: Mapping[str, str] = {
 #: per account, so a batch costs the same however long the accounts' histories are
 #: (a DISTINCT ON over ``account_id = ANY(...)`` reads and sorts every line of each).
 LAST_BALANCES = (
-    "SELECT a.account_id, l.balance_after FROM unnest(%s::uuid[]) AS a (account_id)"
+    "SELECT a.account_id, l.balance_after FROM unnest(%b::uuid[]) AS a (account_id)"
     " CROSS JOIN LATERAL (SELECT balance_after FROM account_transactions AS t"
     " WHERE t.account_id = a.account_id ORDER BY t.version DESC LIMIT 1) AS l"
 )

@@ -71,7 +71,7 @@ _COLUMNS = (
     "hold_id, account_id, amount, currency, reference, status, captured, expires_at,"
     " placed_at, ended_at, version, placed_position, last_position"
 )
-_SELECT = f"SELECT {_COLUMNS} FROM holds WHERE hold_id = ANY(%s)"
+_SELECT = f"SELECT {_COLUMNS} FROM holds WHERE hold_id = ANY(%b)"
 _UPSERT = (
     f"INSERT INTO holds ({_COLUMNS})"
     " " + select_rows(

@@ -5,6 +5,10 @@ parameter per column (``unnest(%s::uuid[], ...)``), psycopg builds every array
 element by element in Python, which cost more than the rest of a rebuild
 batch together; msgspec encodes the whole batch as JSON in C, and PostgreSQL
 unpacks it (``jsonb_array_elements``) about as fast as it unnests arrays.
+
+The ids a batch looks up still go as one array each, but in PostgreSQL's binary
+format (``%b``): psycopg builds it about five times faster than the text form
+(0.24 against 1.3 ms for 1,000 ids).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ _seen: dict[UUID, AccountOpened] = {}
 
 _OPENINGS = (
     f"SELECT originator_id, topic, state FROM {EVENTS_TABLE}"
-    " WHERE originator_id = ANY(%s) AND originator_version = 1"
+    " WHERE originator_id = ANY(%b) AND originator_version = 1"
 )
 
 

@@ -89,7 +89,7 @@ _COLUMNS = (
     "transfer_id, from_account, to_account, amount, currency, status, reason, requested_at,"
     " debited_at, finished_at, version, updated_at, requested_position, last_position"
 )
-_SELECT = f"SELECT {_COLUMNS} FROM transfers WHERE transfer_id = ANY(%s)"
+_SELECT = f"SELECT {_COLUMNS} FROM transfers WHERE transfer_id = ANY(%b)"
 _UPSERT = (
     f"INSERT INTO transfers ({_COLUMNS})"
     " " + select_rows(

@@ -119,7 +119,7 @@ def test_the_load_walks_each_streams_key_in_a_store_without_statistics(database_
             " i, 'ledger.Filler.v1', '\\x00' FROM generate_series(1, 200000) AS i"
         )
         conn.execute("SET plan_cache_mode = force_generic_plan")
-        conn.execute("PREPARE load_one (uuid[]) AS " + _SNAPSHOTS_AND_TAILS.replace("%s", "$1"))
+        conn.execute("PREPARE load_one (uuid[]) AS " + _SNAPSHOTS_AND_TAILS.replace("%b", "$1"))
         plan = "\n".join(
             str(row[0]) for row in conn.execute(f"EXPLAIN EXECUTE load_one('{{{uuid.uuid4()}}}')")
         )
