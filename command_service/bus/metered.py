@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
+
+from prometheus_client import Counter, Histogram
 
 from command_service import metrics
 from command_service.bus.pipeline import Dispatch
@@ -39,5 +42,17 @@ async def metered(command: Command[Any], proceed: Dispatch) -> Result:
         outcome = str(getattr(error, "code", type(error).__name__))
         raise
     finally:
-        metrics.COMMANDS.labels(name, outcome).inc()
-        metrics.COMMAND_DURATION.labels(name).observe(time.perf_counter() - started)
+        _counted(name, outcome).inc()
+        _timed(name).observe(time.perf_counter() - started)
+
+
+# ``labels()`` takes a lock and a lookup on every call: once per command kind and outcome
+# (both few), not once per command.
+@functools.cache
+def _counted(name: str, outcome: str) -> Counter:
+    return metrics.COMMANDS.labels(name, outcome)
+
+
+@functools.cache
+def _timed(name: str) -> Histogram:
+    return metrics.COMMAND_DURATION.labels(name)
