@@ -237,8 +237,8 @@ async def advance_checkpoints(
     last_event_at: datetime | None,
     *,
     partition: int = 0,
-    partitions: int = 1,
-    blocked: bool = False,
+    partitions: int,
+    blocked: bool,
 ) -> None:
     """Move ``partition``'s rows up to ``position`` (none back); tell LISTENers at commit
     what moved (:mod:`shared_kernel.checkpoint_news`); ``blocked``: the batch blocked a stream."""

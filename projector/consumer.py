@@ -117,6 +117,8 @@ class StreamConsumer:
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.xack(self.stream_name, self.group, *acknowledging)
                 pipe.xreadgroup(**read)
+                # Raised here, not by redis-py: it would prefix the error's message with the
+                # command's number, and a vanished group is told by how the message starts.
                 answers = await pipe.execute(raise_on_error=False)
                 for answer in answers:
                     if isinstance(answer, Exception):
