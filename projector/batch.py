@@ -21,7 +21,7 @@ store before that entry can be applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -31,10 +31,11 @@ from psycopg import AsyncConnection
 
 from projector.batch_start import start_batch
 from projector.blocks import NewBlock
-from projector.checkpoints import advance_checkpoints
+from projector.checkpoints import Checkpoints, advance_checkpoints
 from projector.dead_letters import DeadLetters, Poison
-from projector.isolation import BatchRefused, StreamIsolation, Undecodable, describe
+from projector.isolation import BatchRefused, StreamIsolation, Undecodable, describe, refused
 from projector.projections import Projection, RecordedEvent
+from projector.projections.queued_writes import QueuedWrites
 from shared_kernel.event_log import LogEntry, PositionMarker
 from shared_kernel.language.events import decode_event
 from shared_kernel.outages import OUTAGES
@@ -136,6 +137,35 @@ class BatchApplier:
         self._dead_letters = dead_letters
         self._isolation = StreamIsolation(self.projections)
 
+    @staticmethod
+    async def _written(
+        conn: AsyncConnection[Any], events: Sequence[RecordedEvent], sending: Awaitable[None]
+    ) -> None:
+        """Await the statement that sends the queued writes; their failure refuses the batch."""
+        try:
+            await sending
+        except OUTAGES:
+            raise
+        except Exception as error:
+            raise refused(events, error) from error
+
+    async def _advance(
+        self, conn: AsyncConnection[Any], fresh: Sequence[RecordedEvent], writes: QueuedWrites,
+        checkpoints: Checkpoints, *, position: int, last_event_at: datetime | None, blocked: bool,
+    ) -> None:  # fmt: skip
+        """Send the queued writes with the checkpoints' advance (alone if none moves)."""
+        if position <= checkpoints.floor:
+            await self._written(conn, fresh, writes.send(conn))
+            return
+        advancing = advance_checkpoints(
+            conn, list(checkpoints.live), position, last_event_at,
+            partition=self.partition, partitions=self.partitions, blocked=blocked, writes=writes,
+        )  # fmt: skip
+        if writes:
+            await self._written(conn, fresh, advancing)
+        else:
+            await advancing
+
     async def apply(
         self, conn: AsyncConnection[Any], items: Sequence[Item], *, advance_to: int | None = None
     ) -> BatchOutcome:
@@ -189,21 +219,23 @@ class BatchApplier:
             if gap_before is None and advance_to is not None:
                 position = max(position, advance_to)
 
+            writes = QueuedWrites()
             isolated = await self._isolation.apply(
-                conn, fresh, undecodable, checkpoints, isolate=isolate, blocked=start.blocked
-            )
+                conn, fresh, undecodable, checkpoints, isolate=isolate, blocked=start.blocked,
+                writes=writes,
+            )  # fmt: skip
             poison.extend(isolated.poison.values())
             poison.sort(key=lambda item: item.position)
             if poison:
+                # Sent before parking: a refused write reruns the batch, which would park twice.
+                await self._written(conn, fresh, writes.send(conn))
                 await self._dead_letters.park(poison)
             applied = [recorded for recorded in fresh if recorded.position not in isolated.poison]
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at
-            if position > checkpoints.floor:
-                await advance_checkpoints(
-                    conn, list(checkpoints.live), position, last_event_at,
-                    partition=self.partition, partitions=self.partitions,
-                    blocked=bool(isolated.blocks),
-                )  # fmt: skip
+            await self._advance(
+                conn, fresh, writes, checkpoints, position=position, last_event_at=last_event_at,
+                blocked=bool(isolated.blocks),
+            )  # fmt: skip
         return BatchOutcome(
             consumed=consumed,
             checkpoint=max(position, checkpoints.floor),

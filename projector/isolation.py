@@ -30,6 +30,7 @@ from projector.blocks import BlockKey, NewBlock, blocked_among, record_blocks, r
 from projector.checkpoints import Checkpoints
 from projector.dead_letters import Poison
 from projector.projections import Projection, RecordedEvent
+from projector.projections.queued_writes import QueuedWrites
 from shared_kernel.event_log import LogEntry
 from shared_kernel.outages import OUTAGES
 from shared_kernel.settings import EVENTS_TABLE
@@ -79,6 +80,19 @@ class Isolated:
         self.poison[position] = Poison(position, text, fields)
 
 
+def refused(events: Sequence[RecordedEvent], error: Exception) -> BatchRefused:
+    """The :class:`BatchRefused` of a batch a projection's apply or its writes failed."""
+    log.warning(
+        "batch refused; isolating the poison per projection and stream",
+        extra={
+            "first_position": events[0].position if events else None,
+            "last_position": events[-1].position if events else None,
+            "error": describe(error),
+        },
+    )
+    return BatchRefused()
+
+
 async def try_apply(
     conn: AsyncConnection[Any], projection: Projection, events: Sequence[RecordedEvent]
 ) -> Exception | None:
@@ -121,7 +135,13 @@ class StreamIsolation:
         *,
         isolate: bool = False,
         blocked: dict[BlockKey, int] | None = None,
+        writes: QueuedWrites | None = None,
     ) -> Isolated:
+        """Apply ``events`` to every live projection; ``isolate`` once the whole batch was refused.
+
+        Not isolating, the projections' row writes are queued: in ``writes`` when given,
+        for the caller to send (and to raise :func:`refused` if they fail), else sent here.
+        """
         live = [p for p in self._projections if p.NAME not in checkpoints.stale]
         if blocked is None:  # else read by the caller, for these streams or more
             streams = [e.event.originator_id for e in events]
@@ -138,24 +158,7 @@ class StreamIsolation:
         plans = self._runnable(live, events, checkpoints, blocked, outcome)
         runnable = any(plans.values())
         if runnable and not isolate:
-            # No savepoint: the batch's own transaction is the unit. A refusal rolls
-            # all of it back and the caller runs the batch again with ``isolate``.
-            try:
-                for projection in live:
-                    if plans[projection.NAME]:
-                        await projection.apply(conn, plans[projection.NAME])
-            except OUTAGES:
-                raise
-            except Exception as error:
-                log.warning(
-                    "batch refused; isolating the poison per projection and stream",
-                    extra={
-                        "first_position": events[0].position,
-                        "last_position": events[-1].position,
-                        "error": describe(error),
-                    },
-                )
-                raise BatchRefused from error
+            await self._whole(conn, live, plans, events, writes)
         elif runnable:
             await self._drop_made_up(conn, events, plans, outcome)
             for projection in live:
@@ -164,6 +167,29 @@ class StreamIsolation:
         await record_blocks(conn, outcome.blocks)
         await record_held(conn, outcome.held)
         return outcome
+
+    @staticmethod
+    async def _whole(
+        conn: AsyncConnection[Any],
+        live: Sequence[Projection],
+        plans: dict[str, list[RecordedEvent]],
+        events: Sequence[RecordedEvent],
+        writes: QueuedWrites | None,
+    ) -> None:
+        """Every projection applies its plan with no savepoint: the batch's own transaction
+        is the unit, and a refusal rolls all of it back for the caller to run it isolating."""
+        queued = QueuedWrites() if writes is None else writes
+        try:
+            with queued.collecting():
+                for projection in live:
+                    if plans[projection.NAME]:
+                        await projection.apply(conn, plans[projection.NAME])
+            if writes is None:
+                await queued.send(conn)
+        except OUTAGES:
+            raise
+        except Exception as error:
+            raise refused(events, error) from error
 
     @staticmethod
     async def _drop_made_up(

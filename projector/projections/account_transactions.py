@@ -27,6 +27,7 @@ from projector.projections.movements import (
     statement_kind,
     transfer_of,
 )
+from projector.projections.queued_writes import write_rows
 from projector.projections.reference_sql import decoded, signed_amount_sql, topic
 from shared_kernel.language.events import (
     LedgerEvent,
@@ -120,4 +121,4 @@ async def apply(conn: AsyncConnection[Any], events: Sequence[RecordedEvent]) -> 
         )
     if not lines:
         return
-    await conn.execute(_INSERT, (rows_param(lines),))
+    await write_rows(conn, _INSERT, rows_param(lines))

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 
 from projector.projections.base import CannotProject, RecordedEvent
 from projector.projections.json_rows import struct_rows_param
+from projector.projections.queued_writes import write_rows
 from shared_kernel.language.events import LedgerEvent
 
 
@@ -65,4 +66,4 @@ async def fold_rows(
     for recorded in events:
         stream_id = recorded.event.originator_id
         changed[stream_id] = rows[stream_id] = after(rows.get(stream_id), recorded)
-    await conn.execute(upsert, (struct_rows_param(changed.values()),))
+    await write_rows(conn, upsert, struct_rows_param(changed.values()))

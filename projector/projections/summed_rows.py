@@ -30,6 +30,7 @@ from psycopg import AsyncConnection
 from projector.projections.base import RecordedEvent
 from projector.projections.json_rows import rows_param, select_rows
 from projector.projections.movements import is_movement, signed_amount
+from projector.projections.queued_writes import write_rows
 from shared_kernel.language.events import AccountClosed, AccountOpened
 
 Column = tuple[str, str]
@@ -107,7 +108,7 @@ class SummedRows:
     async def apply(self, conn: AsyncConnection[Any], rows: Sequence[Sequence[Any]]) -> None:
         """Add ``rows`` (keys, sums, updated_at, last_position: the table's column order)."""
         if rows:
-            await conn.execute(self.statement, (rows_param(rows),))
+            await write_rows(conn, self.statement, rows_param(rows))
 
     async def add(
         self, conn: AsyncConnection[Any], sums: Mapping[tuple[Any, ...], AccountSums]

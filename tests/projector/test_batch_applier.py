@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import psycopg
@@ -99,6 +100,37 @@ async def test_a_database_outage_is_raised_not_dead_lettered(
         outcome = await applier.apply(fresh, log)
     assert outcome.applied == 20
     assert live_read_models(database_url) == expected_read_models(database_url)
+
+
+async def test_a_row_write_postgresql_refuses_with_the_advance_blocks_only_its_stream(
+    database_url: str, writer: LedgerWriter, applier: BatchApplier, redis: Redis, stream_name: str
+) -> None:
+    """The projections' row writes reach PostgreSQL in the statement that advances the
+    checkpoints; one refused there (a constraint only the server knows) is isolated as a
+    refusal inside a projection's ``apply`` is: its event parked once, its stream blocked
+    for that projection alone, everything else applied."""
+    small, large = writer.open(), writer.open()
+    writer.deposit(small, 10)
+    refused = writer.deposit(large, 5_000)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(
+            "ALTER TABLE account_transactions ADD CONSTRAINT lines_below_1000 CHECK (amount < 1000)"
+        )
+    async with await connect(database_url) as conn:
+        outcome = await applier.apply(conn, await read_log(conn, after=0, limit=1_000))
+
+    assert [poison.position for poison in outcome.dead_lettered] == [refused]
+    assert [(b.projection, b.stream_id) for b in outcome.blocked] == [
+        ("account_transactions", large)
+    ]
+    assert await redis.xlen(f"{stream_name}:dead-letter") == 1
+    assert outcome.checkpoint == store_head(database_url)
+    with psycopg.connect(database_url) as check:
+        rows = check.execute("SELECT account_id, balance FROM account_balances")
+        balances: dict[UUID, int] = dict(rows.fetchall())
+        lines = check.execute("SELECT account_id, amount FROM account_transactions").fetchall()
+    assert balances == {small: 10, large: 5_000}
+    assert lines == [(small, 10)]
 
 
 async def test_concurrent_batches_never_apply_a_position_twice(
