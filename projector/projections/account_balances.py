@@ -1,8 +1,8 @@
 """``account_balances``: one row per account with its balance, status and version.
 
 A batch is folded in memory from the current rows of the accounts it
-touches, then written back with one ``unnest`` upsert: three round trips per
-batch whatever its size. Each event must carry the next version of its
+touches, then written back with one upsert (see :mod:`.stream_rows`), whatever
+the batch's size. Each event must carry the next version of its
 account; a version gap means an earlier event is missing (for instance
 dead-lettered), and applying the rest would show a wrong balance as if it
 were right, so the event is refused instead.

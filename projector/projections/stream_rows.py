@@ -1,8 +1,9 @@
 """Projections with one row per stream (an account, a transfer, a hold), folded in memory.
 
 A batch reads the current rows of the streams it touches, folds each event
-into its stream's row, and writes the changed rows back with one upsert:
-three round trips per batch whatever its size. Every event after a stream's
+into its stream's row, and writes the changed rows back with one upsert: one
+round trip for the read whatever the batch's size, the upsert going with the
+batch's checkpoint advance (:mod:`.queued_writes`). Every event after a stream's
 first must carry the next version of the row: a gap means an earlier event is
 missing (for instance dead-lettered), and folding the rest would show a wrong
 row as if it were right, so the event is refused instead.
