@@ -138,9 +138,7 @@ class BatchApplier:
         self._isolation = StreamIsolation(self.projections)
 
     @staticmethod
-    async def _written(
-        conn: AsyncConnection[Any], events: Sequence[RecordedEvent], sending: Awaitable[None]
-    ) -> None:
+    async def _written(events: Sequence[RecordedEvent], sending: Awaitable[None]) -> None:
         """Await the statement that sends the queued writes; their failure refuses the batch."""
         try:
             await sending
@@ -155,14 +153,14 @@ class BatchApplier:
     ) -> None:  # fmt: skip
         """Send the queued writes with the checkpoints' advance (alone if none moves)."""
         if position <= checkpoints.floor:
-            await self._written(conn, fresh, writes.send(conn))
+            await self._written(fresh, writes.send(conn))
             return
         advancing = advance_checkpoints(
             conn, list(checkpoints.live), position, last_event_at,
             partition=self.partition, partitions=self.partitions, blocked=blocked, writes=writes,
         )  # fmt: skip
         if writes:
-            await self._written(conn, fresh, advancing)
+            await self._written(fresh, advancing)
         else:
             await advancing
 
@@ -228,7 +226,7 @@ class BatchApplier:
             poison.sort(key=lambda item: item.position)
             if poison:
                 # Sent before parking: a refused write reruns the batch, which would park twice.
-                await self._written(conn, fresh, writes.send(conn))
+                await self._written(fresh, writes.send(conn))
                 await self._dead_letters.park(poison)
             applied = [recorded for recorded in fresh if recorded.position not in isolated.poison]
             last_event_at = applied[-1].event.timestamp if applied else checkpoints.last_event_at

@@ -94,8 +94,8 @@ class SummedRows:
         matched = " AND ".join(f"d.{name} = EXCLUDED.{name}" for name, _ in self.keys)
         # One lookup of the key's delta for all the sums, not one per sum.
         sums = ", ".join(name for name, _ in self.sums)
-        added = ", ".join(f"t.{name} + d.{name}" for name, _ in self.sums)
-        added = f"({sums}) = (SELECT {added} FROM delta AS d WHERE {matched})"
+        totals = ", ".join(f"t.{name} + d.{name}" for name, _ in self.sums)
+        added = f"({sums}) = (SELECT {totals} FROM delta AS d WHERE {matched})"
         return (
             f"WITH delta ({names}) AS ({select_rows(*columns)})"
             f" INSERT INTO {self.table} AS t ({names}) SELECT {proposed} FROM delta"
