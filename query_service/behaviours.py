@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import Histogram
-
 from query_service.metrics import QUERY_DURATION
 from query_service.query_bus import Asked, Next
 from shared_kernel import tracing
+from shared_kernel.metric_children import child
 
 _tracer = tracing.tracer(__name__)
 
@@ -24,20 +23,13 @@ async def checked(asked: Asked, inner: Next) -> Any:
     return await inner(asked)
 
 
-#: The histogram of each route template: ``labels()`` validates and locks on every call.
-_durations: dict[str, Histogram] = {}
-
-
 async def timed(asked: Asked, inner: Next) -> Any:
     """``ledger_query_duration_seconds`` by route template, the wait included."""
     started = time.perf_counter()
     try:
         return await inner(asked)
     finally:
-        duration = _durations.get(asked.route)
-        if duration is None:
-            duration = _durations[asked.route] = QUERY_DURATION.labels(route=asked.route)
-        duration.observe(time.perf_counter() - started)
+        child(QUERY_DURATION, asked.route).observe(time.perf_counter() - started)
 
 
 async def traced(asked: Asked, inner: Next) -> Any:

@@ -13,12 +13,12 @@ like any route's answer.
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar.exceptions import MethodNotAllowedException
 from litestar.handlers import asgi
 from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import Counter, make_asgi_app
+
+from shared_kernel.metric_children import child
 
 #: Probes and scrapes: neither counted nor given a correlation id.
 OPERATIONS_PATHS = ("/health/", "/metrics")
@@ -29,19 +29,11 @@ HTTP_RESPONSES = Counter(
     ["code"],
 )
 
-#: ``labels()`` costs a lock and a lookup: once per status code, not per answer.
-_by_status: dict[int, Any] = {}
-
-
 async def count_response(message: Message, scope: Scope) -> None:
     """A ``before_send`` hook: counts each answer's status in :data:`HTTP_RESPONSES`."""
     if message["type"] != "http.response.start" or scope["path"].startswith(OPERATIONS_PATHS):
         return
-    status = message["status"]
-    counter = _by_status.get(status)
-    if counter is None:
-        counter = _by_status[status] = HTTP_RESPONSES.labels(str(status))
-    counter.inc()
+    child(HTTP_RESPONSES, str(message["status"])).inc()
 
 
 _exposition = make_asgi_app()

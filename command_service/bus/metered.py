@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from typing import Any
-
-from prometheus_client import Counter, Histogram
 
 from command_service import metrics
 from command_service.bus.pipeline import Dispatch
@@ -15,6 +12,7 @@ from command_service.bus.registry import command_name
 from command_service.commands import Command
 from command_service.domain.account import DomainError
 from command_service.pending import Result
+from shared_kernel.metric_children import child
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +40,5 @@ async def metered(command: Command[Any], proceed: Dispatch) -> Result:
         outcome = str(getattr(error, "code", type(error).__name__))
         raise
     finally:
-        _counted(name, outcome).inc()
-        _timed(name).observe(time.perf_counter() - started)
-
-
-# ``labels()`` takes a lock and a lookup on every call: once per command kind and outcome
-# (both few), not once per command.
-@functools.cache
-def _counted(name: str, outcome: str) -> Counter:
-    return metrics.COMMANDS.labels(name, outcome)
-
-
-@functools.cache
-def _timed(name: str) -> Histogram:
-    return metrics.COMMAND_DURATION.labels(name)
+        child(metrics.COMMANDS, name, outcome).inc()
+        child(metrics.COMMAND_DURATION, name).observe(time.perf_counter() - started)
