@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import aiohttp
 import httpx
 from rich.progress import Progress
 
@@ -204,7 +203,7 @@ async def _probe_lag(
         result.lag_polls += 1
         try:
             answer = await http.request("GET", url, params={"min_position": position})
-        except (aiohttp.ClientError, TimeoutError):
+        except OSError:  # ConnectionError, TimeoutError
             answer = None
         now = time.perf_counter()
         if answer is not None and _shown_version(answer) >= version:
@@ -383,10 +382,8 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
     result = LoadResult()
     async with contextlib.AsyncExitStack() as stack:
         clients, probe_client = await http_clients(stack, settings)
-        sampler = LeanHttp(
-            await stack.enter_async_context(
-                lean_session(8, timeout_seconds=settings.bench_request_timeout_seconds)
-            )
+        sampler = await stack.enter_async_context(
+            lean_session(8, timeout_seconds=settings.bench_request_timeout_seconds)
         )
         if not checked:
             await check_stack(probe_client, settings)

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-import aiohttp
-
 from bench.lean_http import Answer, LeanHttp, lean_session
 from bench.transfer_watch import TransferWatch
 from bench.transfers import TERMINAL, describe_status
@@ -112,7 +110,7 @@ class _Phase:
         url = f"{self._targets.command_url}/accounts/{account}/deposits"
         try:
             answer = await self._http.request("POST", url, json={"amount": 1})
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except OSError as error:  # ConnectionError, TimeoutError
             self._result.errors[type(error).__name__] += 1
             return
         answered = time.perf_counter()
@@ -128,7 +126,7 @@ class _Phase:
         url = f"{self._targets.query_url}/accounts/{account}"
         try:
             answer = await self._http.request("GET", url, params={"min_position": position})
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except OSError as error:  # ConnectionError, TimeoutError
             self._result.errors[f"visibility {type(error).__name__}"] += 1
             return
         if answer.status != HTTPStatus.OK:
@@ -142,7 +140,7 @@ class _Phase:
         url = f"{self._targets.command_url}/transfers"
         try:
             answer = await self._http.request("POST", url, json=body)
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except OSError as error:  # ConnectionError, TimeoutError
             self._result.errors[f"transfer {type(error).__name__}"] += 1
             return
         if answer.status != HTTPStatus.ACCEPTED:
@@ -200,14 +198,14 @@ async def run_open_loop(
         rate, transfer_rate, seconds, with_transfers=bool(targets.transfer_pairs)
     )[worker::workers]
     async with contextlib.AsyncExitStack() as stack:
-        session = await stack.enter_async_context(
+        http = await stack.enter_async_context(
             lean_session(connections // workers, timeout_seconds=30.0)
         )
         watch = None
         if any(kind == "transfer" for _, kind, _ in schedule):
             watch = await stack.enter_async_context(TransferWatch(targets.database_url))
         phase = _Phase(
-            LeanHttp(session), targets, result, visibility_every=visibility_every,
+            http, targets, result, visibility_every=visibility_every,
             follow_seconds=follow_seconds, watch=watch,
         )  # fmt: skip
         tasks: set[asyncio.Task[None]] = set()
@@ -246,10 +244,8 @@ async def closed_loop_capacity(
     result = OpenLoopResult(rate=0.0, seconds=seconds)
     worker, workers = share
     loops = max(1, connections // workers + (worker < connections % workers))
-    async with lean_session(loops, timeout_seconds=30.0) as session:
-        phase = _Phase(
-            LeanHttp(session), targets, result, visibility_every=0, follow_seconds=0.0, watch=None
-        )
+    async with lean_session(loops, timeout_seconds=30.0) as http:
+        phase = _Phase(http, targets, result, visibility_every=0, follow_seconds=0.0, watch=None)
         if start_at is not None:
             await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         end = time.perf_counter() + seconds

@@ -16,8 +16,6 @@ import random
 import time
 from http import HTTPStatus
 
-import aiohttp
-
 from bench.lean_http import LeanHttp
 from bench.load import LoadResult, _Account, probe_after, weighted_ids
 from bench.settings import BenchSettings
@@ -72,7 +70,7 @@ async def load_with_wrk(
                 f"{settings.command_service_url}/accounts/{account.account_id}/deposits",
                 json={"amount": amount},
             )
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except OSError as error:  # ConnectionError, TimeoutError
             result.command_errors[type(error).__name__] += 1
             account.certain = False
             continue
