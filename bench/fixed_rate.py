@@ -29,6 +29,7 @@ import httpx
 from bench.hot_account import grow_history, wait_shown
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
+from bench.machine import cpu_times, python_reference_ms, shares
 from bench.open_loop import (
     OpenLoopResult,
     Targets,
@@ -107,12 +108,14 @@ def open_loop_section(
 ) -> dict[str, Any]:  # fmt: skip
     """Run the open loop and describe it: latencies, goals, CPU per event, the plot."""
     dbname = urlsplit(database_url).path.lstrip("/")
+    python_ms = python_reference_ms()
     activity = server_activity(database_url)
-    before, started = sample(dbname), time.perf_counter()
+    before, started, machine = sample(dbname), time.perf_counter(), cpu_times()
     result: OpenLoopResult = run_open_loop_processes(
         targets, rate=rate, transfer_rate=transfer_rate, seconds=seconds, workers=workers
     )
     elapsed, after = time.perf_counter() - started, sample(dbname)
+    machine_shares = shares(machine, cpu_times())
     server = server_activity(database_url).since(activity)
     plot = plot_latency(result, report_dir / f"{stem}-open-loop.png")
     section: dict[str, Any] = {
@@ -127,6 +130,7 @@ def open_loop_section(
         "late_sends": result.late_sends,
         "send_delay": asdict(summarize(result.send_delays)),
         "postgresql_background": server,
+        "machine": {**machine_shares, "python_reference_ms": python_ms},
         "client_processes": workers,
         "client_cpu_ms_per_request": 1000.0
         * result.client_cpu_seconds
@@ -162,6 +166,16 @@ def library_section(database_url: str, *, threads: int, seconds: float) -> dict[
 
 def _p50_p99(summary: dict[str, Any]) -> str:
     return f"p50 {format_ms(summary['p50_ms'])} · p99 {format_ms(summary['p99_ms'])}"
+
+
+def _machine(machine: dict[str, float]) -> str:
+    if "busy_percent" not in machine:
+        return "-"
+    return (
+        f"busy {machine['busy_percent']:.0f}% · idle {machine['idle_percent']:.0f}% · stolen"
+        f" {machine['stolen_percent']:.0f}% of {machine['cores']:.0f} cores; a fixed Python loop"
+        f" {machine['python_reference_ms']:.0f} ms"
+    )
 
 
 def _goal(met: bool | None) -> str:
@@ -211,6 +225,11 @@ def fixed_rate_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
                 ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in
                           loop.get("postgresql_background", {}).items()) or "-",
                 "checkpoints and vacuums stall every request at once (see the plot)",
+            ),
+            (
+                "open loop: the machine meanwhile",
+                _machine(loop.get("machine", {})),
+                "of all its cores; time stolen by the hypervisor is time no process had",
             ),
             (
                 "open loop: visibility (answered -> read shows it)",

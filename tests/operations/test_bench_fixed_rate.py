@@ -17,6 +17,7 @@ from bench.fixed_rate import fixed_rate_rows, open_loop_section, prepare_targets
 from bench.latency_plot import plot_latency
 from bench.library_ceiling import measure_library_rate
 from bench.load import weighted_ids
+from bench.machine import CpuTimes, cpu_times, python_reference_ms, shares
 from bench.open_loop import OpenLoopResult, due_times, measure_client_capacity
 from bench.process_cpu import POSTGRES, classify, database_of, per_event_ms, sample
 from bench.scale import comparison
@@ -75,6 +76,22 @@ def test_sampling_reads_this_machines_processes(tmp_path: Path) -> None:
     assert sample("ledger", proc=tmp_path) == {"projector": pytest.approx(4.0, rel=0.01)}
 
 
+def test_the_machine_is_read_as_busy_idle_and_stolen_shares(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    #            user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 0 50 800 20 5 5 20 0 0\ncpu0 50 0 25 400 10 2 3 10 0 0\n")
+    before = cpu_times(stat)
+    stat.write_text("cpu  400 0 150 1300 20 5 5 120 0 0\n")
+    after = cpu_times(stat)
+
+    assert before == CpuTimes(busy=160, idle=820, stolen=20)
+    got = shares(before, after)
+    # busy 560 - 160, idle 1320 - 820, stolen 120 - 20: of 1000 ticks in all
+    assert (got["busy_percent"], got["idle_percent"], got["stolen_percent"]) == (40, 50, 10)
+    assert cpu_times(tmp_path / "absent") is None and shares(None, after) == {}
+    assert python_reference_ms(repeats=1) > 0
+
+
 def test_the_plot_is_a_png(tmp_path: Path) -> None:
     result = OpenLoopResult(rate=100, seconds=2)
     result.commands = [(i / 100, 0.002 + i / 10_000) for i in range(200)]
@@ -123,8 +140,15 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert set(background) == {"checkpoints", "checkpoint_buffers_written", "wal_mib",
                                "autovacuum_and_analyze_runs"}  # fmt: skip
     assert all(count >= 0 for count in background.values())
+    machine = section["machine"]
+    assert sum(machine[k] for k in ("busy_percent", "idle_percent", "stolen_percent")) == (
+        pytest.approx(100.0)
+    )
+    assert machine["python_reference_ms"] > 0
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
+    assert any(name == "open loop: the machine meanwhile" and "stolen" in value
+               for name, value, _ in rows)  # fmt: skip
 
 
 def _deposits(database_url: str) -> int:
