@@ -48,8 +48,10 @@ def create_app(
         retry=Retry(NoBackoff(), 0),
     )
     # One connection per partition held (a batch each) plus the checks' and lag reads'.
+    # Generic plans: a batch reads its rows by arrays of stream ids (see GENERIC_PLANS).
     pool = operations_pool(
-        settings.database_url, "projector", max_size=max(3, settings.stream_partitions + 2)
+        settings.database_url, "projector", max_size=max(3, settings.stream_partitions + 2),
+        generic_plans=True,
     )
     streams = settings.partition_streams
     dead_letters = [DeadLetters(redis, dead_letter_stream(stream)) for stream in streams]

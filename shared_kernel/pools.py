@@ -68,6 +68,14 @@ def check_when_stirred(conn: Connection[Any]) -> None:
 #: to pay from cost estimates alone (a store without fresh statistics estimates every
 #: stream at thousands of events, and a prepared load then compiled at every call).
 SESSION_OPTIONS = "-c jit=off"
+#: For a connection whose repeated statements read by arrays of keys (``= ANY($1)``,
+#: ``unnest($1)``): a generic plan estimates such an array at 10 to 100 elements, so
+#: PostgreSQL finds it dearer than a plan for the one or two keys at hand and plans
+#: the statement anew at every execution. Seen in the projector: its two reads of a
+#: one-deposit batch got 286 custom plans in 286 runs; forced generic, the batch took
+#: 0.85 ms of the server's CPU instead of 1.03. Only prepared statements are affected
+#: (psycopg prepares a statement from its fifth run), and those are key lookups.
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
 
 
 def adopt_library_pool(pool: ConnectionPool[Any]) -> None:
@@ -83,9 +91,11 @@ def adopt_library_pool(pool: ConnectionPool[Any]) -> None:
 
 
 def postgres_pool(
-    url: str, name: str, *, max_size: int, min_size: int = 1
+    url: str, name: str, *, max_size: int, min_size: int = 1, generic_plans: bool = False
 ) -> AsyncConnectionPool[Any]:
     """An autocommit pool named ``name`` (also its ``application_name``); opened by its owner.
+
+    ``generic_plans``: prepared statements always take their generic plan (:data:`GENERIC_PLANS`).
 
     Autocommit: most users run one statement per connection use, and those that
     need a transaction open one explicitly (``conn.transaction()``).
@@ -118,7 +128,7 @@ def postgres_pool(
             "autocommit": True,
             "application_name": name,
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "options": SESSION_OPTIONS,
+            "options": f"{SESSION_OPTIONS} {GENERIC_PLANS}" if generic_plans else SESSION_OPTIONS,
         },
         check=check,
         timeout=POOL_WAIT_SECONDS,

@@ -33,9 +33,11 @@ from shared_kernel.pools import postgres_pool
 from shared_kernel.redis_connection import RedisClient
 
 
-def operations_pool(url: str, name: str, *, max_size: int = 2) -> AsyncConnectionPool[Any]:
+def operations_pool(
+    url: str, name: str, *, max_size: int = 2, generic_plans: bool = False
+) -> AsyncConnectionPool[Any]:
     """A small pool a worker's loop and health checks share; opened by the app."""
-    return postgres_pool(url, name, max_size=max_size)
+    return postgres_pool(url, name, max_size=max_size, generic_plans=generic_plans)
 
 
 def postgres_check(pool: AsyncConnectionPool[Any], *, timeout: float = 2.0) -> HealthCheck:

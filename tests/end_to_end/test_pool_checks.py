@@ -77,21 +77,31 @@ def test_the_event_store_pool_pings_only_a_connection_the_server_ended(
         store.close()
 
 
-async def test_service_connections_never_compile_statements_just_in_time(
+async def test_service_connections_never_compile_just_in_time_and_may_keep_generic_plans(
     database_url: str,
 ) -> None:
     with psycopg.connect(database_url, autocommit=True) as plain:
         assert plain.execute("SHOW jit").fetchone() == ("on",)  # the server's default here
     pool = postgres_pool(database_url, "jit-test", max_size=1, min_size=1)
     await pool.open(wait=True)
+    generic = postgres_pool(database_url, "generic", max_size=1, min_size=1, generic_plans=True)
+    await generic.open(wait=True)
     store = LedgerEventStore(env=event_store_env(database_url, pool_size=1))
     datastore = store.recorder.datastore  # type: ignore[attr-defined]
     try:
         async with pool.connection() as conn:
             cursor = await conn.execute("SHOW jit")
             assert await cursor.fetchone() == ("off",)
+            cursor = await conn.execute("SHOW plan_cache_mode")
+            assert await cursor.fetchone() == ("auto",)
+        async with generic.connection() as conn:
+            cursor = await conn.execute("SHOW jit")
+            assert await cursor.fetchone() == ("off",)
+            cursor = await conn.execute("SHOW plan_cache_mode")
+            assert await cursor.fetchone() == ("force_generic_plan",)
         with datastore.get_connection() as conn:
             assert conn.execute("SHOW jit").fetchone() == {"jit": "off"}
     finally:
         await pool.close()
+        await generic.close()
         store.close()
