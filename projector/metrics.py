@@ -20,6 +20,17 @@ BATCH_SIZE = Histogram(
     "Stream entries handled per read-model transaction.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000),
 )
+BATCH_SECONDS = Histogram(
+    "ledger_projector_batch_seconds",
+    "Time one read-model transaction took, its first statement to its commit.",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+APPLIED_EVENT_AGE = Histogram(
+    "ledger_projector_applied_event_age_seconds",
+    "Age of a live batch's newest event when the batch committed: from its decision in the"
+    " command service to its read models (what a read with min_position waits for, at most).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0),
+)
 APPLIED = Counter("ledger_projector_applied_events_total", "Events applied to the read models.")
 DEAD_LETTERED = Counter(
     "ledger_projector_dead_lettered_events_total", "Events parked in the dead-letter stream."

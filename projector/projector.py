@@ -218,8 +218,9 @@ class Projector:
         remaining = list(items)
         while remaining:
             async with self._connection() as conn:
+                started = time.perf_counter()
                 outcome = await self._applier.apply(conn, remaining)
-            self._record(outcome)
+            self._record(outcome, time.perf_counter() - started, live=True)
             remaining = remaining[outcome.consumed :]
             if outcome.gap_before is None:
                 continue
@@ -259,10 +260,11 @@ class Projector:
                 )
                 # Everything up to `target` is committed (or never will be): a hole
                 # at the end may be passed over; so may the others' events read.
+                started = time.perf_counter()
                 outcome = await applier.apply(
                     conn, mine, advance_to=target if done else entries[-1].position
                 )
-                self._record(outcome)
+                self._record(outcome, time.perf_counter() - started)
                 metrics.CATCH_UP.inc(outcome.applied)
                 checkpoint = outcome.checkpoint
                 if done:
@@ -281,11 +283,17 @@ class Projector:
             )
             await self.catch_up(head)
 
-    def _record(self, outcome: BatchOutcome) -> None:
+    def _record(self, outcome: BatchOutcome, seconds: float, *, live: bool = False) -> None:
+        """Count a batch that took ``seconds``; ``live``: from the stream, not a catch-up
+        of older events (whose age says nothing of how fast the read models follow)."""
         self.status.store_head = max(self.status.store_head, outcome.store_head)
         metrics.APPLIED.inc(outcome.applied)
         if outcome.consumed:
             metrics.BATCH_SIZE.observe(outcome.consumed)
+            metrics.BATCH_SECONDS.observe(seconds)
+        if live and outcome.applied and outcome.last_event_at is not None:
+            age = time.time() - outcome.last_event_at.timestamp()
+            metrics.APPLIED_EVENT_AGE.observe(max(0.0, age))
         metrics.DEAD_LETTERED.inc(len(outcome.dead_lettered))
         metrics.HELD.inc(outcome.held)
         for block in outcome.blocked:

@@ -278,6 +278,15 @@ def test_projector_reports_checkpoint_lag_batches_dead_letters_and_rebuild(
     assert delta(before, after, "ledger_projector_applied_events_total") == observed.head
     assert delta(before, after, "ledger_projector_batch_events_count") >= 1
     assert delta(before, after, "ledger_projector_batch_events_sum") >= observed.head
+    # Every batch counted is timed; the live ones also say how old their newest event was.
+    batches = delta(before, after, "ledger_projector_batch_events_count")
+    assert delta(before, after, "ledger_projector_batch_seconds_count") == batches
+    assert delta(before, after, "ledger_projector_batch_seconds_sum") > 0
+    aged = delta(before, after, "ledger_projector_applied_event_age_seconds_count")
+    assert 1 <= aged <= batches
+    # An event is applied after it was decided, and well within the test's own time.
+    mean_age = delta(before, after, "ledger_projector_applied_event_age_seconds_sum") / aged
+    assert 0 < mean_age < 60
     assert after.value("ledger_projector_lag_events") == 0
     assert (
         after.has("ledger_projector_lag_seconds")
