@@ -218,9 +218,7 @@ class Projector:
         remaining = list(items)
         while remaining:
             async with self._connection() as conn:
-                started = time.perf_counter()
-                outcome = await self._applier.apply(conn, remaining)
-            self._record(outcome, time.perf_counter() - started, live=True)
+                outcome = await self._apply(conn, remaining, live=True)
             remaining = remaining[outcome.consumed :]
             if outcome.gap_before is None:
                 continue
@@ -260,11 +258,9 @@ class Projector:
                 )
                 # Everything up to `target` is committed (or never will be): a hole
                 # at the end may be passed over; so may the others' events read.
-                started = time.perf_counter()
-                outcome = await applier.apply(
+                outcome = await self._apply(
                     conn, mine, advance_to=target if done else entries[-1].position
                 )
-                self._record(outcome, time.perf_counter() - started)
                 metrics.CATCH_UP.inc(outcome.applied)
                 checkpoint = outcome.checkpoint
                 if done:
@@ -282,6 +278,16 @@ class Projector:
                 extra={"checkpoint": self.status.checkpoint, "store_head": head},
             )
             await self.catch_up(head)
+
+    async def _apply(
+        self, conn: AsyncConnection[Any], items: Sequence[Item], *,
+        advance_to: int | None = None, live: bool = False,
+    ) -> BatchOutcome:  # fmt: skip
+        """One batch through the applier, timed and counted (see :meth:`_record`)."""
+        started = time.perf_counter()
+        outcome = await self._applier.apply(conn, items, advance_to=advance_to)
+        self._record(outcome, time.perf_counter() - started, live=live)
+        return outcome
 
     def _record(self, outcome: BatchOutcome, seconds: float, *, live: bool = False) -> None:
         """Count a batch that took ``seconds``; ``live``: from the stream, not a catch-up
