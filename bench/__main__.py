@@ -24,6 +24,7 @@ from bench.fixed_rate import (
     open_loop_section,
     prepare_targets,
 )
+from bench.latency_steps import steps_section
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
 from bench.partition_scaling import scaling_rows, scaling_section
 from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
@@ -135,6 +136,18 @@ def _fixed_rate_phases(
             workers=settings.bench_open_loop_processes,
         )  # fmt: skip
         rate = base["rate_per_second"]
+        if settings.bench_open_loop_steps:
+            console.print(
+                f"open loop: {settings.bench_open_loop_step_seconds:g} s at each of"
+                f" {', '.join(f'{share:.0%}' for share in sorted(settings.bench_open_loop_steps))}"
+                " of its base first ..."
+            )
+            below = min(max_rate, base["client_capacity_per_second"])
+            sections["open_loop_steps"] = steps_section(
+                targets, below, settings.bench_open_loop_steps,
+                seconds=settings.bench_open_loop_step_seconds,
+                workers=settings.bench_open_loop_processes,
+            )  # fmt: skip
         console.print(
             f"open loop: {base['client_capacity_per_second']:,.0f} deposits/s closed loop with"
             f" its own client (max {max_rate:,.0f}/s); {rate:,.0f} deposits/s for"

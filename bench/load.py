@@ -23,10 +23,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from rich.progress import Progress
 
+from bench import process_cpu
 from bench.hot_account import grow_history, wait_shown
 from bench.lean_http import Answer, LeanHttp, lean_session
 from bench.settings import BenchSettings
@@ -58,6 +60,8 @@ class LoadResult:
     balances_checked: int = 0
     balance_mismatches: list[str] = field(default_factory=list)
     client_cpu_seconds: float = 0.0  # CPU the benchmark process used during the load phase
+    #: CPU seconds each line of the stack (:mod:`bench.process_cpu`) used during the load phase.
+    stack_cpu_seconds: dict[str, float] = field(default_factory=dict)
     driver: str = "httpx"
     wrk: WrkResult | None = None  # set when wrk drove the load phase
     wrk_accounts: int = 0
@@ -396,6 +400,8 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
         if driver == "auto":
             driver = "wrk" if wrk_executable() else "httpx"
         result.driver = driver
+        database = urlsplit(settings.database_url).path.lstrip("/")
+        before = process_cpu.sample(database)
         if driver == "wrk":
             # wrk_load builds on this module's probes, so it can only be imported here.
             from bench.wrk_load import load_with_wrk  # noqa: PLC0415
@@ -403,6 +409,10 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
             result.wrk = await load_with_wrk(sampler, settings, accounts, result)
         else:
             await _load(clients, sampler, settings, accounts, result)
+        after = process_cpu.sample(database)
+        result.stack_cpu_seconds = {
+            name: seconds - before.get(name, 0.0) for name, seconds in after.items()
+        }
         await _read(clients, settings, accounts, result)
     return result
 

@@ -72,6 +72,14 @@ class BenchSettings(BaseSettings):
         gt=0,
         description="Length of the open loop's own client's closed-loop run, the base of its rate.",
     )
+    bench_open_loop_steps: list[float] = Field(
+        default=[0.1, 0.25],
+        description="Shorter open loops first, at these shares of its base, e.g. [0.1, 0.25]:"
+        " up to what rate the latency goals hold ([] skips them).",
+    )
+    bench_open_loop_step_seconds: float = Field(
+        default=8.0, gt=0, description="Length of each of those steps."
+    )
     bench_open_loop_accounts: int = Field(default=200, ge=1)
     bench_open_loop_processes: int = Field(
         default=2, ge=1, le=16, description="Client processes sharing the open loop's schedule."

@@ -8,20 +8,25 @@ fast: speed is `make bench`'s business).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from bench.fixed_rate import fixed_rate_rows, open_loop_section, prepare_targets
+from bench.fixed_rate import GOALS_MS, fixed_rate_rows, open_loop_section, prepare_targets
 from bench.latency_plot import plot_latency
+from bench.latency_steps import goals_hold_up_to, step_rows, steps_section
 from bench.library_ceiling import measure_library_rate
-from bench.load import weighted_ids
+from bench.load import LoadResult, weighted_ids
 from bench.machine import CpuTimes, cpu_times, python_reference_ms, shares
 from bench.open_loop import OpenLoopResult, due_times, measure_client_capacity
 from bench.process_cpu import POSTGRES, classify, database_of, per_event_ms, sample
+from bench.report import build_report
 from bench.scale import comparison
 from bench.scale import markdown as scale_markdown
+from bench.settings import BenchSettings
 from shared_kernel.language.events import MoneyDeposited
 from shared_kernel.settings import EVENTS_TABLE
 from tests.support.infra import POSTGRES_SERVER_URL
@@ -59,6 +64,63 @@ def test_cpu_per_event_is_the_difference_over_the_events() -> None:
     after = {"projector": 1.5, POSTGRES: 3.0, "relay": 0.25}
     assert per_event_ms(before, after, 1_000) == {"projector": 0.5, POSTGRES: 1.0, "relay": 0.25}
     assert per_event_ms(before, after, 0) == {}
+
+
+def test_each_lines_cpu_per_event_stands_beside_its_cost_at_the_max_rate() -> None:
+    """What batching saves: the open loop's CPU per event over the max rate's, line by line."""
+    load = LoadResult(load_seconds=2.0, stack_cpu_seconds={"projector": 0.5, POSTGRES: 1.0})
+    load.command_latencies = [0.001] * 5_000
+    report = build_report(BenchSettings(), datetime.now(tz=UTC), None, "skipped", load)
+    assert report["commands"]["cpu_ms_per_event"] == {"projector": 0.1, POSTGRES: 0.2}
+
+    load.stack_cpu_seconds["transfer saga"] = 0.05
+    report = build_report(BenchSettings(), datetime.now(tz=UTC), None, "skipped", load)
+    loop = {"cpu_ms_per_event": {"projector": 0.25, "query service": 0.5, "transfer saga": 0.1},
+            "cpu_percent_of_a_core": {"projector": 30.0, "query service": 10.0}}  # fmt: skip
+    rows = dict((name, beside) for name, _, beside in _cpu_rows(report, loop))
+    assert rows["CPU per event: projector"] == "30% of a core; 0.100 ms at the max rate (2.5x)"
+    assert rows["CPU per event: query service"] == "10% of a core"  # not seen at the max rate
+    # Work the max rate does not have (transfers): no ratio, which would measure the mix.
+    assert rows["CPU per event: transfer saga"] == (
+        "0% of a core; 0.010 ms at the max rate (the open loop sends transfers, the max rate none)"
+    )
+
+
+def _cpu_rows(report: dict[str, Any], loop: dict[str, Any]) -> list[tuple[str, str, str]]:
+    empty = {"p50_ms": None, "p99_ms": None}
+    section = {
+        "rate_per_second": 10.0, "transfer_rate_per_second": 0.0, "hot_share": 0.0,
+        "late_sends": 0, "goals_met": dict.fromkeys(GOALS_MS, None),
+        "command": empty, "visibility": empty, "transfer_completion": empty, **loop,
+    }  # fmt: skip
+    rows = fixed_rate_rows({**report, "open_loop": section})
+    return [row for row in rows if row[0].startswith("CPU per event")]
+
+
+def test_the_goals_hold_up_to_the_highest_rate_that_met_them_all() -> None:
+    def step(rate: float, *, met: bool) -> dict[str, Any]:
+        summary = {"p50_ms": 1.0, "p99_ms": 2.0}
+        return {"share": rate / 1000, "rate_per_second": rate, "goals_met": met, "errors": {},
+                "command": summary, "visibility": summary,
+                "machine": {"busy_percent": 50.0}}  # fmt: skip
+
+    met_all = {"command_p99": True, "visibility_p50": True, "visibility_p99": True}
+    steps = [step(100, met=True), step(250, met=False)]  # a noisy step above a good one
+    assert goals_hold_up_to(steps, {}) == 100
+    assert goals_hold_up_to(steps, {"rate_per_second": 500, "goals_met": met_all}) == 500
+    missed = met_all | {"visibility_p50": False}
+    assert goals_hold_up_to(steps, {"rate_per_second": 500, "goals_met": missed}) == 100
+    assert goals_hold_up_to([step(100, met=False)], {}) is None
+
+    rows = step_rows({"open_loop_steps": steps})
+    assert rows[0] == (
+        "open loop at 10% of its base: 100 deposits/s",
+        "command p99 2.0 ms · visibility p50 1.0 ms, p99 2.0 ms",
+        "goals met; machine 50% busy",
+    )
+    assert rows[1][2].startswith("goals MISSED")
+    assert rows[-1][:2] == ("open loop: the goals hold up to", "100 deposits/s")
+    assert step_rows({}) == []
 
 
 def test_sampling_reads_this_machines_processes(tmp_path: Path) -> None:
@@ -145,6 +207,12 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
         pytest.approx(100.0)
     )
     assert machine["python_reference_ms"] > 0
+    steps = steps_section(targets, 40.0, [0.5, 0.25], seconds=1.0, workers=1)
+    assert [(step["share"], step["rate_per_second"]) for step in steps] == [(0.25, 10), (0.5, 20)]
+    assert [step["command"]["count"] for step in steps] == [10, 20]
+    assert [step["visibility"]["count"] for step in steps] == [2, 4]
+    assert all(step["errors"] == {} and step["machine"]["busy_percent"] > 0 for step in steps)
+
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
     assert any(name == "open loop: the machine meanwhile" and "stolen" in value
