@@ -75,9 +75,11 @@ def load_settings(args: argparse.Namespace) -> BenchSettings:
         )
     except ValidationError as error:
         for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"]).upper()
+            variable, *within = problem["loc"]
+            item = f", item {int(within[0]) + 1}" if within else ""  # of a list setting
             print(
-                f"bench: {variable}: {problem['msg']} (got {problem.get('input')!r})",
+                f"bench: {str(variable).upper()}{item}: {problem['msg']}"
+                f" (got {problem.get('input')!r})",
                 file=sys.stderr,
             )
         raise SystemExit(2) from None

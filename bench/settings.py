@@ -9,10 +9,10 @@ most BENCH_CLIENTS requests in flight (plus a few lag probes).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from command_service.settings import CommandServiceSettings
 from query_service.settings import QueryServiceSettings
@@ -25,6 +25,10 @@ def _command_url() -> str:
 
 def _query_url() -> str:
     return f"http://127.0.0.1:{QueryServiceSettings().query_service_port}"
+
+
+#: A share of a rate: more than nothing, at most all of it.
+Share = Annotated[float, Field(gt=0, le=1)]
 
 
 class BenchSettings(BaseSettings):
@@ -72,10 +76,10 @@ class BenchSettings(BaseSettings):
         gt=0,
         description="Length of the open loop's own client's closed-loop run, the base of its rate.",
     )
-    bench_open_loop_steps: list[float] = Field(
+    bench_open_loop_steps: Annotated[list[Share], NoDecode] = Field(
         default=[0.1, 0.25],
-        description="Shorter open loops first, at these shares of its base, e.g. [0.1, 0.25]:"
-        " up to what rate the latency goals hold ([] skips them).",
+        description="Shorter open loops first, at these shares of its base (comma-separated,"
+        " e.g. 0.1,0.25): up to what rate the latency goals hold (empty skips them).",
     )
     bench_open_loop_step_seconds: float = Field(
         default=8.0, gt=0, description="Length of each of those steps."
@@ -105,3 +109,11 @@ class BenchSettings(BaseSettings):
         default_factory=lambda: CommonSettings().database_url,
         description="The PostgreSQL server pgbench measures (a scratch database is used).",
     )
+
+    @field_validator("bench_open_loop_steps", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``0.1,0.25`` from the environment or ``.env`` (a list from code is kept)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

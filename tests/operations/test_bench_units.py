@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.__main__ import load_settings, parse_args
 from bench.ceiling import Ceiling, higher_of, measure_ceiling, parse_pgbench_output
 from bench.stats import percentile, summarize
 from tests.support.infra import POSTGRES_SERVER_URL, free_port
@@ -131,3 +132,29 @@ def test_bench_says_how_to_start_the_stack_when_it_is_not_running(tmp_path: Path
     assert "make run" in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_bad_settings_are_refused_one_line_each_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BENCH_OPEN_LOOP_STEPS", "0.1, abc, 1.5")
+    monkeypatch.setenv("BENCH_SECONDS", "-1")
+    with pytest.raises(SystemExit) as exited:
+        load_settings(parse_args([]))
+    assert exited.value.code == 2
+    assert sorted(capsys.readouterr().err.splitlines()) == [
+        "bench: BENCH_OPEN_LOOP_STEPS, item 2: Input should be a valid number, unable to parse"
+        " string as a number (got 'abc')",
+        "bench: BENCH_OPEN_LOOP_STEPS, item 3: Input should be less than or equal to 1"
+        " (got '1.5')",
+        "bench: BENCH_SECONDS: Input should be greater than 0 (got '-1')",
+    ]
+
+
+def test_the_open_loop_steps_are_shares_written_comma_separated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BENCH_OPEN_LOOP_STEPS", " 0.05,0.2 ")
+    assert load_settings(parse_args([])).bench_open_loop_steps == [0.05, 0.2]
+    monkeypatch.setenv("BENCH_OPEN_LOOP_STEPS", "")
+    assert load_settings(parse_args([])).bench_open_loop_steps == []
