@@ -22,7 +22,6 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,7 +35,7 @@ from bench.open_loop import (
     measure_client_capacity,
     run_open_loop_processes,
 )
-from bench.process_cpu import per_event_ms, sample
+from bench.process_cpu import database_name, per_event_ms, sample
 from bench.server_activity import server_activity
 from bench.stats import format_ms, summarize
 
@@ -77,7 +76,7 @@ async def prepare_targets(
     return Targets(command_url, query_url, ids, hot, hot_share, pairs, database_url)
 
 
-def _summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:
+def summary_ms(points: list[tuple[float, float]]) -> dict[str, Any]:
     return asdict(summarize([seconds for _, seconds in points]))
 
 
@@ -107,7 +106,7 @@ def open_loop_section(
     report_dir: Path, stem: str, workers: int = 2,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the open loop and describe it: latencies, goals, CPU per event, the plot."""
-    dbname = urlsplit(database_url).path.lstrip("/")
+    dbname = database_name(database_url)
     python_ms = python_reference_ms()
     activity = server_activity(database_url)
     before, started, machine = sample(dbname), time.perf_counter(), cpu_times()
@@ -123,9 +122,9 @@ def open_loop_section(
         "transfer_rate_per_second": transfer_rate,
         "seconds": seconds,
         "hot_share": targets.hot_share,
-        "command": _summary_ms(result.commands),
-        "visibility": _summary_ms(result.visibility),
-        "transfer_completion": _summary_ms(result.transfers),
+        "command": summary_ms(result.commands),
+        "visibility": summary_ms(result.visibility),
+        "transfer_completion": summary_ms(result.transfers),
         "errors": dict(result.errors),
         "late_sends": result.late_sends,
         "send_delay": asdict(summarize(result.send_delays)),
@@ -144,17 +143,17 @@ def open_loop_section(
         "goals_ms": GOALS_MS,
     }
     section["goals_met"] = {
-        "command_p99": _at_most(section["command"]["p99_ms"], GOALS_MS["command_p99"]),
-        "visibility_p50": _at_most(section["visibility"]["p50_ms"], GOALS_MS["visibility_p50"]),
-        "visibility_p99": _at_most(section["visibility"]["p99_ms"], GOALS_MS["visibility_p99"]),
-        "transfer_p50": _at_most(
+        "command_p99": at_most(section["command"]["p99_ms"], GOALS_MS["command_p99"]),
+        "visibility_p50": at_most(section["visibility"]["p50_ms"], GOALS_MS["visibility_p50"]),
+        "visibility_p99": at_most(section["visibility"]["p99_ms"], GOALS_MS["visibility_p99"]),
+        "transfer_p50": at_most(
             section["transfer_completion"]["p50_ms"], GOALS_MS["transfer_p50"]
         ),
     }
     return section
 
 
-def _at_most(value: float | None, goal: float) -> bool | None:
+def at_most(value: float | None, goal: float) -> bool | None:
     return None if value is None else value <= goal
 
 

@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from rich.progress import Progress
@@ -400,7 +399,7 @@ async def run_load(settings: BenchSettings, *, checked: bool = False) -> LoadRes
         if driver == "auto":
             driver = "wrk" if wrk_executable() else "httpx"
         result.driver = driver
-        database = urlsplit(settings.database_url).path.lstrip("/")
+        database = process_cpu.database_name(settings.database_url)
         before = process_cpu.sample(database)
         if driver == "wrk":
             # wrk_load builds on this module's probes, so it can only be imported here.

@@ -36,11 +36,16 @@ def _cpu_seconds(stat: str) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def database_name(url: str) -> str:
+    """The database a PostgreSQL URL names (its path)."""
+    return urlsplit(url).path.lstrip("/")
+
+
 def database_of(environ: bytes) -> str | None:
     """The database a process's ``DATABASE_URL`` names (None when it has none: the default)."""
     for variable in environ.split(b"\0"):
         if variable.startswith(b"DATABASE_URL="):
-            return urlsplit(variable.partition(b"=")[2].decode(errors="replace")).path.lstrip("/")
+            return database_name(variable.partition(b"=")[2].decode(errors="replace"))
     return None
 
 
