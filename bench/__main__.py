@@ -26,6 +26,7 @@ from bench.fixed_rate import (
 )
 from bench.latency_steps import steps_section
 from bench.load import BenchAborted, StackNotRunning, preflight, run_load
+from bench.lone_deposits import lone_deposits_section
 from bench.partition_scaling import scaling_rows, scaling_section
 from bench.rebuild import rebuild_failed, rebuild_rows, rebuild_section
 from bench.report import build_report, print_table, write_report
@@ -138,6 +139,15 @@ def _fixed_rate_phases(
             workers=settings.bench_open_loop_processes,
         )  # fmt: skip
         rate = base["rate_per_second"]
+        if settings.bench_lone_seconds > 0:
+            console.print(
+                f"one deposit at a time, each read back, {settings.bench_lone_seconds:g} s ..."
+            )
+            sections["lone_deposits"] = asyncio.run(
+                lone_deposits_section(
+                    targets, settings.database_url, seconds=settings.bench_lone_seconds
+                )
+            )
         if settings.bench_open_loop_steps:
             console.print(
                 f"open loop: {settings.bench_open_loop_step_seconds:g} s at each of"

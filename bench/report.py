@@ -21,6 +21,7 @@ from bench.ceiling import Ceiling
 from bench.fixed_rate import fixed_rate_rows
 from bench.latency_steps import step_rows
 from bench.load import LoadResult
+from bench.lone_deposits import lone_deposit_rows
 from bench.partition_scaling import scaling_rows
 from bench.process_cpu import per_event_ms
 from bench.rebuild import rebuild_rows
@@ -182,6 +183,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         *transfer_rows(report.get("transfers", {"skipped": "not in this report"})),
         *rebuild_rows(report.get("rebuild", {"skipped": "not in this report"})),
         *fixed_rate_rows(report),
+        *lone_deposit_rows(report),
         *step_rows(report),
         *scaling_rows(report.get("partition_scaling", {"skipped": "not in this report"})),
     ]

@@ -76,6 +76,11 @@ class BenchSettings(BaseSettings):
         gt=0,
         description="Length of the open loop's own client's closed-loop run, the base of its rate.",
     )
+    bench_lone_seconds: float = Field(
+        default=5.0, ge=0,
+        description="Deposits one at a time, each read back before the next, before the open"
+        " loop: the latency floor and each process's CPU per lone deposit (0 skips it).",
+    )
     bench_open_loop_steps: Annotated[list[Share], NoDecode] = Field(
         default=[0.1, 0.25],
         description="Shorter open loops first, at these shares of its base (comma-separated,"

@@ -20,6 +20,7 @@ from bench.latency_plot import plot_latency
 from bench.latency_steps import goals_hold_up_to, step_rows, steps_section
 from bench.library_ceiling import measure_library_rate
 from bench.load import LoadResult, weighted_ids
+from bench.lone_deposits import lone_deposit_rows, lone_deposits_section
 from bench.machine import CpuTimes, cpu_times, python_reference_ms, shares
 from bench.open_loop import OpenLoopResult, due_times, measure_client_capacity
 from bench.process_cpu import POSTGRES, classify, database_of, per_event_ms, sample
@@ -213,10 +214,42 @@ def test_a_short_open_loop_reports_every_figure(stack: Stack, tmp_path: Path) ->
     assert [step["visibility"]["count"] for step in steps] == [2, 4]
     assert all(step["errors"] == {} and step["machine"]["busy_percent"] > 0 for step in steps)
 
+    # One deposit at a time: every one the store holds was answered and read back.
+    deposits_before = _deposits(stack.database_url)
+    lone = asyncio.run(lone_deposits_section(targets, stack.database_url, seconds=1.0))
+    assert lone["errors"] == {}
+    assert lone["deposits"] == _deposits(stack.database_url) - deposits_before > 0
+    assert lone["visibility"]["count"] == lone["command"]["count"] == lone["deposits"]
+    assert {"command service", "projector", POSTGRES} <= set(lone["cpu_ms_per_deposit"])
+    assert lone["stack_cpu_ms_per_deposit"] == pytest.approx(
+        sum(lone["cpu_ms_per_deposit"].values())
+    )
+    assert lone["unbatched_limit_per_second"] == pytest.approx(
+        1000.0 * lone["cores"] / lone["stack_cpu_ms_per_deposit"]
+    )
+
     rows = fixed_rate_rows({"commands": {"per_second": 100.0}, "open_loop": section})
     assert any(name.startswith("open loop: visibility") for name, _, _ in rows)
     assert any(name == "open loop: the machine meanwhile" and "stolen" in value
                for name, value, _ in rows)  # fmt: skip
+
+
+def test_a_lone_deposits_cpu_is_listed_costliest_first_with_the_rate_it_caps() -> None:
+    lone = {
+        "deposits": 900, "errors": {"deposit 503": 2},
+        "command": {"p50_ms": 2.1, "p99_ms": 4.6}, "visibility": {"p50_ms": 3.1, "p99_ms": 5.9},
+        "cpu_ms_per_deposit": {"outbox relay": 0.5, "projector": 1.5, POSTGRES: 2.0},
+        "stack_cpu_ms_per_deposit": 4.0, "cores": 2.0, "unbatched_limit_per_second": 500.0,
+    }  # fmt: skip
+
+    floor, cpu = lone_deposit_rows({"lone_deposits": lone})
+
+    assert floor[0] == "one deposit at a time (900, each read back before the next)"
+    assert floor[1] == "command p50 2.1 ms, p99 4.6 ms · visibility p50 3.1 ms, p99 5.9 ms"
+    assert floor[2].endswith("; 2 failed")
+    assert cpu[1] == f"4.00 ms ({POSTGRES} 2.00, projector 1.50, outbox relay 0.50)"
+    assert cpu[2].startswith("2 cores carry 500 deposits/s like this")
+    assert lone_deposit_rows({}) == []
 
 
 def _deposits(database_url: str) -> int:
