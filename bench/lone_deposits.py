@@ -21,14 +21,13 @@ a process's cost here is what it adds to every wake-up below saturation.
 from __future__ import annotations
 
 import time
-from collections import Counter
-from http import HTTPStatus
+from dataclasses import replace
 from typing import Any
 
 from bench.fixed_rate import summary_ms
-from bench.lean_http import LeanHttp, lean_session
+from bench.lean_http import lean_session
 from bench.machine import cpu_times, shares
-from bench.open_loop import Targets
+from bench.open_loop import OpenLoopResult, Phase, Targets
 from bench.process_cpu import database_name, per_event_ms, sample
 from bench.stats import format_ms
 
@@ -36,44 +35,22 @@ from bench.stats import format_ms
 _REQUEST_TIMEOUT_SECONDS = 10.0
 
 
-class _Lone:
-    """Deposits and their reads back, strictly one after the other."""
-
-    def __init__(self, http: LeanHttp, targets: Targets) -> None:
-        self._http = http
-        self._targets = targets
-        self.commands: list[tuple[float, float]] = []
-        self.visibility: list[tuple[float, float]] = []
-        self.errors: Counter[str] = Counter()
-
-    async def run(self, seconds: float) -> None:
+async def _one_at_a_time(targets: Targets, seconds: float) -> OpenLoopResult:
+    """The open loop's deposits and reads back, each awaited before the next is sent."""
+    result = OpenLoopResult(rate=0.0, seconds=seconds)
+    async with lean_session(1, _REQUEST_TIMEOUT_SECONDS) as http:
+        # Every deposit read back; the ordinary accounts only (no hot one: a lone deposit
+        # should cost what any does).
+        phase = Phase(
+            http, replace(targets, hot_account=None), result, visibility_every=1,
+            follow_seconds=0.0, watch=None,
+        )  # fmt: skip
         started = time.perf_counter()
         index = 0
         while (sent := time.perf_counter()) - started < seconds:
-            account = self._targets.accounts[index % len(self._targets.accounts)]
+            await phase.deposit(index, sent, sent - started)
             index += 1
-            try:
-                await self._one(account, sent, sent - started)
-            except OSError as error:  # ConnectionError, TimeoutError
-                self.errors[type(error).__name__] += 1
-
-    async def _one(self, account: str, sent: float, offset: float) -> None:
-        answer = await self._http.request(
-            "POST", f"{self._targets.command_url}/accounts/{account}/deposits", json={"amount": 1}
-        )
-        answered = time.perf_counter()
-        if answer.status != HTTPStatus.OK:
-            self.errors[f"deposit {answer.status}"] += 1
-            return
-        self.commands.append((offset, answered - sent))
-        shown = await self._http.request(
-            "GET", f"{self._targets.query_url}/accounts/{account}",
-            params={"min_position": int(answer.body["position"])},
-        )  # fmt: skip
-        if shown.status != HTTPStatus.OK:
-            self.errors[f"visibility {shown.status}"] += 1
-            return
-        self.visibility.append((offset, time.perf_counter() - answered))
+    return result
 
 
 async def lone_deposits_section(
@@ -82,9 +59,7 @@ async def lone_deposits_section(
     """Deposits one at a time for ``seconds``: latencies and each process's CPU per deposit."""
     database = database_name(database_url)
     machine, before = cpu_times(), sample(database)
-    async with lean_session(1, _REQUEST_TIMEOUT_SECONDS) as http:
-        lone = _Lone(http, targets)
-        await lone.run(seconds)
+    lone = await _one_at_a_time(targets, seconds)
     after, machine_shares = sample(database), shares(machine, cpu_times())
     deposits = len(lone.commands)
     cpu = per_event_ms(before, after, deposits)

@@ -87,7 +87,10 @@ def _failed(answer: Answer) -> str:
     return describe_status(answer.status, answer.body)
 
 
-class _Phase:
+class Phase:
+    """The requests of one client: deposits (every ``visibility_every``-th read back) and
+    transfers (followed until shown terminal), each counted into ``result``."""
+
     def __init__(
         self, http: LeanHttp, targets: Targets, result: OpenLoopResult, *,
         visibility_every: int, follow_seconds: float, watch: TransferWatch | None,
@@ -206,7 +209,7 @@ async def run_open_loop(
         watch = None
         if any(kind == "transfer" for _, kind, _ in schedule):
             watch = await stack.enter_async_context(TransferWatch(targets.database_url))
-        phase = _Phase(
+        phase = Phase(
             http, targets, result, visibility_every=visibility_every,
             follow_seconds=follow_seconds, watch=watch,
         )  # fmt: skip
@@ -247,7 +250,7 @@ async def closed_loop_capacity(
     worker, workers = share
     loops = max(1, connections // workers + (worker < connections % workers))
     async with lean_session(loops, timeout_seconds=30.0) as http:
-        phase = _Phase(http, targets, result, visibility_every=0, follow_seconds=0.0, watch=None)
+        phase = Phase(http, targets, result, visibility_every=0, follow_seconds=0.0, watch=None)
         if start_at is not None:
             await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         end = time.perf_counter() + seconds
